@@ -1,0 +1,167 @@
+//! The command line: commands, the options they share, and help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::filter::PortRange;
+use crate::group::GroupBy;
+use crate::model::Cidr;
+use crate::source::SourceKind;
+
+const ABOUT: &str = "Shows and explains TCP socket states: counts, TIME_WAIT timers, ports.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  tw                                  summary: states, TIME_WAIT expiry, top peers and ports
+  tw ls --state time-wait --sort timer
+  tw count --state time-wait          one number, for scripts
+  tw count --by raddr --top 10        TAB-separated KEY COUNT lines
+  tw count --state close-wait --fail-above 100 || alert
+  tw --from capture/ ls               read a copy of another box's /proc/net/tcp{,6}
+
+Exit status: 0 ok; 1 a check tripped (--fail-above); 2 error.";
+
+#[derive(Debug, Parser)]
+#[command(name = "tw", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One row per socket: state, local, peer, timer, queues, uid, inode.
+    Ls(LsArgs),
+    /// Count sockets: one integer, or KEY<TAB>COUNT lines with --by.
+    Count(CountArgs),
+}
+
+/// Options every command takes, before or after the command name.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where live sockets are read from.
+    #[arg(long, value_enum, default_value_t = SourceKind::Auto, global = true)]
+    pub source: SourceKind,
+
+    /// Read a capture instead of the live system: a copy of /proc/net/tcp or
+    /// tcp6, a folder holding both, or a raw sock_diag dump (`ss -D FILE`).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub from: Option<PathBuf>,
+
+    /// Output format [default: table on a terminal, plain otherwise].
+    #[arg(long, value_enum, global = true)]
+    pub format: Option<Format>,
+
+    /// States to show: ss spellings (time-wait), netstat spellings
+    /// (TIME_WAIT), comma lists, or groups: all, connected, synchronized,
+    /// bucket, big. Repeatable. Default: every state.
+    #[arg(long, value_name = "STATES", global = true)]
+    pub state: Vec<String>,
+
+    /// IPv4 sockets only.
+    #[arg(short = '4', long = "ipv4", global = true)]
+    pub ipv4: bool,
+
+    /// IPv6 sockets only.
+    #[arg(short = '6', long = "ipv6", global = true)]
+    pub ipv6: bool,
+
+    /// Local port or range (80, 1024-65535). Repeatable, comma lists.
+    #[arg(long, value_name = "PORT", value_delimiter = ',', global = true)]
+    pub sport: Vec<PortRange>,
+
+    /// Remote port or range. Repeatable, comma lists.
+    #[arg(long, value_name = "PORT", value_delimiter = ',', global = true)]
+    pub dport: Vec<PortRange>,
+
+    /// Local address or CIDR block (127.0.0.1, 10.0.0.0/8, ::1). An IPv4
+    /// block also matches IPv4-mapped IPv6 addresses. Repeatable.
+    #[arg(long, value_name = "ADDR", value_delimiter = ',', global = true)]
+    pub src: Vec<Cidr>,
+
+    /// Remote address or CIDR block. Repeatable.
+    #[arg(long, value_name = "ADDR", value_delimiter = ',', global = true)]
+    pub dst: Vec<Cidr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Bordered table (the default on a terminal).
+    Table,
+    /// Aligned columns, no borders or colour (the default when piped).
+    Plain,
+    /// JSON, with the schema in README.md.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Sort rows [default: the kernel's order].
+    #[arg(long, value_enum)]
+    pub sort: Option<SortKey>,
+
+    /// Show at most N rows (after sorting).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortKey {
+    /// By state, in the kernel's order (ESTABLISHED first).
+    State,
+    /// By local address and port.
+    Local,
+    /// By remote address and port.
+    Peer,
+    /// By time left on the timer, soonest first; no timer last.
+    Timer,
+}
+
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// Count per group instead of in total.
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub by: Option<GroupBy>,
+
+    /// With --by: only the N largest groups.
+    #[arg(long, value_name = "N", requires = "by")]
+    pub top: Option<usize>,
+
+    /// Exit 1 when the total is above N (for cron and monitoring checks).
+    #[arg(long, value_name = "N")]
+    pub fail_above: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_command() {
+        let a = Cli::try_parse_from(["tw", "--state", "time-wait", "count", "-4"]).unwrap();
+        let b = Cli::try_parse_from(["tw", "count", "--state", "time-wait", "-4"]).unwrap();
+        assert_eq!(a.global.state, b.global.state);
+        assert!(a.global.ipv4 && b.global.ipv4);
+        assert!(matches!(a.command, Some(Command::Count(_))));
+    }
+
+    #[test]
+    fn ports_and_addresses_take_comma_lists() {
+        let c =
+            Cli::try_parse_from(["tw", "ls", "--dport", "80,443", "--dst", "10.0.0.0/8"]).unwrap();
+        assert_eq!(c.global.dport.len(), 2);
+        assert_eq!(c.global.dst.len(), 1);
+        assert!(Cli::try_parse_from(["tw", "ls", "--dport", "http"]).is_err());
+        assert!(Cli::try_parse_from(["tw", "count", "--top", "3"]).is_err());
+    }
+}

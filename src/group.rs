@@ -1,0 +1,344 @@
+//! Pure aggregation over sockets: a counter, groups by a key, the summary,
+//! and a plain collector for listings. Each is a [`Consumer`], so the count
+//! paths never hold the table in memory.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::model::{Endpoint, Family, Socket, TcpState};
+use crate::source::Consumer;
+
+/// `tw count`: how many sockets matched.
+#[derive(Debug, Default)]
+pub struct Counter {
+    pub total: u64,
+}
+
+impl Consumer for Counter {
+    fn push(&mut self, _: &Socket) {
+        self.total += 1;
+    }
+
+    fn restart(&mut self) {
+        self.total = 0;
+    }
+}
+
+/// `tw ls`: every matching socket, for sorting and printing.
+#[derive(Debug, Default)]
+pub struct Collect {
+    pub sockets: Vec<Socket>,
+}
+
+impl Consumer for Collect {
+    fn push(&mut self, s: &Socket) {
+        self.sockets.push(*s);
+    }
+
+    fn restart(&mut self) {
+        self.sockets.clear();
+    }
+}
+
+/// What `--by` groups on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    /// TCP state.
+    State,
+    /// Local port.
+    Lport,
+    /// Remote port.
+    Rport,
+    /// Local address.
+    Laddr,
+    /// Remote address.
+    Raddr,
+    /// Remote address and port.
+    Peer,
+    /// Local and remote address and port.
+    Tuple,
+}
+
+impl GroupBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::State => "state",
+            GroupBy::Lport => "lport",
+            GroupBy::Rport => "rport",
+            GroupBy::Laddr => "laddr",
+            GroupBy::Raddr => "raddr",
+            GroupBy::Peer => "peer",
+            GroupBy::Tuple => "tuple",
+        }
+    }
+
+    fn key(self, s: &Socket) -> Key {
+        match self {
+            GroupBy::State => Key::State(s.state),
+            GroupBy::Lport => Key::Port(s.local.port),
+            GroupBy::Rport => Key::Port(s.peer.port),
+            GroupBy::Laddr => Key::Addr(s.local.addr),
+            GroupBy::Raddr => Key::Addr(s.peer.addr),
+            GroupBy::Peer => Key::Endpoint(s.peer),
+            GroupBy::Tuple => Key::Tuple(s.local, s.peer),
+        }
+    }
+}
+
+/// A group key. `Copy`, so grouping allocates only when the map grows.
+/// Ordered naturally (ports numerically, addresses by value, states in
+/// kernel order), which is how ties in count are broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    State(TcpState),
+    Port(u16),
+    Addr(IpAddr),
+    Endpoint(Endpoint),
+    Tuple(Endpoint, Endpoint),
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::State(s) => f.pad(s.name()),
+            Key::Port(p) => write!(f, "{p}"),
+            Key::Addr(a) => write!(f, "{a}"),
+            Key::Endpoint(e) => write!(f, "{e}"),
+            Key::Tuple(l, p) => write!(f, "{l} {p}"),
+        }
+    }
+}
+
+/// `tw count --by KEY`: a count per key.
+#[derive(Debug)]
+pub struct Groups {
+    pub by: GroupBy,
+    pub total: u64,
+    counts: HashMap<Key, u64>,
+}
+
+impl Groups {
+    pub fn new(by: GroupBy) -> Groups {
+        // Pre-sized for a busy proxy's peers; tuple keys grow as needed.
+        Groups {
+            by,
+            total: 0,
+            counts: HashMap::with_capacity(1024),
+        }
+    }
+
+    /// Groups largest first, ties by key; at most `top` of them.
+    pub fn ranked(&self, top: Option<usize>) -> Vec<(Key, u64)> {
+        rank(&self.counts, top)
+    }
+}
+
+impl Consumer for Groups {
+    fn push(&mut self, s: &Socket) {
+        self.total += 1;
+        *self.counts.entry(self.by.key(s)).or_insert(0) += 1;
+    }
+
+    fn restart(&mut self) {
+        self.total = 0;
+        self.counts.clear();
+    }
+}
+
+/// Largest count first, ties by key.
+pub fn rank<K: Ord + Copy>(counts: &HashMap<K, u64>, top: Option<usize>) -> Vec<(K, u64)> {
+    let mut v: Vec<(K, u64)> = counts.iter().map(|(k, n)| (*k, *n)).collect();
+    v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if let Some(n) = top {
+        v.truncate(n);
+    }
+    v
+}
+
+/// The windows of the summary's "TIME_WAIT expiring within" line, in seconds.
+pub const EXPIRY_WINDOWS: [u32; 3] = [10, 30, 60];
+/// How many peers and ports the summary lists.
+pub const SUMMARY_TOP: usize = 5;
+
+/// `tw`: the whole picture in one pass.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub total: u64,
+    pub ipv4: u64,
+    pub ipv6: u64,
+    /// Indexed by kernel state number.
+    by_state: [u64; 13],
+    /// TIME_WAIT sockets whose timer ends within each of [`EXPIRY_WINDOWS`].
+    pub time_wait_expiring: [u64; 3],
+    tw_peers: HashMap<IpAddr, u64>,
+    tw_lports: HashMap<u16, u64>,
+}
+
+impl Summary {
+    pub fn count(&self, s: TcpState) -> u64 {
+        self.by_state[usize::from(s.kernel())]
+    }
+
+    /// (state, count) for every state with at least one socket, largest first.
+    pub fn states(&self) -> Vec<(TcpState, u64)> {
+        let mut v: Vec<(TcpState, u64)> = TcpState::ALL
+            .into_iter()
+            .map(|s| (s, self.count(s)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    pub fn top_peers(&self) -> Vec<(IpAddr, u64)> {
+        rank(&self.tw_peers, Some(SUMMARY_TOP))
+    }
+
+    pub fn top_local_ports(&self) -> Vec<(u16, u64)> {
+        rank(&self.tw_lports, Some(SUMMARY_TOP))
+    }
+}
+
+impl Consumer for Summary {
+    fn push(&mut self, s: &Socket) {
+        self.total += 1;
+        match s.family {
+            Family::Inet => self.ipv4 += 1,
+            Family::Inet6 => self.ipv6 += 1,
+        }
+        self.by_state[usize::from(s.state.kernel())] += 1;
+        if s.state == TcpState::TimeWait {
+            if let Some(ms) = s.timewait_ms() {
+                for (i, w) in EXPIRY_WINDOWS.iter().enumerate() {
+                    if ms <= w * 1000 {
+                        self.time_wait_expiring[i] += 1;
+                    }
+                }
+            }
+            *self.tw_peers.entry(s.peer.addr).or_insert(0) += 1;
+            *self.tw_lports.entry(s.local.port).or_insert(0) += 1;
+        }
+    }
+
+    fn restart(&mut self) {
+        *self = Summary::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Timer, TimerKind};
+
+    fn sock(state: TcpState, local: &str, peer: &str, tw_ms: Option<u32>) -> Socket {
+        let ep = |s: &str| {
+            let sa: std::net::SocketAddr = s.parse().unwrap();
+            Endpoint::new(sa.ip(), sa.port())
+        };
+        let mut s = Socket::new(
+            if local.starts_with('[') {
+                Family::Inet6
+            } else {
+                Family::Inet
+            },
+            state,
+            ep(local),
+            ep(peer),
+        );
+        s.timer = tw_ms.map(|ms| Timer {
+            kind: TimerKind::TimeWait,
+            ms,
+        });
+        s
+    }
+
+    fn sample() -> Vec<Socket> {
+        use TcpState::*;
+        vec![
+            sock(Listen, "0.0.0.0:80", "0.0.0.0:0", None),
+            sock(Established, "10.0.0.1:80", "10.0.0.9:5000", None),
+            sock(TimeWait, "10.0.0.1:80", "10.0.0.9:5001", Some(5_000)),
+            sock(TimeWait, "10.0.0.1:80", "10.0.0.8:5002", Some(25_000)),
+            sock(TimeWait, "10.0.0.1:443", "10.0.0.9:5003", Some(59_900)),
+            sock(TimeWait, "[::1]:8080", "[::1]:5004", Some(0)),
+            sock(FinWait2, "10.0.0.1:41000", "10.0.0.7:80", Some(30_000)),
+        ]
+    }
+
+    fn feed(c: &mut dyn Consumer, socks: &[Socket]) {
+        for s in socks {
+            c.push(s);
+        }
+    }
+
+    #[test]
+    fn groups_rank_largest_first_ties_by_key() {
+        let mut g = Groups::new(GroupBy::Lport);
+        feed(&mut g, &sample());
+        let got: Vec<String> = g
+            .ranked(None)
+            .iter()
+            .map(|(k, n)| format!("{k}\t{n}"))
+            .collect();
+        assert_eq!(got, ["80\t4", "443\t1", "8080\t1", "41000\t1"]);
+        assert_eq!(g.ranked(Some(2)).len(), 2);
+        assert_eq!(g.total, 7);
+    }
+
+    #[test]
+    fn every_key_kind_prints_like_ss() {
+        let s = &sample()[2];
+        let cases = [
+            (GroupBy::State, "TIME_WAIT"),
+            (GroupBy::Lport, "80"),
+            (GroupBy::Rport, "5001"),
+            (GroupBy::Laddr, "10.0.0.1"),
+            (GroupBy::Raddr, "10.0.0.9"),
+            (GroupBy::Peer, "10.0.0.9:5001"),
+            (GroupBy::Tuple, "10.0.0.1:80 10.0.0.9:5001"),
+        ];
+        for (by, want) in cases {
+            assert_eq!(by.key(s).to_string(), want, "{}", by.name());
+        }
+        let v6 = &sample()[5];
+        assert_eq!(GroupBy::Peer.key(v6).to_string(), "[::1]:5004");
+    }
+
+    #[test]
+    fn summary_counts_states_families_expiry_and_tops() {
+        let mut sum = Summary::default();
+        feed(&mut sum, &sample());
+        assert_eq!((sum.total, sum.ipv4, sum.ipv6), (7, 6, 1));
+        assert_eq!(sum.count(TcpState::TimeWait), 4);
+        assert_eq!(sum.states()[0], (TcpState::TimeWait, 4));
+        // 0 s and 5 s within 10 s; + 25 s within 30 s; all four within 60 s.
+        // The FIN_WAIT2 minisocket has a timewait timer but is not TIME_WAIT.
+        assert_eq!(sum.time_wait_expiring, [2, 3, 4]);
+        assert_eq!(sum.top_peers()[0], ("10.0.0.9".parse().unwrap(), 2));
+        assert_eq!(sum.top_local_ports()[0], (80, 2));
+    }
+
+    #[test]
+    fn restart_forgets_a_half_read_dump() {
+        let mut sum = Summary::default();
+        let mut g = Groups::new(GroupBy::State);
+        let mut c = Counter::default();
+        let mut l = Collect::default();
+        for x in [
+            &mut sum as &mut dyn Consumer,
+            &mut g as &mut dyn Consumer,
+            &mut c,
+            &mut l,
+        ] {
+            feed(x, &sample());
+            x.restart();
+            feed(x, &sample()[..2]);
+        }
+        assert_eq!(sum.total, 2);
+        assert_eq!(sum.count(TcpState::TimeWait), 0);
+        assert!(sum.top_peers().is_empty());
+        assert_eq!((g.total, g.ranked(None).len()), (2, 2));
+        assert_eq!(c.total, 2);
+        assert_eq!(l.sockets.len(), 2);
+    }
+}

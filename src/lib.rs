@@ -1,0 +1,145 @@
+//! tw: shows and explains TCP socket states on Linux.
+//!
+//! Readers ([`source`]) feed one model ([`model::Socket`]) through a filter
+//! ([`filter`]) into aggregation ([`group`]) and renderers ([`render`]).
+
+pub mod cli;
+pub mod filter;
+pub mod group;
+pub mod model;
+pub mod render;
+pub mod source;
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{anyhow, Result};
+
+use cli::{Cli, Command, CountArgs, Format, Global, LsArgs, SortKey};
+use filter::Filter;
+use group::{Collect, Counter, Groups, Summary};
+use model::{Family, Socket};
+use render::{Report, Style};
+use source::{Consumer, SourceSpec};
+
+/// How a successful run ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// A check such as `--fail-above` tripped (exit 1).
+    CheckTripped,
+}
+
+/// Runs one command line. Nothing is written to `out` unless the whole read
+/// succeeded, so an error never leaves a partial answer on stdout.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
+    let filter = build_filter(&cli.global)?;
+    let spec = SourceSpec {
+        kind: cli.global.source,
+        from: cli.global.from.clone(),
+    };
+    let tty = std::io::stdout().is_terminal();
+    let format = cli
+        .global
+        .format
+        .unwrap_or(if tty { Format::Table } else { Format::Plain });
+    let style = Style {
+        color: tty
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::env::var_os("TERM").is_none_or(|t| t != "dumb"),
+        width: None,
+    };
+    let mut read = |c: &mut dyn Consumer| -> Result<()> {
+        let info = source::read(&spec, &filter, c)?;
+        if let Some(note) = info.fallback_note {
+            writeln!(err, "tw: {note}")?;
+        }
+        Ok(())
+    };
+
+    let mut outcome = Outcome::Ok;
+    match cli.command {
+        None => {
+            let mut sum = Summary::default();
+            read(&mut sum)?;
+            render::render(format, &Report::Summary(&sum), out, &style)?;
+        }
+        Some(Command::Ls(LsArgs { sort, limit })) => {
+            let mut c = Collect::default();
+            read(&mut c)?;
+            let socks = arrange(c.sockets, sort, limit);
+            render::render(format, &Report::Sockets(&socks), out, &style)?;
+        }
+        Some(Command::Count(CountArgs {
+            by,
+            top,
+            fail_above,
+        })) => {
+            let total = match by {
+                None => {
+                    let mut c = Counter::default();
+                    read(&mut c)?;
+                    render::render(format, &Report::Count(c.total), out, &style)?;
+                    c.total
+                }
+                Some(by) => {
+                    let mut g = Groups::new(by);
+                    read(&mut g)?;
+                    let groups = g.ranked(top);
+                    let report = Report::Groups {
+                        by: by.name(),
+                        total: g.total,
+                        groups: &groups,
+                    };
+                    render::render(format, &report, out, &style)?;
+                    g.total
+                }
+            };
+            if fail_above.is_some_and(|n| total > n) {
+                outcome = Outcome::CheckTripped;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(outcome)
+}
+
+fn build_filter(g: &Global) -> Result<Filter> {
+    Ok(Filter {
+        states: filter::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?,
+        family: match (g.ipv4, g.ipv6) {
+            (true, false) => Some(Family::Inet),
+            (false, true) => Some(Family::Inet6),
+            _ => None,
+        },
+        sport: g.sport.clone(),
+        dport: g.dport.clone(),
+        src: g.src.clone(),
+        dst: g.dst.clone(),
+    })
+}
+
+/// Sorts (stable, so ties keep the kernel's order) and truncates a listing.
+fn arrange(mut socks: Vec<Socket>, sort: Option<SortKey>, limit: Option<usize>) -> Vec<Socket> {
+    match sort {
+        None => {}
+        Some(SortKey::State) => socks.sort_by_key(|s| (s.state, s.local, s.peer)),
+        Some(SortKey::Local) => socks.sort_by_key(|s| (s.local, s.peer)),
+        Some(SortKey::Peer) => socks.sort_by_key(|s| (s.peer, s.local)),
+        // Soonest first; sockets without a timer last.
+        Some(SortKey::Timer) => {
+            socks.sort_by_key(|s| (s.timer.map_or(u64::MAX, |t| u64::from(t.ms)), s.local))
+        }
+    }
+    if let Some(n) = limit {
+        socks.truncate(n);
+    }
+    socks
+}
+
+/// True when `e` comes from writing to a closed pipe (`tw ls | head`).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,165 @@
+//! JSON, with the schema documented in README.md. Timers are in
+//! milliseconds. Listings stream one object at a time.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::Report;
+use crate::group::{Summary, EXPIRY_WINDOWS};
+use crate::model::{Socket, StateSet};
+
+#[derive(Serialize)]
+struct SocketJson {
+    state: &'static str,
+    family: &'static str,
+    local: String,
+    peer: String,
+    timer: Option<TimerJson>,
+    retrans: u8,
+    recv_q: u32,
+    send_q: u32,
+    uid: u32,
+    inode: u64,
+}
+
+#[derive(Serialize)]
+struct TimerJson {
+    kind: &'static str,
+    ms: u32,
+}
+
+impl From<&Socket> for SocketJson {
+    fn from(s: &Socket) -> Self {
+        SocketJson {
+            state: s.state.name(),
+            family: s.family.name(),
+            local: s.local.to_string(),
+            peer: s.peer.to_string(),
+            timer: s.timer.map(|t| TimerJson {
+                kind: t.kind.name(),
+                ms: t.ms,
+            }),
+            retrans: s.retrans,
+            recv_q: s.recv_q,
+            send_q: s.send_q,
+            uid: s.uid,
+            inode: s.inode,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct GroupJson {
+    key: String,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct CountJson<'a> {
+    total: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<GroupJson>>,
+}
+
+#[derive(Serialize)]
+struct SummaryJson {
+    total: u64,
+    ipv4: u64,
+    ipv6: u64,
+    /// Every state, zeros included, so the keys are stable.
+    states: BTreeMap<&'static str, u64>,
+    time_wait: TimeWaitJson,
+    top_time_wait_peers: Vec<GroupJson>,
+    top_time_wait_local_ports: Vec<GroupJson>,
+}
+
+#[derive(Serialize)]
+struct TimeWaitJson {
+    total: u64,
+    /// Keyed by window: "10s", "30s", "60s".
+    expiring_within: BTreeMap<String, u64>,
+}
+
+fn summary(sum: &Summary) -> SummaryJson {
+    let groups = |v: Vec<(String, u64)>| {
+        v.into_iter()
+            .map(|(key, count)| GroupJson { key, count })
+            .collect()
+    };
+    SummaryJson {
+        total: sum.total,
+        ipv4: sum.ipv4,
+        ipv6: sum.ipv6,
+        states: StateSet::ALL
+            .iter()
+            .map(|s| (s.name(), sum.count(s)))
+            .collect(),
+        time_wait: TimeWaitJson {
+            total: sum.count(crate::model::TcpState::TimeWait),
+            expiring_within: EXPIRY_WINDOWS
+                .iter()
+                .zip(sum.time_wait_expiring)
+                .map(|(w, n)| (format!("{w}s"), n))
+                .collect(),
+        },
+        top_time_wait_peers: groups(
+            sum.top_peers()
+                .into_iter()
+                .map(|(a, n)| (a.to_string(), n))
+                .collect(),
+        ),
+        top_time_wait_local_ports: groups(
+            sum.top_local_ports()
+                .into_iter()
+                .map(|(p, n)| (p.to_string(), n))
+                .collect(),
+        ),
+    }
+}
+
+pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    match report {
+        Report::Sockets(socks) => {
+            out.write_all(b"[")?;
+            for (i, s) in socks.iter().enumerate() {
+                out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+                serde_json::to_writer(&mut *out, &SocketJson::from(s))?;
+            }
+            out.write_all(b"\n]\n")
+        }
+        Report::Count(total) => line(
+            out,
+            &CountJson {
+                total: *total,
+                by: None,
+                groups: None,
+            },
+        ),
+        Report::Groups { by, total, groups } => line(
+            out,
+            &CountJson {
+                total: *total,
+                by: Some(by),
+                groups: Some(
+                    groups
+                        .iter()
+                        .map(|(k, n)| GroupJson {
+                            key: k.to_string(),
+                            count: *n,
+                        })
+                        .collect(),
+                ),
+            },
+        ),
+        Report::Summary(sum) => line(out, &summary(sum)),
+    }
+}
+
+fn line(out: &mut dyn Write, v: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v)?;
+    out.write_all(b"\n")
+}

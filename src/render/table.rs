@@ -1,0 +1,93 @@
+//! Bordered tables for a terminal, with states in colour when allowed.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
+
+use super::{groups_section, socket_row, summary_sections, Report, Section, Style};
+use super::{SOCKET_HEADERS, SOCKET_NUMERIC};
+use crate::model::TcpState;
+
+pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+    match report {
+        // A count stays one integer even on a terminal, so `$(tw count)` works.
+        Report::Count(n) => writeln!(out, "{n}"),
+        Report::Groups { by, total, groups } => {
+            write_sections(out, &[groups_section(by, *total, groups)], style)
+        }
+        Report::Sockets(socks) => {
+            let mut t = new_table(&SOCKET_HEADERS, style);
+            for s in socks.iter() {
+                let row = socket_row(s);
+                let mut cells: Vec<Cell> = Vec::with_capacity(row.len());
+                for (i, text) in row.into_iter().enumerate() {
+                    let mut c = Cell::new(text);
+                    if SOCKET_NUMERIC[i] {
+                        c = c.set_alignment(CellAlignment::Right);
+                    }
+                    if i == 0 && style.color {
+                        if let Some(color) = state_color(s.state) {
+                            c = c.fg(color);
+                        }
+                    }
+                    cells.push(c);
+                }
+                t.add_row(cells);
+            }
+            writeln!(out, "{t}")
+        }
+        Report::Summary(sum) => write_sections(out, &summary_sections(sum), style),
+    }
+}
+
+/// States an operator should notice at a glance.
+fn state_color(s: TcpState) -> Option<Color> {
+    match s {
+        TcpState::TimeWait => Some(Color::Yellow),
+        TcpState::CloseWait => Some(Color::Red),
+        TcpState::Established => Some(Color::Green),
+        TcpState::Listen => Some(Color::Cyan),
+        _ => None,
+    }
+}
+
+fn new_table(headers: &[&str], style: &Style) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(headers.iter().map(Cell::new));
+    if !style.color {
+        t.force_no_tty();
+    } else {
+        t.enforce_styling();
+    }
+    if let Some(w) = style.width {
+        t.set_width(w);
+    }
+    t
+}
+
+fn write_sections(out: &mut dyn Write, sections: &[Section], style: &Style) -> io::Result<()> {
+    for (i, sec) in sections.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        writeln!(out, "{}", sec.title)?;
+        if sec.rows.is_empty() {
+            continue;
+        }
+        let mut t = new_table(&sec.headers, style);
+        for row in &sec.rows {
+            t.add_row(row.iter().zip(&sec.numeric).map(|(text, num)| {
+                let c = Cell::new(text);
+                if *num {
+                    c.set_alignment(CellAlignment::Right)
+                } else {
+                    c
+                }
+            }));
+        }
+        writeln!(out, "{t}")?;
+    }
+    Ok(())
+}

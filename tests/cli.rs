@@ -1,0 +1,368 @@
+//! The command line over captured fixtures: formats, exit codes, errors.
+//! No root needed.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use assert_cmd::prelude::*;
+use predicates::prelude::*;
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+fn tw() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tw"));
+    c.env_remove("NO_COLOR");
+    c
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = tw().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tw {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A scratch folder unique to one test, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("tw-cli-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const SS1: &str = "iproute2/ss1.dump";
+
+#[test]
+fn ss_dump_capture_reads_every_part() {
+    let dump = fixture(SS1);
+    let d = dump.to_str().unwrap();
+    // The capture holds the IPv4 dump, NLMSG_DONE, then the IPv6 dump.
+    assert_eq!(
+        stdout_of(&["--from", d, "count", "--by", "state"]),
+        "ESTABLISHED\t5\nLISTEN\t2\n"
+    );
+    assert_eq!(stdout_of(&["--from", d, "count", "-4"]), "4\n");
+    assert_eq!(stdout_of(&["--from", d, "count", "-6"]), "3\n");
+}
+
+/// ss reads a capture back through TCPDIAG_FILE (it stops at the first
+/// NLMSG_DONE, so it shows the IPv4 part): tw's IPv4 sockets must be the
+/// same ones.
+#[test]
+fn ss_dump_matches_ss_reading_the_same_file() {
+    let dump = fixture(SS1);
+    let ss = Command::new("ss")
+        .args(["-Htan"])
+        .env("TCPDIAG_FILE", &dump)
+        .output()
+        .expect("ss (iproute2) is installed");
+    assert!(ss.status.success());
+    let theirs: BTreeSet<String> = String::from_utf8(ss.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let state = match f[0] {
+                "ESTAB" => "ESTABLISHED",
+                s => s,
+            };
+            format!("{state} {} {}", f[3], f[4])
+        })
+        .collect();
+    let json = stdout_of(&[
+        "--from",
+        dump.to_str().unwrap(),
+        "-4",
+        "ls",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let ours: BTreeSet<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {}",
+                s["state"].as_str().unwrap(),
+                s["local"].as_str().unwrap(),
+                s["peer"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(ours.len(), 4);
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn plain_listing_snapshot() {
+    let d = fixture(SS1);
+    assert_eq!(
+        stdout_of(&[
+            "--from",
+            d.to_str().unwrap(),
+            "ls",
+            "--format",
+            "plain",
+            "--sort",
+            "local"
+        ]),
+        "\
+STATE        LOCAL                PEER                TIMER            RECV-Q  SEND-Q   UID  INODE
+LISTEN       0.0.0.0:22           0.0.0.0:*           -                     0     128     0    411
+ESTABLISHED  10.0.0.1:22          10.0.0.1:36266      keepalive 1h59m       0       0     0  15840
+ESTABLISHED  10.0.0.1:22          10.0.0.2:50312      keepalive 1h59m       0       0     0  15834
+ESTABLISHED  10.0.0.1:36266       10.0.0.1:22         keepalive 1h59m       0       0  1000  15057
+LISTEN       [::]:22              [::]:*              -                     0     128     0    413
+ESTABLISHED  [fec0:42::24]:22     [fec0:42::1]:44248  keepalive 1h49m       0       0     0  14185
+ESTABLISHED  [fec0:42::24]:40520  [fec0:42::1]:22     keepalive 1h49m       0       0  1000   1647
+"
+    );
+}
+
+#[test]
+fn json_listing_schema() {
+    let d = fixture(SS1);
+    let json = stdout_of(&[
+        "--from",
+        d.to_str().unwrap(),
+        "ls",
+        "--format",
+        "json",
+        "--limit",
+        "2",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 2);
+    let keys: BTreeSet<&str> = arr[1]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    let want: BTreeSet<&str> = [
+        "state", "family", "local", "peer", "timer", "retrans", "recv_q", "send_q", "uid", "inode",
+    ]
+    .into();
+    assert_eq!(keys, want);
+    assert_eq!(arr[0]["timer"], serde_json::Value::Null);
+    assert_eq!(arr[1]["timer"]["kind"], "keepalive");
+    assert!(arr[1]["timer"]["ms"].as_u64().unwrap() > 7_000_000);
+    assert_eq!(arr[1]["family"], "inet");
+}
+
+#[test]
+fn json_count_and_summary_schema() {
+    let d = fixture(SS1);
+    let d = d.to_str().unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout_of(&["--from", d, "count", "--format", "json"])).unwrap();
+    assert_eq!(v, serde_json::json!({"total": 7}));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "--from", d, "count", "--by", "lport", "--top", "1", "--format", "json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"total": 7, "by": "lport", "groups": [{"key": "22", "count": 5}]})
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout_of(&["--from", d, "--format", "json"])).unwrap();
+    assert_eq!(v["total"], 7);
+    assert_eq!((v["ipv4"].as_u64(), v["ipv6"].as_u64()), (Some(4), Some(3)));
+    assert_eq!(v["states"]["ESTABLISHED"], 5);
+    assert_eq!(v["states"]["TIME_WAIT"], 0);
+    assert_eq!(v["states"].as_object().unwrap().len(), 11);
+    assert_eq!(v["time_wait"]["expiring_within"]["60s"], 0);
+}
+
+#[test]
+fn filters_apply_to_captures() {
+    let d = fixture(SS1);
+    let d = d.to_str().unwrap();
+    let count = |extra: &[&str]| {
+        let mut args = vec!["--from", d, "count"];
+        args.extend_from_slice(extra);
+        stdout_of(&args).trim().parse::<u64>().unwrap()
+    };
+    assert_eq!(count(&["--state", "listening"]), 2);
+    assert_eq!(count(&["--state", "LISTEN,established"]), 7);
+    assert_eq!(count(&["--state", "connected"]), 5);
+    assert_eq!(count(&["--state", "bucket"]), 0);
+    assert_eq!(count(&["--sport", "22"]), 5);
+    assert_eq!(count(&["--dport", "22"]), 2);
+    assert_eq!(count(&["--dport", "30000-65535"]), 3);
+    assert_eq!(count(&["--src", "10.0.0.0/8"]), 3);
+    assert_eq!(count(&["--dst", "10.0.0.2"]), 1);
+    assert_eq!(count(&["--dst", "fec0:42::/32", "-6"]), 2);
+}
+
+#[test]
+fn fail_above_exit_codes() {
+    let d = fixture(SS1);
+    let d = d.to_str().unwrap();
+    tw().args(["--from", d, "count", "--fail-above", "6"])
+        .assert()
+        .code(1)
+        .stdout("7\n");
+    tw().args(["--from", d, "count", "--fail-above", "7"])
+        .assert()
+        .code(0)
+        .stdout("7\n");
+    tw().args(["--from", d, "count", "--by", "state", "--fail-above", "6"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn unknown_state_lists_valid_names() {
+    let d = fixture(SS1);
+    tw().args(["--from", d.to_str().unwrap(), "--state", "foo", "count"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(
+            predicate::str::starts_with("tw: --state: unknown state 'foo'")
+                .and(predicate::str::contains("time-wait"))
+                .and(predicate::str::contains("close-wait"))
+                .and(predicate::str::contains("synchronized")),
+        );
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    for args in [
+        &["count", "--top", "3"][..],
+        &["count", "--by", "color"],
+        &["ls", "--sport", "http"],
+        &["ls", "--dst", "10.0.0.0/33"],
+        &["--format", "yaml"],
+    ] {
+        tw().args(args).assert().code(2).stdout("");
+    }
+}
+
+#[test]
+fn missing_capture_names_the_path() {
+    tw().args(["--from", "/nonexistent/tcp", "count"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("/nonexistent/tcp"));
+}
+
+#[test]
+fn corrupt_proc_capture_names_file_and_line() {
+    let s = Scratch::new("corrupt");
+    let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+    let good = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0\n";
+    let cases: &[(&str, String, &str)] = &[
+        ("state", format!("{header}{good}   1: 0100007F:1F90 00000000:0000 0E 00000000:00000000 00:00000000 00000000 0 0 2\n"), ":3: unknown TCP state 0x0E"),
+        ("cut", format!("{header}{good}   1: 0100007F:1F90 0000"), ":3: "),
+        ("hex", format!("{header}   0: 01000ZZF:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1\n"), ":2: bad hex"),
+    ];
+    for (name, text, want) in cases {
+        let p = s.file(name, text.as_bytes());
+        let msg = format!("tw: {}{want}", p.display());
+        tw().args(["--from", p.to_str().unwrap(), "count"])
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::starts_with(msg));
+    }
+    let empty = s.file("empty", b"");
+    tw().args(["--from", empty.to_str().unwrap(), "ls"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("empty"));
+}
+
+#[test]
+fn truncated_netlink_capture_is_an_error() {
+    let s = Scratch::new("trunc");
+    let bytes = std::fs::read(fixture(SS1)).unwrap();
+    for cut in [bytes.len() - 1, bytes.len() - 20, 200, 17] {
+        let p = s.file(&format!("cut{cut}"), &bytes[..cut]);
+        tw().args(["--from", p.to_str().unwrap(), "count"])
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains(p.to_str().unwrap()));
+    }
+}
+
+/// `tw ls | head -1` must end quietly, not panic on EPIPE.
+#[test]
+fn closed_pipe_ends_quietly() {
+    let s = Scratch::new("pipe");
+    let mut text = String::from("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n");
+    for i in 0..20_000u32 {
+        text.push_str(&format!(
+            "{i:4}: 0100007F:{:04X} 0200007F:0050 06 00000000:00000000 03:00000FAB 00000000     0        0 0 3 0000000000000000\n",
+            1024 + i
+        ));
+    }
+    let p = s.file("tcp", text.as_bytes());
+    let mut child = tw()
+        .args(["--from", p.to_str().unwrap(), "ls", "--format", "plain"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(&first[..5], b"STATE");
+    assert!(status.success(), "exit {status:?}, stderr {err}");
+    assert_eq!(err, "");
+}
+
+#[test]
+fn help_names_every_command() {
+    tw().arg("--help").assert().success().stdout(
+        predicate::str::contains("ls")
+            .and(predicate::str::contains("count"))
+            .and(predicate::str::contains("Exit status")),
+    );
+}
