@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::filter::PortRange;
 use crate::group::GroupBy;
-use crate::model::Cidr;
+use crate::model::{Cidr, Direction};
 use crate::source::SourceKind;
 
 const ABOUT: &str = "Shows and explains TCP socket states: counts, TIME_WAIT timers, ports.";
@@ -86,6 +86,10 @@ pub struct Global {
     /// Remote address or CIDR block. Repeatable.
     #[arg(long, value_name = "ADDR", value_delimiter = ',', global = true)]
     pub dst: Vec<Cidr>,
+
+    /// Inbound sockets (local port listening) or outbound (made by connect()).
+    #[arg(long, value_enum, global = true)]
+    pub direction: Option<Direction>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

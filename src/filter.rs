@@ -1,7 +1,7 @@
 //! What the user asked for: state sets in ss's and netstat's spellings, port
 //! ranges, address blocks, and the per-socket test that applies them.
 
-use crate::model::{Cidr, Family, Socket, StateSet, TcpState};
+use crate::model::{Cidr, Direction, Family, Socket, StateSet, TcpState};
 
 /// ss's state groups (misc/ss.c, scan_state), with ss's meanings.
 const GROUPS: &[(&str, &[TcpState])] = &[
@@ -129,6 +129,8 @@ pub struct Filter {
     pub dport: Vec<PortRange>,
     pub src: Vec<Cidr>,
     pub dst: Vec<Cidr>,
+    /// `None`: both directions.
+    pub direction: Option<Direction>,
 }
 
 impl Filter {
@@ -141,12 +143,6 @@ impl Filter {
         }
     }
 
-    /// True when everything but the state and family is unrestricted, so a
-    /// reader that already applied those need not test each socket again.
-    pub fn is_state_and_family_only(&self) -> bool {
-        self.sport.is_empty() && self.dport.is_empty() && self.src.is_empty() && self.dst.is_empty()
-    }
-
     pub fn matches(&self, s: &Socket) -> bool {
         self.states.contains(s.state)
             && self.family.is_none_or(|f| f == s.family)
@@ -154,6 +150,7 @@ impl Filter {
             && any_or_empty(&self.dport, |r| r.contains(s.peer.port))
             && any_or_empty(&self.src, |c| c.contains(s.local.addr))
             && any_or_empty(&self.dst, |c| c.contains(s.peer.addr))
+            && (self.direction.is_none() || self.direction == s.direction)
     }
 }
 

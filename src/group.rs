@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::model::{Endpoint, Family, Socket, TcpState};
+use crate::model::{Direction, Endpoint, Family, Socket, TcpState};
 use crate::source::Consumer;
 
 /// `tw count`: how many sockets matched.
@@ -57,6 +57,8 @@ pub enum GroupBy {
     Peer,
     /// Local and remote address and port.
     Tuple,
+    /// Inbound (local port listening) or outbound.
+    Direction,
 }
 
 impl GroupBy {
@@ -69,6 +71,7 @@ impl GroupBy {
             GroupBy::Raddr => "raddr",
             GroupBy::Peer => "peer",
             GroupBy::Tuple => "tuple",
+            GroupBy::Direction => "direction",
         }
     }
 
@@ -81,6 +84,7 @@ impl GroupBy {
             GroupBy::Raddr => Key::Addr(s.peer.addr),
             GroupBy::Peer => Key::Endpoint(s.peer),
             GroupBy::Tuple => Key::Tuple(s.local, s.peer),
+            GroupBy::Direction => Key::Direction(s.direction),
         }
     }
 }
@@ -95,6 +99,7 @@ pub enum Key {
     Addr(IpAddr),
     Endpoint(Endpoint),
     Tuple(Endpoint, Endpoint),
+    Direction(Option<Direction>),
 }
 
 impl std::fmt::Display for Key {
@@ -105,6 +110,7 @@ impl std::fmt::Display for Key {
             Key::Addr(a) => write!(f, "{a}"),
             Key::Endpoint(e) => write!(f, "{e}"),
             Key::Tuple(l, p) => write!(f, "{l} {p}"),
+            Key::Direction(d) => f.pad(d.map_or("-", Direction::name)),
         }
     }
 }
@@ -155,6 +161,97 @@ pub fn rank<K: Ord + Copy>(counts: &HashMap<K, u64>, top: Option<usize>) -> Vec<
     v
 }
 
+/// An outbound destination as connect() sees it: one local address talking
+/// to one remote address and port. An ephemeral port is busy only for the
+/// same (local IP, remote IP, remote port), so each group has the whole
+/// ephemeral range to itself (__inet_hash_connect, check_established).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Destination {
+    pub local: IpAddr,
+    pub peer: Endpoint,
+}
+
+/// Ports one destination holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortUse {
+    /// Sockets holding an ephemeral port, in every state that holds one.
+    pub held: u64,
+    /// Of those, ports of the parity connect() tries first: the same parity
+    /// as the low end of ip_local_port_range.
+    pub held_preferred: u64,
+    /// Held sockets per kernel state number.
+    by_state: [u64; 13],
+}
+
+impl PortUse {
+    /// (state, count) for each state present, largest first.
+    pub fn states(&self) -> Vec<(TcpState, u64)> {
+        let mut v: Vec<(TcpState, u64)> = TcpState::ALL
+            .into_iter()
+            .map(|s| (s, self.by_state[usize::from(s.kernel())]))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+}
+
+/// `tw ports`: ephemeral ports held per outbound destination.
+#[derive(Debug)]
+pub struct PortGroups {
+    /// ip_local_port_range; ports outside it (an explicit bind()) do not use
+    /// the range and are not counted.
+    range: (u16, u16),
+    groups: HashMap<Destination, PortUse>,
+}
+
+impl PortGroups {
+    pub fn new(range: (u16, u16)) -> PortGroups {
+        PortGroups {
+            range,
+            groups: HashMap::with_capacity(256),
+        }
+    }
+
+    /// Destinations by ports held, largest first, ties by destination.
+    pub fn ranked(&self, top: Option<usize>) -> Vec<(Destination, PortUse)> {
+        let mut v: Vec<(Destination, PortUse)> =
+            self.groups.iter().map(|(k, u)| (*k, u.clone())).collect();
+        v.sort_by(|a, b| b.1.held.cmp(&a.1.held).then(a.0.cmp(&b.0)));
+        if let Some(n) = top {
+            v.truncate(n);
+        }
+        v
+    }
+}
+
+impl Consumer for PortGroups {
+    fn push(&mut self, s: &Socket) {
+        // LISTEN holds a port but for no destination; CLOSE sockets are not
+        // in the connection hash.
+        if s.direction != Some(Direction::Outbound)
+            || matches!(s.state, TcpState::Listen | TcpState::Close)
+            || !(self.range.0..=self.range.1).contains(&s.local.port)
+        {
+            return;
+        }
+        let dest = Destination {
+            local: s.local.addr,
+            peer: s.peer,
+        };
+        let u = self.groups.entry(dest).or_default();
+        u.held += 1;
+        if (s.local.port - self.range.0) % 2 == 0 {
+            u.held_preferred += 1;
+        }
+        u.by_state[usize::from(s.state.kernel())] += 1;
+    }
+
+    fn restart(&mut self) {
+        self.groups.clear();
+    }
+}
+
 /// The windows of the summary's "TIME_WAIT expiring within" line, in seconds.
 pub const EXPIRY_WINDOWS: [u32; 3] = [10, 30, 60];
 /// How many peers and ports the summary lists.
@@ -170,6 +267,10 @@ pub struct Summary {
     by_state: [u64; 13],
     /// TIME_WAIT sockets whose timer ends within each of [`EXPIRY_WINDOWS`].
     pub time_wait_expiring: [u64; 3],
+    /// TIME_WAIT on accepted connections: this box closed first as a server.
+    pub time_wait_inbound: u64,
+    /// TIME_WAIT on connect()ed connections: this box closed first as a client.
+    pub time_wait_outbound: u64,
     tw_peers: HashMap<IpAddr, u64>,
     tw_lports: HashMap<u16, u64>,
 }
@@ -215,6 +316,11 @@ impl Consumer for Summary {
                     }
                 }
             }
+            match s.direction {
+                Some(Direction::Inbound) => self.time_wait_inbound += 1,
+                Some(Direction::Outbound) => self.time_wait_outbound += 1,
+                None => {}
+            }
             *self.tw_peers.entry(s.peer.addr).or_insert(0) += 1;
             *self.tw_lports.entry(s.local.port).or_insert(0) += 1;
         }
@@ -248,6 +354,12 @@ mod tests {
         s.timer = tw_ms.map(|ms| Timer {
             kind: TimerKind::TimeWait,
             ms,
+        });
+        // Ports below 1024 listen in these samples.
+        s.direction = Some(if s.local.port < 1024 {
+            Direction::Inbound
+        } else {
+            Direction::Outbound
         });
         s
     }
@@ -296,6 +408,7 @@ mod tests {
             (GroupBy::Raddr, "10.0.0.9"),
             (GroupBy::Peer, "10.0.0.9:5001"),
             (GroupBy::Tuple, "10.0.0.1:80 10.0.0.9:5001"),
+            (GroupBy::Direction, "in"),
         ];
         for (by, want) in cases {
             assert_eq!(by.key(s).to_string(), want, "{}", by.name());
@@ -314,8 +427,35 @@ mod tests {
         // 0 s and 5 s within 10 s; + 25 s within 30 s; all four within 60 s.
         // The FIN_WAIT2 minisocket has a timewait timer but is not TIME_WAIT.
         assert_eq!(sum.time_wait_expiring, [2, 3, 4]);
+        assert_eq!((sum.time_wait_inbound, sum.time_wait_outbound), (3, 1));
         assert_eq!(sum.top_peers()[0], ("10.0.0.9".parse().unwrap(), 2));
         assert_eq!(sum.top_local_ports()[0], (80, 2));
+    }
+
+    #[test]
+    fn ports_count_outbound_holders_per_destination_and_parity() {
+        use TcpState::*;
+        let socks = [
+            sock(TimeWait, "10.0.0.1:40000", "10.0.0.7:80", Some(1)),
+            sock(TimeWait, "10.0.0.1:40001", "10.0.0.7:80", Some(1)),
+            sock(Established, "10.0.0.1:40002", "10.0.0.7:80", None),
+            sock(TimeWait, "10.0.0.1:40003", "10.0.0.7:443", Some(1)),
+            // Outside the range: an explicit bind(), not an ephemeral port.
+            sock(TimeWait, "10.0.0.1:20000", "10.0.0.7:80", Some(1)),
+            // Inbound (port < 1024 listens in these samples).
+            sock(TimeWait, "10.0.0.1:80", "10.0.0.7:40000", Some(1)),
+        ];
+        let mut p = PortGroups::new((32768, 60999));
+        for s in &socks {
+            p.push(s);
+        }
+        let r = p.ranked(None);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].0.peer.to_string(), "10.0.0.7:80");
+        assert_eq!((r[0].1.held, r[0].1.held_preferred), (3, 2));
+        assert_eq!(r[0].1.states(), [(TimeWait, 2), (Established, 1)]);
+        assert_eq!((r[1].1.held, r[1].1.held_preferred), (1, 0));
+        assert_eq!(p.ranked(Some(1)).len(), 1);
     }
 
     #[test]

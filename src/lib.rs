@@ -3,6 +3,7 @@
 //! Readers ([`source`]) feed one model ([`model::Socket`]) through a filter
 //! ([`filter`]) into aggregation ([`group`]) and renderers ([`render`]).
 
+pub mod classify;
 pub mod cli;
 pub mod filter;
 pub mod group;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
     let spec = SourceSpec {
         kind: cli.global.source,
         from: cli.global.from.clone(),
+        proc_root: None,
     };
     let tty = std::io::stdout().is_terminal();
     let format = cli
@@ -115,6 +117,7 @@ fn build_filter(g: &Global) -> Result<Filter> {
         dport: g.dport.clone(),
         src: g.src.clone(),
         dst: g.dst.clone(),
+        direction: g.direction,
     })
 }
 

@@ -255,6 +255,27 @@ impl Family {
     }
 }
 
+/// Which side opened the connection, as far as the socket table shows: a
+/// socket is inbound when its local port is listening, else outbound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Direction {
+    /// Accepted from a listener (or the listener itself).
+    #[value(name = "in")]
+    Inbound,
+    /// Made by connect() from this box.
+    #[value(name = "out")]
+    Outbound,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Inbound => "in",
+            Direction::Outbound => "out",
+        }
+    }
+}
+
 /// One TCP socket. Small and `Copy`, so readers can hand sockets to a
 /// consumer without allocating.
 ///
@@ -273,6 +294,8 @@ pub struct Socket {
     pub send_q: u32,
     pub uid: u32,
     pub inode: u64,
+    /// Set by the reader once it has seen the listeners (see `classify`).
+    pub direction: Option<Direction>,
 }
 
 impl Socket {
@@ -289,6 +312,7 @@ impl Socket {
             send_q: 0,
             uid: 0,
             inode: 0,
+            direction: None,
         }
     }
 

@@ -168,7 +168,17 @@ fn json_listing_schema() {
         .map(|k| k.as_str())
         .collect();
     let want: BTreeSet<&str> = [
-        "state", "family", "local", "peer", "timer", "retrans", "recv_q", "send_q", "uid", "inode",
+        "state",
+        "family",
+        "direction",
+        "local",
+        "peer",
+        "timer",
+        "retrans",
+        "recv_q",
+        "send_q",
+        "uid",
+        "inode",
     ]
     .into();
     assert_eq!(keys, want);
@@ -222,6 +232,13 @@ fn filters_apply_to_captures() {
     assert_eq!(count(&["--src", "10.0.0.0/8"]), 3);
     assert_eq!(count(&["--dst", "10.0.0.2"]), 1);
     assert_eq!(count(&["--dst", "fec0:42::/32", "-6"]), 2);
+    // Port 22 listens (both families), so sockets on it were accepted.
+    assert_eq!(count(&["--direction", "in"]), 5);
+    assert_eq!(count(&["--direction", "out"]), 2);
+    assert_eq!(
+        stdout_of(&["--from", d, "count", "--by", "direction"]),
+        "in\t5\nout\t2\n"
+    );
 }
 
 #[test]

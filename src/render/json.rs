@@ -14,6 +14,7 @@ use crate::model::{Socket, StateSet};
 struct SocketJson {
     state: &'static str,
     family: &'static str,
+    direction: Option<&'static str>,
     local: String,
     peer: String,
     timer: Option<TimerJson>,
@@ -35,6 +36,7 @@ impl From<&Socket> for SocketJson {
         SocketJson {
             state: s.state.name(),
             family: s.family.name(),
+            direction: s.direction.map(|d| d.name()),
             local: s.local.to_string(),
             peer: s.peer.to_string(),
             timer: s.timer.map(|t| TimerJson {
@@ -80,6 +82,8 @@ struct SummaryJson {
 #[derive(Serialize)]
 struct TimeWaitJson {
     total: u64,
+    inbound: u64,
+    outbound: u64,
     /// Keyed by window: "10s", "30s", "60s".
     expiring_within: BTreeMap<String, u64>,
 }
@@ -100,6 +104,8 @@ fn summary(sum: &Summary) -> SummaryJson {
             .collect(),
         time_wait: TimeWaitJson {
             total: sum.count(crate::model::TcpState::TimeWait),
+            inbound: sum.time_wait_inbound,
+            outbound: sum.time_wait_outbound,
             expiring_within: EXPIRY_WINDOWS
                 .iter()
                 .zip(sum.time_wait_expiring)

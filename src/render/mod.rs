@@ -126,7 +126,9 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
     }
     out.push(Section {
         title: format!(
-            "{tw} TIME_WAIT (each lasts 60 s on Linux; `tw ls --state time-wait` for timers)"
+            "{tw} TIME_WAIT: {} inbound (this box closed accepted connections first), \
+             {} outbound (it closed its own connections first); each lasts 60 s",
+            sum.time_wait_inbound, sum.time_wait_outbound
         ),
         headers: vec!["EXPIRING WITHIN", "COUNT"],
         numeric: vec![false, true],

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::classify::Listeners;
 use crate::filter::Filter;
-use crate::model::{Family, Socket};
+use crate::model::{Family, Socket, StateSet, TcpState};
 
 /// Receives sockets as a reader produces them.
 pub trait Consumer {
@@ -34,11 +35,13 @@ pub enum SourceKind {
     Proc,
 }
 
-/// Where to read from: the live system through `kind`, or `from`.
+/// Where to read from: the live system through `kind`, a captured /proc
+/// tree (`proc_root`), or a single capture (`from`).
 #[derive(Debug, Clone, Default)]
 pub struct SourceSpec {
     pub kind: SourceKind,
     pub from: Option<PathBuf>,
+    pub proc_root: Option<PathBuf>,
 }
 
 /// Which reader produced the sockets, for notes and JSON.
@@ -61,6 +64,18 @@ pub struct ReadInfo {
 pub fn read(spec: &SourceSpec, filter: &Filter, consumer: &mut dyn Consumer) -> Result<ReadInfo> {
     if let Some(path) = &spec.from {
         read_from(path, filter, consumer)?;
+        return Ok(ReadInfo {
+            used: Used::File,
+            fallback_note: None,
+        });
+    }
+    if let Some(root) = &spec.proc_root {
+        if spec.kind == SourceKind::Netlink {
+            bail!(
+                "--proc-root reads a copy of /proc, --source netlink the live kernel: choose one"
+            );
+        }
+        read_proc(&root.join("net"), filter, consumer, false)?;
         return Ok(ReadInfo {
             used: Used::File,
             fallback_note: None,
@@ -103,37 +118,44 @@ pub fn read(spec: &SourceSpec, filter: &Filter, consumer: &mut dyn Consumer) -> 
 }
 
 fn read_netlink(filter: &Filter, consumer: &mut dyn Consumer) -> Result<(), netlink::DumpError> {
-    // The kernel already applied the state mask and the family.
-    let mut f = Filtered::new(filter, consumer, filter.is_state_and_family_only());
-    netlink::dump(filter.families(), filter.states, &mut f)
+    let mut f = Filtered::new(filter, consumer);
+    netlink::dump(filter.families(), read_states(filter), &mut f)
 }
 
-/// Applies the parts of the filter a reader could not apply itself.
+/// The states to ask a reader for: the filter's, plus LISTEN so direction
+/// can be classified (listening sockets are few; the filter drops them again).
+fn read_states(filter: &Filter) -> StateSet {
+    filter.states.union(StateSet::of(&[TcpState::Listen]))
+}
+
+/// Classifies each socket's direction, then applies the filter.
 struct Filtered<'a> {
     filter: &'a Filter,
     inner: &'a mut dyn Consumer,
-    /// Everything the reader returns already matches.
-    exact: bool,
+    listeners: Listeners,
 }
 
 impl<'a> Filtered<'a> {
-    fn new(filter: &'a Filter, inner: &'a mut dyn Consumer, exact: bool) -> Self {
+    fn new(filter: &'a Filter, inner: &'a mut dyn Consumer) -> Self {
         Filtered {
             filter,
             inner,
-            exact,
+            listeners: Listeners::default(),
         }
     }
 }
 
 impl Consumer for Filtered<'_> {
     fn push(&mut self, s: &Socket) {
-        if self.exact || self.filter.matches(s) {
-            self.inner.push(s);
+        let mut s = *s;
+        s.direction = Some(self.listeners.classify(&s));
+        if self.filter.matches(&s) {
+            self.inner.push(&s);
         }
     }
 
     fn restart(&mut self) {
+        self.listeners.clear();
         self.inner.restart();
     }
 }
@@ -189,8 +211,8 @@ fn parse_proc_file(
     filter: &Filter,
     consumer: &mut dyn Consumer,
 ) -> Result<()> {
-    let mut f = Filtered::new(filter, consumer, false);
-    proc::parse(r, filter.states, &mut |s| f.push(s))
+    let mut f = Filtered::new(filter, consumer);
+    proc::parse(r, read_states(filter), &mut |s| f.push(s))
         .map_err(|e| anyhow!("{}:{}: {}", path.display(), e.line, e.what))
 }
 
@@ -222,7 +244,7 @@ fn read_from(path: &Path, filter: &Filter, consumer: &mut dyn Consumer) -> Resul
         let mut bytes = Vec::new();
         r.read_to_end(&mut bytes)
             .with_context(|| format!("reading {}", path.display()))?;
-        let mut f = Filtered::new(filter, consumer, false);
+        let mut f = Filtered::new(filter, consumer);
         return netlink::decode_capture(&bytes, &mut |s| f.push(s))
             .map_err(|e| anyhow!("{}: {e}", path.display()));
     }

@@ -185,6 +185,7 @@ pub fn decode_inet_diag_msg(b: &[u8]) -> Result<Socket, String> {
         send_q: u32_ne(b, 60),
         uid: u32_ne(b, 64),
         inode: u64::from(u32_ne(b, 68)),
+        direction: None,
     })
 }
 

@@ -93,6 +93,14 @@ pub fn parse_line(line: &[u8], states: StateSet) -> Result<Option<Socket>, Strin
     let _timeout = next("timeout")?;
     let inode = next("inode")?;
 
+    if st.contains(&b':') {
+        // Addresses and queues hold a colon, st never does: the line is short
+        // of a column before it.
+        return Err(format!(
+            "found '{}' where the st column belongs: a column is missing",
+            show(st)
+        ));
+    }
     let st = hex(st, "st")?;
     let state = u8::try_from(st)
         .ok()
@@ -126,6 +134,7 @@ pub fn parse_line(line: &[u8], states: StateSet) -> Result<Option<Socket>, Strin
         send_q: u32::try_from(tx).unwrap_or(u32::MAX),
         uid: dec(uid, "uid")?,
         inode: dec(inode, "inode")?,
+        direction: None,
     }))
 }
 
@@ -287,6 +296,7 @@ mod tests {
             ("   0: 0100007F:1F90 00000000:0000 0A", "missing the tx_queue:rx_queue column"),
             ("   0: 0100007G:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1", "bad hex"),
             ("   0: 0100007F1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1", "bad address"),
+            ("   0: 0100007F:1F90 0A 00000000:00000000 00:00000000 00000000 0 0 1 1", "a column is missing"),
             ("   0: 0100007F:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1", "different families"),
             ("   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 07:00000000 00000000 0 0 1", "unknown timer"),
             ("   0: 0100007F:1F90 00000000:0000 0A 0000000000000000 00:00000000 00000000 0 0 1", "tx_queue:rx_queue"),
