@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::filter::PortRange;
 use crate::group::GroupBy;
-use crate::model::{Cidr, Direction};
+use crate::model::{Cidr, Direction, PortRange};
 use crate::source::SourceKind;
 
 const ABOUT: &str = "Shows and explains TCP socket states: counts, TIME_WAIT timers, ports.";
@@ -18,9 +17,13 @@ Examples:
   tw count --state time-wait          one number, for scripts
   tw count --by raddr --top 10        TAB-separated KEY COUNT lines
   tw count --state close-wait --fail-above 100 || alert
-  tw --from capture/ ls               read a copy of another box's /proc/net/tcp{,6}
+  tw ports                            ephemeral ports held per outbound destination
+  tw doctor                           findings with evidence and fixes; exit 0/1/2 ok/warn/crit
+  tw explain time-wait                what a state or sysctl means, myths corrected
+  tw capture /tmp/box && tw --proc-root /tmp/box doctor    the same, on another machine
 
-Exit status: 0 ok; 1 a check tripped (--fail-above); 2 error.";
+Exit status: 0 ok; 1 a check tripped (--fail-above, doctor warning); 2 error (doctor:
+critical); 3 doctor could not run.";
 
 #[derive(Debug, Parser)]
 #[command(name = "tw", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -38,6 +41,16 @@ pub enum Command {
     Ls(LsArgs),
     /// Count sockets: one integer, or KEY<TAB>COUNT lines with --by.
     Count(CountArgs),
+    /// Ephemeral ports held per outbound destination, against the range.
+    Ports(PortsArgs),
+    /// Check the box: port exhaustion, TIME_WAIT, conntrack, queues, sysctls.
+    /// Exit 0 ok, 1 warning, 2 critical.
+    Doctor(DoctorArgs),
+    /// Explain a TCP state or sysctl (time-wait, tcp_tw_reuse, ...).
+    Explain(ExplainArgs),
+    /// Copy what tw reads (tables, sysctls, counters) into DIR, for bug
+    /// reports and for `--proc-root DIR` elsewhere.
+    Capture(CaptureArgs),
 }
 
 /// Options every command takes, before or after the command name.
@@ -51,6 +64,11 @@ pub struct Global {
     /// tcp6, a folder holding both, or a raw sock_diag dump (`ss -D FILE`).
     #[arg(long, value_name = "PATH", global = true)]
     pub from: Option<PathBuf>,
+
+    /// Read tables, sysctls and counters from this copy of /proc (as written
+    /// by `tw capture`) instead of the live system.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub proc_root: Option<PathBuf>,
 
     /// Output format [default: table on a terminal, plain otherwise].
     #[arg(long, value_enum, global = true)]
@@ -138,6 +156,33 @@ pub struct CountArgs {
     /// Exit 1 when the total is above N (for cron and monitoring checks).
     #[arg(long, value_name = "N")]
     pub fail_above: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortsArgs {
+    /// Only the N busiest destinations.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Show every check, not only those that found something.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A state (time-wait, CLOSE_WAIT) or sysctl (tcp_tw_reuse,
+    /// net.ipv4.ip_local_port_range); without one, lists every topic.
+    pub topic: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Folder to write (created if missing).
+    pub dir: PathBuf,
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! What the user asked for: state sets in ss's and netstat's spellings, port
 //! ranges, address blocks, and the per-socket test that applies them.
 
-use crate::model::{Cidr, Direction, Family, Socket, StateSet, TcpState};
+use crate::model::{Cidr, Direction, Family, PortRange, Socket, StateSet, TcpState};
 
 /// ss's state groups (misc/ss.c, scan_state), with ss's meanings.
 const GROUPS: &[(&str, &[TcpState])] = &[
@@ -81,41 +81,6 @@ pub fn parse_states<S: AsRef<str>>(values: &[S]) -> Result<StateSet, String> {
         return Err(format!("--state is empty; valid: {}", valid_state_names()));
     }
     Ok(set)
-}
-
-/// An inclusive port range; a single port is `lo == hi`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortRange {
-    pub lo: u16,
-    pub hi: u16,
-}
-
-impl PortRange {
-    pub fn contains(&self, port: u16) -> bool {
-        (self.lo..=self.hi).contains(&port)
-    }
-}
-
-impl std::str::FromStr for PortRange {
-    type Err = String;
-
-    /// `80`, `:80` (ss's form), `1024-65535`.
-    fn from_str(s: &str) -> Result<PortRange, String> {
-        let t = s.trim().trim_start_matches(':');
-        let port = |p: &str| {
-            p.trim()
-                .parse::<u16>()
-                .map_err(|_| format!("'{s}' is not a port or range (80, 1024-65535)"))
-        };
-        let (lo, hi) = match t.split_once('-') {
-            Some((a, b)) => (port(a)?, port(b)?),
-            None => (port(t)?, port(t)?),
-        };
-        if lo > hi {
-            return Err(format!("'{s}': range start is above its end"));
-        }
-        Ok(PortRange { lo, hi })
-    }
 }
 
 /// Everything a command filters on. Each list is an OR of its entries; the

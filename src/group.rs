@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::model::{Direction, Endpoint, Family, Socket, TcpState};
+use crate::model::{Direction, Endpoint, Family, PortRange, Socket, TcpState};
 use crate::source::Consumer;
 
 /// `tw count`: how many sockets matched.
@@ -201,16 +201,20 @@ impl PortUse {
 pub struct PortGroups {
     /// ip_local_port_range; ports outside it (an explicit bind()) do not use
     /// the range and are not counted.
-    range: (u16, u16),
+    range: PortRange,
     groups: HashMap<Destination, PortUse>,
 }
 
 impl PortGroups {
-    pub fn new(range: (u16, u16)) -> PortGroups {
+    pub fn new(range: PortRange) -> PortGroups {
         PortGroups {
             range,
             groups: HashMap::with_capacity(256),
         }
+    }
+
+    pub fn range(&self) -> PortRange {
+        self.range
     }
 
     /// Destinations by ports held, largest first, ties by destination.
@@ -231,7 +235,7 @@ impl Consumer for PortGroups {
         // in the connection hash.
         if s.direction != Some(Direction::Outbound)
             || matches!(s.state, TcpState::Listen | TcpState::Close)
-            || !(self.range.0..=self.range.1).contains(&s.local.port)
+            || !self.range.contains(s.local.port)
         {
             return;
         }
@@ -241,7 +245,7 @@ impl Consumer for PortGroups {
         };
         let u = self.groups.entry(dest).or_default();
         u.held += 1;
-        if (s.local.port - self.range.0) % 2 == 0 {
+        if (s.local.port - self.range.lo) % 2 == 0 {
             u.held_preferred += 1;
         }
         u.by_state[usize::from(s.state.kernel())] += 1;
@@ -272,7 +276,10 @@ pub struct Summary {
     /// TIME_WAIT on connect()ed connections: this box closed first as a client.
     pub time_wait_outbound: u64,
     tw_peers: HashMap<IpAddr, u64>,
+    /// Inbound TIME_WAIT by local (listening) port: which service closes first.
     tw_lports: HashMap<u16, u64>,
+    /// Outbound TIME_WAIT by destination: where ephemeral ports go.
+    tw_dests: HashMap<Endpoint, u64>,
 }
 
 impl Summary {
@@ -298,6 +305,10 @@ impl Summary {
     pub fn top_local_ports(&self) -> Vec<(u16, u64)> {
         rank(&self.tw_lports, Some(SUMMARY_TOP))
     }
+
+    pub fn top_destinations(&self) -> Vec<(Endpoint, u64)> {
+        rank(&self.tw_dests, Some(SUMMARY_TOP))
+    }
 }
 
 impl Consumer for Summary {
@@ -316,13 +327,20 @@ impl Consumer for Summary {
                     }
                 }
             }
+            // A local port says something only on the inbound side; outbound
+            // ones are ephemeral, one socket each.
             match s.direction {
-                Some(Direction::Inbound) => self.time_wait_inbound += 1,
-                Some(Direction::Outbound) => self.time_wait_outbound += 1,
+                Some(Direction::Inbound) => {
+                    self.time_wait_inbound += 1;
+                    *self.tw_lports.entry(s.local.port).or_insert(0) += 1;
+                }
+                Some(Direction::Outbound) => {
+                    self.time_wait_outbound += 1;
+                    *self.tw_dests.entry(s.peer).or_insert(0) += 1;
+                }
                 None => {}
             }
             *self.tw_peers.entry(s.peer.addr).or_insert(0) += 1;
-            *self.tw_lports.entry(s.local.port).or_insert(0) += 1;
         }
     }
 
@@ -429,7 +447,10 @@ mod tests {
         assert_eq!(sum.time_wait_expiring, [2, 3, 4]);
         assert_eq!((sum.time_wait_inbound, sum.time_wait_outbound), (3, 1));
         assert_eq!(sum.top_peers()[0], ("10.0.0.9".parse().unwrap(), 2));
-        assert_eq!(sum.top_local_ports()[0], (80, 2));
+        assert_eq!(sum.top_local_ports(), [(80, 2), (443, 1)]);
+        let dest = sum.top_destinations();
+        assert_eq!(dest.len(), 1);
+        assert_eq!(dest[0].0.to_string(), "[::1]:5004");
     }
 
     #[test]
@@ -445,7 +466,10 @@ mod tests {
             // Inbound (port < 1024 listens in these samples).
             sock(TimeWait, "10.0.0.1:80", "10.0.0.7:40000", Some(1)),
         ];
-        let mut p = PortGroups::new((32768, 60999));
+        let mut p = PortGroups::new(PortRange {
+            lo: 32768,
+            hi: 60999,
+        });
         for s in &socks {
             p.push(s);
         }

@@ -329,6 +329,50 @@ impl Socket {
     }
 }
 
+/// An inclusive port range; a single port is `lo == hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PortRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl PortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        (self.lo..=self.hi).contains(&port)
+    }
+
+    /// Number of ports, 0 if `lo > hi`.
+    pub fn len(&self) -> u32 {
+        (u32::from(self.hi) + 1).saturating_sub(u32::from(self.lo))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    /// `80`, `:80` (ss's form), `1024-65535`.
+    fn from_str(s: &str) -> Result<PortRange, String> {
+        let t = s.trim().trim_start_matches(':');
+        let port = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("'{s}' is not a port or range (80, 1024-65535)"))
+        };
+        let (lo, hi) = match t.split_once('-') {
+            Some((a, b)) => (port(a)?, port(b)?),
+            None => (port(t)?, port(t)?),
+        };
+        if lo > hi {
+            return Err(format!("'{s}': range start is above its end"));
+        }
+        Ok(PortRange { lo, hi })
+    }
+}
+
 /// An address or a CIDR block, for `--src`/`--dst`. An IPv4 block also
 /// matches IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`), since those are
 /// the same peer seen through an AF_INET6 socket.

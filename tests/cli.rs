@@ -383,3 +383,165 @@ fn help_names_every_command() {
             .and(predicate::str::contains("Exit status")),
     );
 }
+
+fn procroot(tree: &str) -> String {
+    fixture(&format!("procroot/{tree}"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn doctor_over_captured_trees_exits_by_severity() {
+    // conntrack 261000 of 262144: critical.
+    let full = procroot("full-conntrack");
+    tw().args(["--proc-root", &full, "doctor", "--format", "plain"])
+        .assert()
+        .code(2)
+        .stdout(
+            predicate::str::starts_with("CRIT: 1 critical")
+                .and(predicate::str::contains(
+                    "CRIT conntrack table 261000 of 262144 entries",
+                ))
+                .and(predicate::str::contains("fix 1: ")),
+        );
+    // The live capture overflowed an accept queue on purpose: a warning.
+    let live = procroot("live");
+    tw().args(["--proc-root", &live, "doctor", "--format", "plain"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "WARN accept queues: 2 overflows, 2 drops since boot",
+        ));
+    let out = tw()
+        .args(["--proc-root", &live, "doctor", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "warn");
+    let rules: BTreeSet<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    for rule in [
+        "time_wait_outbound",
+        "tw_buckets",
+        "conntrack",
+        "fin_timeout_myth",
+        "time_wait_at_zero",
+        "close_wait",
+        "listen_overflows",
+    ] {
+        assert!(rules.contains(rule), "{rule} missing: {rules:?}");
+    }
+}
+
+#[test]
+fn doctor_failures_are_unknown_not_critical() {
+    // Nagios: 3 is UNKNOWN; 2 would read as a critical finding.
+    tw().args(["--proc-root", "/nonexistent", "doctor"])
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::starts_with("tw: ").and(predicate::str::contains("/nonexistent")));
+    tw().args([
+        "--proc-root",
+        &procroot("live"),
+        "--source",
+        "netlink",
+        "count",
+    ])
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("choose one"));
+}
+
+#[test]
+fn ports_capacity_comes_from_the_tree() {
+    let out = tw()
+        .args([
+            "--proc-root",
+            &procroot("narrow-range"),
+            "ports",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 40000-40199 less 40100-40109 reserved.
+    assert_eq!(v["capacity"]["available"], 190);
+    assert_eq!(v["capacity"]["reserved"], 10);
+    assert_eq!(v["capacity"]["preferred_parity"], 95);
+    assert_eq!(v["range_low"], 40000);
+}
+
+#[test]
+fn from_capture_says_what_it_assumes() {
+    tw().args(["--from", fixture("proc").to_str().unwrap(), "ports"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "assuming ip_local_port_range 32768-60999",
+        ));
+}
+
+#[test]
+fn capture_copies_exactly_what_tw_reads() {
+    let s = Scratch::new("capture");
+    let live = procroot("live");
+    let dir = s.0.join("cap");
+    tw().args(["--proc-root", &live, "capture", dir.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("wrote 17 files to "))
+        .stdout(predicate::str::contains(
+            "absent here: sys/net/ipv4/tcp_max_orphans",
+        ));
+    for rel in ["net/tcp", "net/netstat", "sys/net/ipv4/ip_local_port_range"] {
+        assert_eq!(
+            std::fs::read(dir.join(rel)).unwrap(),
+            std::fs::read(Path::new(&live).join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    // The copy reads back to the same verdict.
+    let verdict = |root: &str| {
+        tw().args(["--proc-root", root, "doctor", "--format", "json"])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    assert_eq!(verdict(dir.to_str().unwrap()), verdict(&live));
+}
+
+#[test]
+fn explain_answers_in_the_terminal() {
+    tw().args(["explain", "TIME-WAIT"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::starts_with("TIME_WAIT")
+                .and(predicate::str::contains("60 s"))
+                .and(predicate::str::contains("tcp_fin_timeout")),
+        );
+    tw().args(["explain", "net.ipv4.tcp_tw_recycle"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("4.12"));
+    tw().arg("explain")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("CLOSE_WAIT").and(predicate::str::contains("somaxconn")));
+    let out = tw().args(["explain", "foo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("unknown topic 'foo'") && err.contains("TIME_WAIT"),
+        "{err}"
+    );
+}

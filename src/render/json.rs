@@ -7,8 +7,10 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::Report;
-use crate::group::{Summary, EXPIRY_WINDOWS};
+use crate::doctor::{Finding, Severity};
+use crate::group::{Destination, PortUse, Summary, EXPIRY_WINDOWS};
 use crate::model::{Socket, StateSet};
+use crate::system::PortCapacity;
 
 #[derive(Serialize)]
 struct SocketJson {
@@ -77,6 +79,7 @@ struct SummaryJson {
     time_wait: TimeWaitJson,
     top_time_wait_peers: Vec<GroupJson>,
     top_time_wait_local_ports: Vec<GroupJson>,
+    top_time_wait_destinations: Vec<GroupJson>,
 }
 
 #[derive(Serialize)]
@@ -124,6 +127,12 @@ fn summary(sum: &Summary) -> SummaryJson {
                 .map(|(p, n)| (p.to_string(), n))
                 .collect(),
         ),
+        top_time_wait_destinations: groups(
+            sum.top_destinations()
+                .into_iter()
+                .map(|(d, n)| (d.to_string(), n))
+                .collect(),
+        ),
     }
 }
 
@@ -162,6 +171,58 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             },
         ),
         Report::Summary(sum) => line(out, &summary(sum)),
+        Report::Ports {
+            rows,
+            capacity,
+            low,
+        } => line(out, &ports(rows, capacity, *low)),
+        Report::Doctor { findings, .. } => line(
+            out,
+            &DoctorJson {
+                status: crate::doctor::worst(findings),
+                findings,
+            },
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct DoctorJson<'a> {
+    status: Severity,
+    findings: &'a [Finding],
+}
+
+#[derive(Serialize)]
+struct PortsJson {
+    capacity: PortCapacity,
+    /// Low end of ip_local_port_range; connect() tries its parity first.
+    range_low: u16,
+    destinations: Vec<DestinationJson>,
+}
+
+#[derive(Serialize)]
+struct DestinationJson {
+    local: String,
+    peer: String,
+    held: u64,
+    held_preferred: u64,
+    states: BTreeMap<&'static str, u64>,
+}
+
+fn ports(rows: &[(Destination, PortUse)], cap: &PortCapacity, low: u16) -> PortsJson {
+    PortsJson {
+        capacity: *cap,
+        range_low: low,
+        destinations: rows
+            .iter()
+            .map(|(d, u)| DestinationJson {
+                local: d.local.to_string(),
+                peer: d.peer.to_string(),
+                held: u.held,
+                held_preferred: u.held_preferred,
+                states: u.states().into_iter().map(|(s, n)| (s.name(), n)).collect(),
+            })
+            .collect(),
     }
 }
 

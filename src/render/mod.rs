@@ -8,8 +8,10 @@ pub mod table;
 use std::io::{self, Write};
 
 use crate::cli::Format;
-use crate::group::{Key, Summary, EXPIRY_WINDOWS};
+use crate::doctor::{Finding, Severity};
+use crate::group::{Destination, Key, PortUse, Summary, EXPIRY_WINDOWS};
 use crate::model::{Socket, TcpState, Timer, TimerKind};
+use crate::system::PortCapacity;
 
 /// Decided once per run from the terminal and the environment.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,6 +32,16 @@ pub enum Report<'a> {
         by: &'static str,
         total: u64,
         groups: &'a [(Key, u64)],
+    },
+    Ports {
+        rows: &'a [(Destination, PortUse)],
+        capacity: PortCapacity,
+        /// Low end of ip_local_port_range: its parity is connect()'s first choice.
+        low: u16,
+    },
+    Doctor {
+        findings: &'a [Finding],
+        verbose: bool,
     },
 }
 
@@ -149,7 +161,7 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
             .collect(),
     });
     out.push(Section {
-        title: "Top local ports by TIME_WAIT".into(),
+        title: "Top local ports by inbound TIME_WAIT (services that close first)".into(),
         headers: vec!["LOCAL PORT", "TIME_WAIT"],
         numeric: vec![false, true],
         rows: sum
@@ -158,7 +170,133 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
             .map(|(p, n)| vec![p.to_string(), n.to_string()])
             .collect(),
     });
+    out.push(Section {
+        title: "Top destinations by outbound TIME_WAIT (each holds a local port for 60 s)".into(),
+        headers: vec!["DESTINATION", "TIME_WAIT"],
+        numeric: vec![false, true],
+        rows: sum
+            .top_destinations()
+            .into_iter()
+            .map(|(d, n)| vec![d.to_string(), n.to_string()])
+            .collect(),
+    });
     out
+}
+
+/// `tw ports` as a section.
+pub fn ports_section(rows: &[(Destination, PortUse)], cap: &PortCapacity, low: u16) -> Section {
+    let usable = u64::from(cap.preferred_parity + cap.other_parity);
+    let pct = |n: u64, of: u64| {
+        if of == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", n as f64 * 100.0 / of as f64)
+        }
+    };
+    Section {
+        title: format!(
+            "{} outbound destinations; {usable} usable ephemeral ports each \
+             ({} reserved), {} of them of the parity connect() tries first (that of {low})",
+            rows.len(),
+            cap.reserved,
+            cap.preferred_parity
+        ),
+        headers: vec![
+            "LOCAL",
+            "DESTINATION",
+            "HELD",
+            "USE",
+            "FIRST HALF",
+            "STATES",
+        ],
+        numeric: vec![false, false, true, true, true, false],
+        rows: rows
+            .iter()
+            .map(|(d, u)| {
+                let states: Vec<String> = u
+                    .states()
+                    .iter()
+                    .map(|(s, n)| format!("{} {n}", s.name()))
+                    .collect();
+                vec![
+                    d.local.to_string(),
+                    d.peer.to_string(),
+                    u.held.to_string(),
+                    pct(u.held, usable),
+                    pct(u.held_preferred, u64::from(cap.preferred_parity)),
+                    states.join(", "),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// `tw doctor` as text. Problems in full; checks that passed as one line
+/// each with `verbose`, else as a list of names. `label` styles a severity.
+pub fn write_doctor(
+    out: &mut dyn Write,
+    findings: &[Finding],
+    verbose: bool,
+    label: &dyn Fn(Severity) -> String,
+) -> io::Result<()> {
+    let worst = crate::doctor::worst(findings);
+    let count = |s| findings.iter().filter(|f| f.severity == s).count();
+    writeln!(
+        out,
+        "{}: {} critical, {} warning, {} ok",
+        label(worst),
+        count(Severity::Crit),
+        count(Severity::Warn),
+        count(Severity::Ok)
+    )?;
+    let mut passed = Vec::new();
+    for f in findings {
+        if f.severity == Severity::Ok && !verbose {
+            passed.push(f.rule);
+            continue;
+        }
+        writeln!(out)?;
+        writeln!(out, "{} {}  [{}]", label(f.severity), f.title, f.rule)?;
+        for e in &f.evidence {
+            write_wrapped(out, "  - ", e)?;
+        }
+        if !f.why.is_empty() {
+            write_wrapped(out, "  why: ", &f.why)?;
+        }
+        for (i, fix) in f.fixes.iter().enumerate() {
+            write_wrapped(out, &format!("  fix {}: ", i + 1), fix)?;
+        }
+    }
+    if !passed.is_empty() {
+        passed.dedup();
+        writeln!(out)?;
+        writeln!(out, "passed: {} (--verbose for details)", passed.join(", "))?;
+    }
+    Ok(())
+}
+
+/// Prose width for doctor's text.
+const WRAP: usize = 100;
+
+/// Writes `text` after `lead`, wrapped at [`WRAP`] columns, continuation
+/// lines indented to the text.
+fn write_wrapped(out: &mut dyn Write, lead: &str, text: &str) -> io::Result<()> {
+    let indent = " ".repeat(lead.len());
+    let mut line = String::from(lead);
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.len() + 1 + word.len() > WRAP {
+            writeln!(out, "{line}")?;
+            line.clone_from(&indent);
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    writeln!(out, "{line}")
 }
 
 /// The listing of `count --by` as a section.
@@ -177,6 +315,20 @@ pub fn groups_section(by: &str, total: u64, groups: &[(Key, u64)]) -> Section {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prose_wraps_with_a_hanging_indent() {
+        let mut out = Vec::new();
+        let text = "word ".repeat(60);
+        write_wrapped(&mut out, "  fix 1: ", &text).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() > 2);
+        assert!(lines.iter().all(|l| l.len() <= WRAP));
+        assert!(lines[0].starts_with("  fix 1: word"));
+        assert!(lines[1].starts_with("         word"));
+        assert_eq!(text.split_whitespace().filter(|w| *w == "word").count(), 60);
+    }
 
     #[test]
     fn durations() {

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{socket_row, summary_sections, Report, Section};
+use super::{ports_section, socket_row, summary_sections, write_doctor, Report, Section};
 use super::{SOCKET_HEADERS, SOCKET_NUMERIC};
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -30,6 +30,14 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             Ok(())
         }
         Report::Summary(sum) => write_sections(out, &summary_sections(sum)),
+        Report::Ports {
+            rows,
+            capacity,
+            low,
+        } => write_sections(out, &[ports_section(rows, capacity, *low)]),
+        Report::Doctor { findings, verbose } => {
+            write_doctor(out, findings, *verbose, &|s| s.name().to_uppercase())
+        }
     }
 }
 

@@ -4,8 +4,10 @@ use std::io::{self, Write};
 
 use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::{groups_section, socket_row, summary_sections, Report, Section, Style};
+use super::{groups_section, ports_section, socket_row, summary_sections, write_doctor};
+use super::{Report, Section, Style};
 use super::{SOCKET_HEADERS, SOCKET_NUMERIC};
+use crate::doctor::Severity;
 use crate::model::TcpState;
 
 pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result<()> {
@@ -37,7 +39,30 @@ pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result
             writeln!(out, "{t}")
         }
         Report::Summary(sum) => write_sections(out, &summary_sections(sum), style),
+        Report::Ports {
+            rows,
+            capacity,
+            low,
+        } => write_sections(out, &[ports_section(rows, capacity, *low)], style),
+        // Prose, not a table: the same text as plain, with coloured labels.
+        Report::Doctor { findings, verbose } => {
+            write_doctor(out, findings, *verbose, &|s| severity_label(s, style.color))
+        }
     }
+}
+
+fn severity_label(s: Severity, color: bool) -> String {
+    let text = s.name().to_uppercase();
+    if !color {
+        return text;
+    }
+    // ANSI SGR: bold green, yellow, red.
+    let code = match s {
+        Severity::Ok => "1;32",
+        Severity::Warn => "1;33",
+        Severity::Crit => "1;31",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
 }
 
 /// States an operator should notice at a glance.

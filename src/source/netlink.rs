@@ -303,11 +303,46 @@ pub fn dump(
         }
         for (i, &family) in families.iter().enumerate() {
             let seq = (attempt * 16 + i) as u32;
-            if dump_family(&sock, family, states, seq, &mut buf, &mut |s| out.push(s))? {
+            if dump_family(
+                &sock,
+                family,
+                states,
+                seq,
+                &mut buf,
+                &mut |s| out.push(s),
+                None,
+            )? {
                 continue 'attempt;
             }
         }
         return Ok(());
+    }
+    Err(DumpError::Interrupted(MAX_DUMP_ATTEMPTS))
+}
+
+/// The raw replies of a complete, uninterrupted dump, laid out as `ss -D`
+/// writes them (each family's messages and its NLMSG_DONE), for `tw capture`.
+pub fn capture(families: &[Family], states: StateSet) -> Result<Vec<u8>, DumpError> {
+    let sock = open().map_err(DumpError::Unavailable)?;
+    let mut buf = Vec::with_capacity(RECV_BUF);
+    let mut raw = Vec::new();
+    'attempt: for attempt in 1..=MAX_DUMP_ATTEMPTS {
+        raw.clear();
+        for (i, &family) in families.iter().enumerate() {
+            let seq = (attempt * 16 + i) as u32;
+            if dump_family(
+                &sock,
+                family,
+                states,
+                seq,
+                &mut buf,
+                &mut |_| {},
+                Some(&mut raw),
+            )? {
+                continue 'attempt;
+            }
+        }
+        return Ok(raw);
     }
     Err(DumpError::Interrupted(MAX_DUMP_ATTEMPTS))
 }
@@ -320,7 +355,8 @@ fn open() -> std::io::Result<NlSocket> {
     Ok(sock)
 }
 
-/// One family's dump; returns whether it was interrupted.
+/// One family's dump; returns whether it was interrupted. With `raw`, the
+/// received bytes are kept too.
 fn dump_family(
     sock: &NlSocket,
     family: Family,
@@ -328,6 +364,7 @@ fn dump_family(
     seq: u32,
     buf: &mut Vec<u8>,
     visit: &mut dyn FnMut(&Socket),
+    mut raw: Option<&mut Vec<u8>>,
 ) -> Result<bool, DumpError> {
     let req = request(family, states, seq);
     match sock.send_to(&req, &SocketAddr::new(0, 0), 0) {
@@ -360,6 +397,9 @@ fn dump_family(
             other => DumpError::Failed(other.to_string()),
         })?;
         interrupted |= p.interrupted;
+        if let Some(raw) = raw.as_deref_mut() {
+            raw.extend_from_slice(&buf[..p.consumed]);
+        }
         if p.done {
             return Ok(interrupted);
         }
