@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use crate::filter::Filter;
 use crate::model::StateSet;
 use crate::source::{netlink, SourceSpec};
-use crate::system::CAPTURE_FILES;
+use crate::system::{fact_path, CAPTURE_FILES};
 
 /// Name of the raw sock_diag dump in a capture folder (`ss -D` layout).
 pub const DUMP_FILE: &str = "sock_diag.dump";
@@ -22,10 +22,12 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
     }
     let root = spec.proc_root.as_deref().unwrap_or(Path::new("/proc"));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The files of the --netns namespace, if one was given.
+    let _inside = crate::enter_one(spec)?;
     let mut written = 0;
     let mut absent = Vec::new();
     for rel in CAPTURE_FILES {
-        let src = root.join(rel);
+        let src = fact_path(root, rel);
         // fs::read, not fs::copy: /proc files report size 0, and a
         // copy_file_range of them can come back empty.
         let bytes = match std::fs::read(&src) {
@@ -46,8 +48,7 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
     }
     // The live kernel's own view too, as sock_diag replies.
     if spec.proc_root.is_none() {
-        let raw = netlink::capture(filter.families(), StateSet::ALL)
-            .map_err(|e| anyhow!("{e}; the /proc copies were written"))?;
+        let raw = live_dump(filter).map_err(|e| anyhow!("{e}; the /proc copies were written"))?;
         let dst = dir.join(DUMP_FILE);
         std::fs::write(&dst, raw).with_context(|| format!("writing {}", dst.display()))?;
         written += 1;
@@ -58,4 +59,15 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
     }
     writeln!(out)?;
     Ok(())
+}
+
+/// A complete sock_diag dump of every state, retried when interrupted.
+fn live_dump(filter: &Filter) -> Result<Vec<u8>, netlink::DumpError> {
+    let mut d = netlink::Dumper::open()?;
+    for _ in 0..netlink::MAX_DUMP_ATTEMPTS {
+        if let Some(raw) = d.capture(filter.families(), StateSet::ALL)? {
+            return Ok(raw);
+        }
+    }
+    Err(netlink::DumpError::Interrupted(netlink::MAX_DUMP_ATTEMPTS))
 }

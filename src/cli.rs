@@ -21,6 +21,10 @@ Examples:
   tw doctor                           findings with evidence and fixes; exit 0/1/2 ok/warn/crit
   tw explain time-wait                what a state or sysctl means, myths corrected
   tw capture /tmp/box && tw --proc-root /tmp/box doctor    the same, on another machine
+  tw metrics                          Prometheus text (node_exporter's textfile collector)
+  tw serve --listen 127.0.0.1:9838    HTTP /metrics for Prometheus
+  tw watch --record tw.jsonl          live view: TIME_WAIT inflow, forecast, ports running out
+  tw plot tw.jsonl -o tw.svg          the recording as a chart
 
 Exit status: 0 ok; 1 a check tripped (--fail-above, doctor warning); 2 error (doctor:
 critical); 3 doctor could not run.";
@@ -37,6 +41,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The summary (what `tw` alone shows), with an optional expression.
+    Summary(SummaryArgs),
     /// One row per socket: state, local, peer, timer, queues, uid, inode.
     Ls(LsArgs),
     /// Count sockets: one integer, or KEY<TAB>COUNT lines with --by.
@@ -51,6 +57,21 @@ pub enum Command {
     /// Copy what tw reads (tables, sysctls, counters) into DIR, for bug
     /// reports and for `--proc-root DIR` elsewhere.
     Capture(CaptureArgs),
+    /// Prometheus text: sockets by state, TIME_WAIT by direction and time
+    /// left, ports per destination, sysctls, counters, doctor's findings.
+    Metrics(MetricsArgs),
+    /// Serve /metrics (computed afresh for each scrape) and /healthz over HTTP.
+    Serve(ServeArgs),
+    /// Write the man pages and bash, zsh and fish completions into DIR.
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+    /// Sample every interval: counts per state, TIME_WAIT inflow per second
+    /// and where it settles, and when each destination runs out of ports.
+    /// A live view on a terminal, JSON Lines otherwise.
+    Watch(WatchArgs),
+    /// Draw a `tw watch --record` file as an SVG chart: sockets by state
+    /// and TIME_WAIT inflow over time.
+    Plot(PlotArgs),
 }
 
 /// Options every command takes, before or after the command name.
@@ -108,6 +129,38 @@ pub struct Global {
     /// Inbound sockets (local port listening) or outbound (made by connect()).
     #[arg(long, value_enum, global = true)]
     pub direction: Option<Direction>,
+
+    /// Read this network namespace: a name under /run/netns, or a path such
+    /// as /proc/PID/ns/net. Needs root.
+    #[arg(
+        long,
+        value_name = "NAME|PATH",
+        global = true,
+        conflicts_with = "all_netns"
+    )]
+    pub netns: Option<String>,
+
+    /// Read every named network namespace and every namespace a process is
+    /// in (containers), one after another, with a NETNS column.
+    #[arg(long, global = true)]
+    pub all_netns: bool,
+
+    /// Name the process owning each socket (pid and command), from one walk
+    /// of /proc/*/fd. TIME_WAIT sockets have no owner.
+    #[arg(short = 'p', long, global = true)]
+    pub processes: bool,
+}
+
+/// A filter in ss's language after the command: `dport = :443`,
+/// `'( sport = :80 or sport = :443 ) and dst 10.0.0.0/8'`, `state
+/// time-wait`. No word of the language starts with `-`, so options may come
+/// before or after it.
+#[derive(Debug, Args, Default)]
+pub struct Expression {
+    /// Filter expression, as ss takes it: dport = :443, sport gt :1024,
+    /// dst 10.0.0.0/8, src [::1], not, and, or, ( ), state NAME.
+    #[arg(value_name = "EXPRESSION")]
+    pub words: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,6 +174,12 @@ pub enum Format {
 }
 
 #[derive(Debug, Args)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub expr: Expression,
+}
+
+#[derive(Debug, Args)]
 pub struct LsArgs {
     /// Sort rows [default: the kernel's order].
     #[arg(long, value_enum)]
@@ -129,6 +188,9 @@ pub struct LsArgs {
     /// Show at most N rows (after sorting).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+
+    #[command(flatten)]
+    pub expr: Expression,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -156,6 +218,9 @@ pub struct CountArgs {
     /// Exit 1 when the total is above N (for cron and monitoring checks).
     #[arg(long, value_name = "N")]
     pub fail_above: Option<u64>,
+
+    #[command(flatten)]
+    pub expr: Expression,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +228,9 @@ pub struct PortsArgs {
     /// Only the N busiest destinations.
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
+
+    #[command(flatten)]
+    pub expr: Expression,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +238,9 @@ pub struct DoctorArgs {
     /// Show every check, not only those that found something.
     #[arg(long, short)]
     pub verbose: bool,
+
+    #[command(flatten)]
+    pub expr: Expression,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +253,70 @@ pub struct ExplainArgs {
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
     /// Folder to write (created if missing).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Per-destination series for only the N destinations holding the most
+    /// ports, so that label cardinality stays bounded.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on. Loopback by default; a fleet's
+    /// Prometheus needs an address it can reach.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9838")]
+    pub listen: std::net::SocketAddr,
+
+    /// Time limit of one scrape, in seconds (Prometheus's own scrape timeout
+    /// wins when shorter); past it the scrape gets 503.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout: u64,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Time between samples: 1s, 500ms, 2.5s (100ms to 30s).
+    #[arg(long, value_name = "DURATION", default_value = "1s",
+          value_parser = crate::watch::parse_interval)]
+    pub interval: std::time::Duration,
+
+    /// Stop after N intervals.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Also write one JSON object per interval to FILE, for `tw plot`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Show the N destinations nearest to running out of ports.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub top: usize,
+
+    #[command(flatten)]
+    pub expr: Expression,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A file written by `tw watch --record FILE` or `tw watch > FILE`.
+    pub file: PathBuf,
+
+    /// The SVG file to write.
+    #[arg(short, long, value_name = "SVG")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Folder to write tw.1, tw-COMMAND.1, tw.bash, _tw and tw.fish into.
     pub dir: PathBuf,
 }
 
@@ -202,6 +337,22 @@ mod tests {
         assert_eq!(a.global.state, b.global.state);
         assert!(a.global.ipv4 && b.global.ipv4);
         assert!(matches!(a.command, Some(Command::Count(_))));
+    }
+
+    #[test]
+    fn options_may_follow_an_expression() {
+        let c =
+            Cli::try_parse_from(["tw", "ls", "dport", "=", ":443", "--format", "json"]).unwrap();
+        assert_eq!(c.global.format, Some(Format::Json));
+        let Some(Command::Ls(a)) = c.command else {
+            panic!("ls")
+        };
+        assert_eq!(a.expr.words, ["dport", "=", ":443"]);
+        let c = Cli::try_parse_from(["tw", "count", "!", "(", "sport", "<", ":1024", ")"]).unwrap();
+        let Some(Command::Count(a)) = c.command else {
+            panic!("count")
+        };
+        assert_eq!(a.expr.words.len(), 6);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! What the user asked for: state sets in ss's and netstat's spellings, port
 //! ranges, address blocks, and the per-socket test that applies them.
 
+use crate::expr::{Expr, Side};
 use crate::model::{Cidr, Direction, Family, PortRange, Socket, StateSet, TcpState};
+use crate::source::netlink::KernelFilter;
 
 /// ss's state groups (misc/ss.c, scan_state), with ss's meanings.
 const GROUPS: &[(&str, &[TcpState])] = &[
@@ -83,19 +85,49 @@ pub fn parse_states<S: AsRef<str>>(values: &[S]) -> Result<StateSet, String> {
     Ok(set)
 }
 
-/// Everything a command filters on. Each list is an OR of its entries; the
-/// lists combine with AND. An empty list matches everything.
+/// Everything a command filters on: states and family (which the kernel
+/// applies through the request), direction, and one expression in ss's
+/// language built from the trailing words and the --sport/--dport/--src/--dst
+/// flags.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub states: StateSet,
     /// `None`: both families.
     pub family: Option<Family>,
-    pub sport: Vec<PortRange>,
-    pub dport: Vec<PortRange>,
-    pub src: Vec<Cidr>,
-    pub dst: Vec<Cidr>,
     /// `None`: both directions.
     pub direction: Option<Direction>,
+    pub expr: Option<Expr>,
+}
+
+/// The flags' part of the expression: each list is an OR of its entries,
+/// the lists AND together (None when no flag is given).
+pub fn flags_expr(
+    sport: &[PortRange],
+    dport: &[PortRange],
+    src: &[Cidr],
+    dst: &[Cidr],
+) -> Option<Expr> {
+    let any = |items: Vec<Expr>| items.into_iter().reduce(Expr::or);
+    let host = |side, c: &Cidr| Expr::Host {
+        side,
+        net: Some(*c),
+        port: None,
+    };
+    [
+        any(sport
+            .iter()
+            .map(|r| Expr::port_range(Side::Src, *r))
+            .collect()),
+        any(dport
+            .iter()
+            .map(|r| Expr::port_range(Side::Dst, *r))
+            .collect()),
+        any(src.iter().map(|c| host(Side::Src, c)).collect()),
+        any(dst.iter().map(|c| host(Side::Dst, c)).collect()),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(Expr::and)
 }
 
 impl Filter {
@@ -111,16 +143,23 @@ impl Filter {
     pub fn matches(&self, s: &Socket) -> bool {
         self.states.contains(s.state)
             && self.family.is_none_or(|f| f == s.family)
-            && any_or_empty(&self.sport, |r| r.contains(s.local.port))
-            && any_or_empty(&self.dport, |r| r.contains(s.peer.port))
-            && any_or_empty(&self.src, |c| c.contains(s.local.addr))
-            && any_or_empty(&self.dst, |c| c.contains(s.peer.addr))
             && (self.direction.is_none() || self.direction == s.direction)
+            && self.expr.as_ref().is_none_or(|e| e.matches(s))
     }
-}
 
-fn any_or_empty<T>(items: &[T], f: impl Fn(&T) -> bool) -> bool {
-    items.is_empty() || items.iter().any(f)
+    /// What the kernel can apply of the expression: exact ports and a
+    /// bytecode program. Direction is never kernel-side (it needs listeners).
+    pub fn kernel_filter(&self) -> KernelFilter {
+        let Some(e) = &self.expr else {
+            return KernelFilter::default();
+        };
+        let (sport, dport) = e.exact_ports();
+        KernelFilter {
+            sport,
+            dport,
+            bytecode: e.bytecode(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -242,13 +281,16 @@ mod tests {
         );
         let mut f = Filter::default();
         assert!(f.matches(&sock));
-        f.dport = vec!["80".parse().unwrap(), "443".parse().unwrap()];
+        let dport: Vec<PortRange> = vec!["80".parse().unwrap(), "443".parse().unwrap()];
+        let dst: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        f.expr = flags_expr(&[], &dport, &[], &dst);
         assert!(f.matches(&sock));
-        f.dst = vec!["10.0.0.0/8".parse().unwrap()];
-        assert!(f.matches(&sock));
-        f.sport = vec!["1-1024".parse().unwrap()];
+        f.expr = flags_expr(&["1-1024".parse().unwrap()], &dport, &[], &dst);
         assert!(!f.matches(&sock));
-        f.sport.clear();
+        f.expr = flags_expr(&["40000-40001".parse().unwrap()], &dport, &[], &dst);
+        assert!(f.matches(&sock));
+        assert!(flags_expr(&[], &[], &[], &[]).is_none());
+        f.expr = None;
         f.family = Some(Family::Inet6);
         assert!(!f.matches(&sock));
         f.family = None;

@@ -59,6 +59,8 @@ pub enum GroupBy {
     Tuple,
     /// Inbound (local port listening) or outbound.
     Direction,
+    /// Network namespace (with --all-netns).
+    Netns,
 }
 
 impl GroupBy {
@@ -72,6 +74,7 @@ impl GroupBy {
             GroupBy::Peer => "peer",
             GroupBy::Tuple => "tuple",
             GroupBy::Direction => "direction",
+            GroupBy::Netns => "netns",
         }
     }
 
@@ -85,6 +88,7 @@ impl GroupBy {
             GroupBy::Peer => Key::Endpoint(s.peer),
             GroupBy::Tuple => Key::Tuple(s.local, s.peer),
             GroupBy::Direction => Key::Direction(s.direction),
+            GroupBy::Netns => Key::Netns(s.netns),
         }
     }
 }
@@ -100,6 +104,21 @@ pub enum Key {
     Endpoint(Endpoint),
     Tuple(Endpoint, Endpoint),
     Direction(Option<Direction>),
+    /// Index into the read's namespace labels (`Key::label` names it).
+    Netns(u16),
+}
+
+impl Key {
+    /// The key as printed; namespaces by their label.
+    pub fn label(&self, namespaces: &[String]) -> String {
+        match self {
+            Key::Netns(i) => namespaces
+                .get(usize::from(*i))
+                .cloned()
+                .unwrap_or_else(|| "current".to_string()),
+            k => k.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for Key {
@@ -111,6 +130,7 @@ impl std::fmt::Display for Key {
             Key::Endpoint(e) => write!(f, "{e}"),
             Key::Tuple(l, p) => write!(f, "{l} {p}"),
             Key::Direction(d) => f.pad(d.map_or("-", Direction::name)),
+            Key::Netns(i) => write!(f, "netns#{i}"),
         }
     }
 }
@@ -245,7 +265,7 @@ impl Consumer for PortGroups {
         };
         let u = self.groups.entry(dest).or_default();
         u.held += 1;
-        if (s.local.port - self.range.lo) % 2 == 0 {
+        if (s.local.port - self.range.lo).is_multiple_of(2) {
             u.held_preferred += 1;
         }
         u.by_state[usize::from(s.state.kernel())] += 1;
@@ -260,6 +280,29 @@ impl Consumer for PortGroups {
 pub const EXPIRY_WINDOWS: [u32; 3] = [10, 30, 60];
 /// How many peers and ports the summary lists.
 pub const SUMMARY_TOP: usize = 5;
+/// Width of one slot of the TIME_WAIT time-left histogram, in seconds.
+pub const TW_SLOT_SECS: u32 = 5;
+/// Slots in that histogram: 0-5 s ... 55-60 s (TCP_TIMEWAIT_LEN = 60 s).
+pub const TW_SLOTS: usize = 12;
+
+/// The histogram slot of a TIME_WAIT timer: how many 5 s steps are left. A
+/// timer at exactly 60 s (just scheduled) joins the last slot.
+pub fn time_wait_slot(ms: u32) -> usize {
+    ((ms / (TW_SLOT_SECS * 1000)) as usize).min(TW_SLOTS - 1)
+}
+
+/// TIME_WAIT sockets per slot of time left, for a listing.
+pub fn time_wait_left<'a>(socks: impl IntoIterator<Item = &'a Socket>) -> [u64; TW_SLOTS] {
+    let mut slots = [0; TW_SLOTS];
+    for s in socks {
+        if s.state == TcpState::TimeWait {
+            if let Some(ms) = s.timewait_ms() {
+                slots[time_wait_slot(ms)] += 1;
+            }
+        }
+    }
+    slots
+}
 
 /// `tw`: the whole picture in one pass.
 #[derive(Debug, Default)]
@@ -271,6 +314,8 @@ pub struct Summary {
     by_state: [u64; 13],
     /// TIME_WAIT sockets whose timer ends within each of [`EXPIRY_WINDOWS`].
     pub time_wait_expiring: [u64; 3],
+    /// TIME_WAIT sockets per 5 s slot of time left ([`time_wait_slot`]).
+    pub time_wait_left: [u64; TW_SLOTS],
     /// TIME_WAIT on accepted connections: this box closed first as a server.
     pub time_wait_inbound: u64,
     /// TIME_WAIT on connect()ed connections: this box closed first as a client.
@@ -326,6 +371,7 @@ impl Consumer for Summary {
                         self.time_wait_expiring[i] += 1;
                     }
                 }
+                self.time_wait_left[time_wait_slot(ms)] += 1;
             }
             // A local port says something only on the inbound side; outbound
             // ones are ephemeral, one socket each.
@@ -445,6 +491,12 @@ mod tests {
         // 0 s and 5 s within 10 s; + 25 s within 30 s; all four within 60 s.
         // The FIN_WAIT2 minisocket has a timewait timer but is not TIME_WAIT.
         assert_eq!(sum.time_wait_expiring, [2, 3, 4]);
+        // 0 and 5 s -> slots 0 and 1; 25 s -> 5; 59.9 s -> 11.
+        let mut left = [0; TW_SLOTS];
+        (left[0], left[1], left[5], left[11]) = (1, 1, 1, 1);
+        assert_eq!(sum.time_wait_left, left);
+        assert_eq!(time_wait_left(&sample()), left);
+        assert_eq!((time_wait_slot(4_999), time_wait_slot(60_000)), (0, 11));
         assert_eq!((sum.time_wait_inbound, sum.time_wait_outbound), (3, 1));
         assert_eq!(sum.top_peers()[0], ("10.0.0.9".parse().unwrap(), 2));
         assert_eq!(sum.top_local_ports(), [(80, 2), (443, 1)]);

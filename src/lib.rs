@@ -8,17 +8,26 @@ pub mod classify;
 pub mod cli;
 pub mod doctor;
 pub mod explain;
+pub mod expr;
 pub mod filter;
+pub mod generate;
 pub mod group;
+pub mod metrics;
 pub mod model;
+pub mod netns;
+pub mod plot;
+pub mod procs;
 pub mod render;
+pub mod serve;
 pub mod source;
 pub mod system;
+pub mod tui;
+pub mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 
 use cli::{
     CaptureArgs, Cli, Command, CountArgs, DoctorArgs, ExplainArgs, Format, Global, LsArgs,
@@ -28,7 +37,7 @@ use filter::Filter;
 use group::{Collect, Counter, Groups, PortGroups, Summary};
 use model::{Family, Socket};
 use render::{Report, Style};
-use source::{Consumer, SourceSpec};
+use source::{Consumer, NetnsChoice, SourceSpec};
 
 /// How a successful run ended, for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +71,16 @@ pub fn error_exit_code(cli: &Cli) -> u8 {
 /// Runs one command line. Nothing is written to `out` unless the whole read
 /// succeeded, so an error never leaves a partial answer on stdout.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
-    let filter = build_filter(&cli.global)?;
+    let filter = build_filter(&cli.global, expression_words(&cli.command))?;
     let spec = SourceSpec {
         kind: cli.global.source,
         from: cli.global.from.clone(),
         proc_root: cli.global.proc_root.clone(),
+        netns: match (&cli.global.netns, cli.global.all_netns) {
+            (Some(n), _) => NetnsChoice::One(netns::named(n)?),
+            (None, true) => NetnsChoice::All,
+            (None, false) => NetnsChoice::Current,
+        },
     };
     let tty = std::io::stdout().is_terminal();
     let format = cli
@@ -79,31 +93,56 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             && std::env::var_os("TERM").is_none_or(|t| t != "dumb"),
         width: None,
     };
-    let read = |c: &mut dyn Consumer, err: &mut dyn Write| -> Result<()> {
+    let read = |c: &mut dyn Consumer, err: &mut dyn Write| -> Result<source::ReadInfo> {
         let info = source::read(&spec, &filter, c)?;
-        if let Some(note) = info.fallback_note {
+        for note in &info.notes {
             writeln!(err, "tw: {note}")?;
         }
-        Ok(())
+        Ok(info)
     };
 
     let mut outcome = Outcome::Ok;
     match cli.command {
-        None => {
+        None | Some(Command::Summary(_)) => {
             let mut sum = Summary::default();
             read(&mut sum, err)?;
             render::render(format, &Report::Summary(&sum), out, &style)?;
         }
-        Some(Command::Ls(LsArgs { sort, limit })) => {
+        Some(Command::Ls(LsArgs { sort, limit, .. })) => {
             let mut c = Collect::default();
-            read(&mut c, err)?;
+            let info = read(&mut c, err)?;
             let socks = arrange(c.sockets, sort, limit);
-            render::render(format, &Report::Sockets(&socks), out, &style)?;
+            let procs = if cli.global.processes {
+                let p = procs::Procs::scan()?;
+                if p.hidden > 0 {
+                    writeln!(
+                        err,
+                        "tw: -p: the sockets of {} unreadable process(es) show no owner; root sees all",
+                        p.hidden
+                    )?;
+                }
+                Some(p)
+            } else {
+                None
+            };
+            let report = if procs.is_some() || !info.namespaces.is_empty() {
+                Report::Annotated {
+                    socks: &socks,
+                    notes: render::Annotation {
+                        namespaces: &info.namespaces,
+                        procs: procs.as_ref(),
+                    },
+                }
+            } else {
+                Report::Sockets(&socks)
+            };
+            render::render(format, &report, out, &style)?;
         }
         Some(Command::Count(CountArgs {
             by,
             top,
             fail_above,
+            ..
         })) => {
             let total = match by {
                 None => {
@@ -114,8 +153,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
                 }
                 Some(by) => {
                     let mut g = Groups::new(by);
-                    read(&mut g, err)?;
-                    let groups = g.ranked(top);
+                    let info = read(&mut g, err)?;
+                    let groups: Vec<(String, u64)> = g
+                        .ranked(top)
+                        .into_iter()
+                        .map(|(k, n)| (k.label(&info.namespaces), n))
+                        .collect();
                     let report = Report::Groups {
                         by: by.name(),
                         total: g.total,
@@ -129,7 +172,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
                 outcome = Outcome::CheckTripped;
             }
         }
-        Some(Command::Ports(PortsArgs { top })) => {
+        Some(Command::Ports(PortsArgs { top, .. })) => {
             let facts = load_facts(&spec, err)?;
             let range = doctor::port_range(&facts);
             let mut ports = PortGroups::new(range);
@@ -145,7 +188,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             };
             render::render(format, &report, out, &style)?;
         }
-        Some(Command::Doctor(DoctorArgs { verbose })) => {
+        Some(Command::Doctor(DoctorArgs { verbose, .. })) => {
             let facts = load_facts(&spec, err)?;
             let mut scan = doctor::Scan::new(doctor::port_range(&facts));
             read(&mut scan, err)?;
@@ -171,6 +214,20 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
         Some(Command::Capture(CaptureArgs { dir })) => {
             capture::capture(&dir, &spec, &filter, out)?;
         }
+        Some(Command::Metrics(cli::MetricsArgs { top })) => {
+            metrics::no_format(cli.global.format, "metrics")?;
+            let snap = metrics::Snapshot::collect(&spec, &filter, err)?;
+            render::metrics::render(&snap, top, out)?;
+        }
+        Some(Command::Serve(args)) => {
+            metrics::no_format(cli.global.format, "serve")?;
+            serve::serve(serve::Config::new(&args, &spec, &filter))?;
+        }
+        Some(Command::Generate(cli::GenerateArgs { dir })) => generate::generate(&dir, out)?,
+        Some(Command::Watch(args)) => {
+            watch::run(&args, cli.global.format, tty, &spec, &filter, out, err)?;
+        }
+        Some(Command::Plot(cli::PlotArgs { file, output })) => plot::plot(&file, &output)?,
     }
     out.flush()?;
     Ok(outcome)
@@ -178,7 +235,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
 
 /// System facts for ports and doctor: from the live /proc or --proc-root. A
 /// --from capture holds none, so defaults are assumed, and said.
-fn load_facts(spec: &SourceSpec, err: &mut dyn Write) -> Result<system::Facts> {
+pub(crate) fn load_facts(spec: &SourceSpec, err: &mut dyn Write) -> Result<system::Facts> {
     if spec.from.is_some() {
         writeln!(
             err,
@@ -190,23 +247,79 @@ fn load_facts(spec: &SourceSpec, err: &mut dyn Write) -> Result<system::Facts> {
         return Ok(system::Facts::default());
     }
     let root = spec.proc_root.as_deref().unwrap_or(Path::new("/proc"));
+    // Sysctls and counters are per namespace: read them from inside it.
+    let _inside = enter_one(spec)?;
     system::read(root)
 }
 
-fn build_filter(g: &Global) -> Result<Filter> {
+/// Enters the namespace of `--netns` for reads outside `source::read`
+/// (facts, capture); refuses `--all-netns`, whose namespaces each have
+/// their own sysctls and counters.
+pub(crate) fn enter_one(spec: &SourceSpec) -> Result<Option<netns::Entered>> {
+    match &spec.netns {
+        NetnsChoice::Current => Ok(None),
+        NetnsChoice::One(ns) => Ok(Some(netns::enter(ns)?)),
+        NetnsChoice::All => bail!(
+            "--all-netns: each namespace has its own port range and counters; \
+             use one at a time with --netns NAME"
+        ),
+    }
+}
+
+/// The filter expression words after the command, if it takes them.
+fn expression_words(cmd: &Option<Command>) -> &[String] {
+    match cmd {
+        Some(Command::Summary(a)) => &a.expr.words,
+        Some(Command::Ls(a)) => &a.expr.words,
+        Some(Command::Count(a)) => &a.expr.words,
+        Some(Command::Ports(a)) => &a.expr.words,
+        Some(Command::Doctor(a)) => &a.expr.words,
+        Some(Command::Watch(a)) => &a.expr.words,
+        _ => &[],
+    }
+}
+
+/// The flags and the expression as one filter: the flags are sugar for
+/// the same expression language.
+fn build_filter(g: &Global, words: &[String]) -> Result<Filter> {
+    let parsed = expr::parse(words, &service_port).map_err(|e| anyhow!("{e}"))?;
+    let states = match (parsed.states, g.state.is_empty()) {
+        (Some(_), false) => {
+            bail!("--state and `state`/`exclude` words both give states: use one or the other")
+        }
+        (Some(s), true) => s,
+        (None, _) => filter::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?,
+    };
+    let flags = filter::flags_expr(&g.sport, &g.dport, &g.src, &g.dst);
+    let expr = match (flags, parsed.expr) {
+        (Some(a), Some(b)) => Some(a.and(b)),
+        (a, b) => a.or(b),
+    };
     Ok(Filter {
-        states: filter::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?,
+        states,
         family: match (g.ipv4, g.ipv6) {
             (true, false) => Some(Family::Inet),
             (false, true) => Some(Family::Inet6),
             _ => None,
         },
-        sport: g.sport.clone(),
-        dport: g.dport.clone(),
-        src: g.src.clone(),
-        dst: g.dst.clone(),
         direction: g.direction,
+        expr,
     })
+}
+
+/// A TCP service name from /etc/services (`ssh`, `https`), as ss resolves
+/// `dport = :https`.
+fn service_port(name: &str) -> Option<u16> {
+    let text = std::fs::read_to_string("/etc/services").ok()?;
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let (service, port) = (f.next()?, f.next()?);
+            let (port, proto) = port.split_once('/')?;
+            let named = service == name || f.any(|alias| alias == name);
+            (named && proto == "tcp").then(|| port.parse().ok())?
+        })
 }
 
 /// Sorts (stable, so ties keep the kernel's order) and truncates a listing.

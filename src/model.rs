@@ -135,7 +135,11 @@ impl StateSet {
     }
 
     pub fn without(self, states: &[TcpState]) -> StateSet {
-        StateSet(self.0 & !StateSet::of(states).0)
+        self.minus(StateSet::of(states))
+    }
+
+    pub fn minus(self, other: StateSet) -> StateSet {
+        StateSet(self.0 & !other.0)
     }
 
     pub fn is_empty(self) -> bool {
@@ -218,9 +222,82 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// Room for the longest endpoint text,
+/// `[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535` (53 bytes).
+const ENDPOINT_TEXT_MAX: usize = 56;
+
 impl Endpoint {
     pub fn new(addr: IpAddr, port: u16) -> Endpoint {
         Endpoint { addr, port }
+    }
+
+    /// Appends the text `Display` prints. Listings print a million of these,
+    /// so this neither allocates nor goes through `fmt` for IPv4.
+    pub fn push_text(&self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; ENDPOINT_TEXT_MAX];
+        let n = self.text(&mut buf);
+        out.extend_from_slice(&buf[..n]);
+    }
+
+    /// Writes the text into `buf`; returns its length.
+    fn text(&self, buf: &mut [u8; ENDPOINT_TEXT_MAX]) -> usize {
+        use std::io::Write;
+        let mut digits = [0u8; 20];
+        let mut w = &mut buf[..];
+        // Writes to a slice fail only when it is full, which 56 bytes never is.
+        match self.addr {
+            IpAddr::V4(a) => {
+                for (i, o) in a.octets().into_iter().enumerate() {
+                    let [d0, d1, d2, len] = OCTET_TEXT[usize::from(o)];
+                    let _ =
+                        w.write_all(&[b'.', d0, d1, d2][usize::from(i == 0)..=usize::from(len)]);
+                }
+            }
+            // The compressed form (RFC 5952) is std's; IPv6 is the rare case.
+            IpAddr::V6(a) => {
+                let _ = write!(w, "[{a}]");
+            }
+        }
+        let _ = w.write_all(b":");
+        let _ = match self.port {
+            0 => w.write_all(b"*"),
+            p => w.write_all(decimal(u64::from(p), &mut digits)),
+        };
+        ENDPOINT_TEXT_MAX - w.len()
+    }
+}
+
+/// Each byte value in decimal, as up to three digits and their count.
+const OCTET_TEXT: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let d = [
+            b'0' + (i / 100) as u8,
+            b'0' + (i / 10 % 10) as u8,
+            b'0' + (i % 10) as u8,
+        ];
+        t[i] = match i {
+            0..=9 => [d[2], 0, 0, 1],
+            10..=99 => [d[1], d[2], 0, 2],
+            _ => [d[0], d[1], d[2], 3],
+        };
+        i += 1;
+    }
+    t
+};
+
+/// `n` in decimal, written at the end of `buf`; returns the digits. Faster
+/// than `fmt` where a listing prints millions of numbers.
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
@@ -228,13 +305,9 @@ impl fmt::Display for Endpoint {
     /// `127.0.0.1:80`, `[::1]:80`, and port 0 (a listener's peer) as `*`,
     /// the forms ss and netstat print.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match (self.addr, self.port) {
-            (IpAddr::V4(a), 0) => format!("{a}:*"),
-            (IpAddr::V4(a), p) => format!("{a}:{p}"),
-            (IpAddr::V6(a), 0) => format!("[{a}]:*"),
-            (IpAddr::V6(a), p) => format!("[{a}]:{p}"),
-        };
-        f.pad(&s)
+        let mut buf = [0u8; ENDPOINT_TEXT_MAX];
+        let n = self.text(&mut buf);
+        f.pad(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -296,6 +369,8 @@ pub struct Socket {
     pub inode: u64,
     /// Set by the reader once it has seen the listeners (see `classify`).
     pub direction: Option<Direction>,
+    /// Which of the read's network namespaces it is in (0 when one).
+    pub netns: u16,
 }
 
 impl Socket {
@@ -313,6 +388,7 @@ impl Socket {
             uid: 0,
             inode: 0,
             direction: None,
+            netns: 0,
         }
     }
 
@@ -456,6 +532,35 @@ mod tests {
         let s = StateSet::of(&[TcpState::SynRecv]);
         assert!(s.contains(TcpState::NewSynRecv));
         assert!(!StateSet::of(&[TcpState::Listen]).contains(TcpState::NewSynRecv));
+    }
+
+    #[test]
+    fn decimals_and_endpoint_text_match_fmt() {
+        let mut buf = [0u8; 20];
+        for n in [0, 7, 10, 99, 65535, 4_294_967_295, u64::MAX] {
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
+        for (ip, port) in [
+            ("255.255.255.255", 65535),
+            ("0.0.0.0", 0),
+            ("10.99.100.7", 80),
+            ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", 65535),
+            ("::ffff:10.0.0.1", 1),
+        ] {
+            let addr: IpAddr = ip.parse().unwrap();
+            // What std's formatting makes of it, as ss prints it.
+            let want = match (addr, port) {
+                (IpAddr::V4(a), 0) => format!("{a}:*"),
+                (IpAddr::V4(a), p) => format!("{a}:{p}"),
+                (IpAddr::V6(a), 0) => format!("[{a}]:*"),
+                (IpAddr::V6(a), p) => format!("[{a}]:{p}"),
+            };
+            let e = Endpoint::new(addr, port);
+            let mut v = Vec::new();
+            e.push_text(&mut v);
+            assert_eq!(String::from_utf8(v).unwrap(), want);
+            assert_eq!(e.to_string(), want);
+        }
     }
 
     #[test]

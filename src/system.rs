@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -363,9 +363,22 @@ pub fn read(proc_root: &Path) -> Result<Facts> {
     Ok(Facts::from_tables(sysctl, conntrack, raw))
 }
 
+/// Where `rel` lives under `proc_root`. On the live /proc, net/ files are
+/// read through /proc/thread-self/net: /proc/net follows the process's first
+/// thread, and a thread that entered another namespace (`--netns`) must see
+/// its own. /proc/sys/net already follows the reading thread.
+pub fn fact_path(proc_root: &Path, rel: &str) -> PathBuf {
+    match rel.strip_prefix("net/") {
+        Some(rest) if proc_root == Path::new("/proc") => {
+            Path::new("/proc/thread-self/net").join(rest)
+        }
+        _ => proc_root.join(rel),
+    }
+}
+
 /// Reads `proc_root/rel` and parses it; `Ok(None)` when it does not exist.
 fn fact<T>(proc_root: &Path, rel: &str, parse: fn(&str) -> Result<T>) -> Result<Option<T>> {
-    let path = proc_root.join(rel);
+    let path = fact_path(proc_root, rel);
     match std::fs::read_to_string(&path) {
         Ok(text) => parse(&text).map(Some),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),

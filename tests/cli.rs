@@ -545,3 +545,89 @@ fn explain_answers_in_the_terminal() {
         "{err}"
     );
 }
+
+/// iproute2's testsuite runs filter expressions over ss1.dump (ssfilter.t);
+/// tw must select what ss selects from the same file.
+#[test]
+fn expressions_over_iproute2_fixture_match_ss() {
+    let dump = fixture(SS1);
+    let d = dump.to_str().unwrap();
+    let exprs = [
+        "sport = :22",
+        "dport = :22",
+        "sport = :22 and dst 10.0.0.2",
+        "( sport = :22 or dport = :22 ) and not dst 10.0.0.1",
+        "dst 10.0.0.1:36266",
+        "src 10.0.0.1:22",
+        "sport > :1024",
+        "dport >= :50000",
+        "! sport = :22",
+    ];
+    for expr in exprs {
+        let ss = Command::new("ss")
+            .args(["-Htan", expr])
+            .env("TCPDIAG_FILE", &dump)
+            .output()
+            .unwrap();
+        assert!(ss.status.success(), "{expr}");
+        let theirs: BTreeSet<String> = String::from_utf8(ss.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                format!("{} {}", f[3], f[4].replace(":*", ":0"))
+            })
+            .collect();
+        let json = stdout_of(&["--from", d, "-4", "ls", "--format", "json", expr]);
+        let ours: BTreeSet<String> = serde_json::from_str::<serde_json::Value>(&json)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {}",
+                    s["local"].as_str().unwrap(),
+                    s["peer"].as_str().unwrap().replace(":*", ":0")
+                )
+            })
+            .collect();
+        assert_eq!(ours, theirs, "{expr}");
+    }
+}
+
+#[test]
+fn filter_syntax_errors_point_at_the_token() {
+    let d = fixture(SS1);
+    let d = d.to_str().unwrap();
+    tw().args(["--from", d, "ls", "dport", "=", "foo"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::starts_with(
+            "tw: filter: at 'foo' (column 9 of \"dport = foo\"): unknown service 'foo'",
+        ));
+    tw().args(["--from", d, "count", "( sport = :22"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("expected ')'"));
+    tw().args([
+        "--from",
+        d,
+        "--state",
+        "established",
+        "count",
+        "state",
+        "listening",
+    ])
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("use one or the other"));
+    // Service names resolve through /etc/services when it has them.
+    if std::fs::read_to_string("/etc/services").is_ok_and(|s| s.contains("\nssh\t")) {
+        tw().args(["--from", d, "count", "sport = :ssh"])
+            .assert()
+            .success()
+            .stdout("5\n");
+    }
+}

@@ -130,3 +130,30 @@ fn doctor_is_quiet_on_a_healthy_namespace() {
     assert_eq!(doctor.status.code(), Some(0), "{text}");
     assert!(text.starts_with("OK: 0 critical, 0 warning"), "{text}");
 }
+
+/// Regression: sysctls and counters are per namespace, so `--netns` must
+/// read them from inside it, not from the namespace tw was started in.
+#[test]
+fn netns_reads_that_namespaces_facts() {
+    let ns = Netns::new("facts");
+    ns.set_sysctl("net/ipv4/ip_local_port_range", "40000 40199");
+    let tw_outside = |args: &[&str]| {
+        common::run_bounded(std::process::Command::new(env!("CARGO_BIN_EXE_tw")).args(args))
+    };
+    let out = tw_outside(&["--netns", ns.name(), "ports", "--format", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["capacity"]["available"], 200, "{v}");
+    let dir = std::env::temp_dir().join(format!("tw-nscap-{}", std::process::id()));
+    let cap = tw_outside(&["--netns", ns.name(), "capture", dir.to_str().unwrap()]);
+    assert!(cap.status.success(), "{cap:?}");
+    let range = std::fs::read_to_string(dir.join("sys/net/ipv4/ip_local_port_range")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        range.split_whitespace().collect::<Vec<_>>(),
+        ["40000", "40199"]
+    );
+    let all = tw_outside(&["--all-netns", "doctor"]);
+    assert_eq!(all.status.code(), Some(3), "{all:?}");
+    assert!(String::from_utf8_lossy(&all.stderr).contains("--netns NAME"));
+}

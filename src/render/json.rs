@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Report;
 use crate::doctor::{Finding, Severity};
-use crate::group::{Destination, PortUse, Summary, EXPIRY_WINDOWS};
+use crate::group::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOTS};
 use crate::model::{Socket, StateSet};
 use crate::system::PortCapacity;
 
@@ -25,6 +25,23 @@ struct SocketJson {
     send_q: u32,
     uid: u32,
     inode: u64,
+}
+
+/// A socket with what an annotated listing adds: its namespace and owners.
+#[derive(Serialize)]
+struct AnnotatedJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netns: Option<&'a str>,
+    #[serde(flatten)]
+    socket: SocketJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processes: Option<Vec<OwnerJson<'a>>>,
+}
+
+#[derive(Serialize)]
+struct OwnerJson<'a> {
+    pid: i32,
+    command: &'a str,
 }
 
 #[derive(Serialize)]
@@ -89,6 +106,8 @@ struct TimeWaitJson {
     outbound: u64,
     /// Keyed by window: "10s", "30s", "60s".
     expiring_within: BTreeMap<String, u64>,
+    /// How many expire in each 5 s slot of time left: [0-5 s, ..., 55-60 s].
+    left_5s_slots: [u64; TW_SLOTS],
 }
 
 fn summary(sum: &Summary) -> SummaryJson {
@@ -114,6 +133,7 @@ fn summary(sum: &Summary) -> SummaryJson {
                 .zip(sum.time_wait_expiring)
                 .map(|(w, n)| (format!("{w}s"), n))
                 .collect(),
+            left_5s_slots: sum.time_wait_left,
         },
         top_time_wait_peers: groups(
             sum.top_peers()
@@ -143,6 +163,27 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             for (i, s) in socks.iter().enumerate() {
                 out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
                 serde_json::to_writer(&mut *out, &SocketJson::from(s))?;
+            }
+            out.write_all(b"\n]\n")
+        }
+        Report::Annotated { socks, notes } => {
+            out.write_all(b"[")?;
+            for (i, s) in socks.iter().enumerate() {
+                out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+                let row = AnnotatedJson {
+                    netns: notes.netns(s),
+                    socket: SocketJson::from(s),
+                    processes: notes.procs.map(|p| {
+                        p.owners(s.inode)
+                            .iter()
+                            .map(|o| OwnerJson {
+                                pid: o.pid,
+                                command: &o.command,
+                            })
+                            .collect()
+                    }),
+                };
+                serde_json::to_writer(&mut *out, &row)?;
             }
             out.write_all(b"\n]\n")
         }

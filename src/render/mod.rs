@@ -2,6 +2,7 @@
 //! text built here so a table and its plain twin always say the same thing.
 
 pub mod json;
+pub mod metrics;
 pub mod plain;
 pub mod table;
 
@@ -9,8 +10,9 @@ use std::io::{self, Write};
 
 use crate::cli::Format;
 use crate::doctor::{Finding, Severity};
-use crate::group::{Destination, Key, PortUse, Summary, EXPIRY_WINDOWS};
-use crate::model::{Socket, TcpState, Timer, TimerKind};
+use crate::group::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOT_SECS};
+use crate::model::{decimal, Socket, TcpState, Timer, TimerKind};
+use crate::procs::Procs;
 use crate::system::PortCapacity;
 
 /// Decided once per run from the terminal and the environment.
@@ -31,7 +33,14 @@ pub enum Report<'a> {
     Groups {
         by: &'static str,
         total: u64,
-        groups: &'a [(Key, u64)],
+        /// Keys as printed (see `Key::label`).
+        groups: &'a [(String, u64)],
+    },
+    /// A listing with a NETNS column (several namespaces) and/or a PROCESS
+    /// column (`-p`).
+    Annotated {
+        socks: &'a [Socket],
+        notes: Annotation<'a>,
     },
     Ports {
         rows: &'a [(Destination, PortUse)],
@@ -65,39 +74,153 @@ pub const SOCKET_HEADERS: [&str; 8] = [
 /// Which listing columns are numbers (right-aligned).
 pub const SOCKET_NUMERIC: [bool; 8] = [false, false, false, false, true, true, true, true];
 
+/// What an annotated listing adds to each row.
+#[derive(Debug, Clone, Copy)]
+pub struct Annotation<'a> {
+    /// Labels of the namespaces read; empty: no NETNS column.
+    pub namespaces: &'a [String],
+    /// Owners of sockets; `None`: no PROCESS column.
+    pub procs: Option<&'a Procs>,
+}
+
+impl Annotation<'_> {
+    pub fn netns(&self, s: &Socket) -> Option<&str> {
+        (!self.namespaces.is_empty()).then(|| {
+            self.namespaces
+                .get(usize::from(s.netns))
+                .map_or("?", String::as_str)
+        })
+    }
+}
+
+/// An annotated listing as one section without a title.
+pub fn annotated_section(socks: &[Socket], a: &Annotation) -> Section {
+    let mut headers = Vec::new();
+    let mut numeric = Vec::new();
+    if !a.namespaces.is_empty() {
+        headers.push("NETNS");
+        numeric.push(false);
+    }
+    headers.extend(SOCKET_HEADERS);
+    numeric.extend(SOCKET_NUMERIC);
+    if a.procs.is_some() {
+        headers.push("PROCESS");
+        numeric.push(false);
+    }
+    let rows = socks
+        .iter()
+        .map(|s| {
+            let mut row = Vec::with_capacity(headers.len());
+            if let Some(ns) = a.netns(s) {
+                row.push(ns.to_string());
+            }
+            row.extend(socket_row(s));
+            if let Some(p) = a.procs {
+                row.push(p.label(s.inode));
+            }
+            row
+        })
+        .collect();
+    Section {
+        title: String::new(),
+        headers,
+        numeric,
+        rows,
+    }
+}
+
 /// One listing row as text.
 pub fn socket_row(s: &Socket) -> [String; 8] {
-    [
-        s.state.name().to_string(),
-        s.local.to_string(),
-        s.peer.to_string(),
-        s.timer.map_or_else(|| "-".to_string(), timer_text),
-        s.recv_q.to_string(),
-        s.send_q.to_string(),
-        s.uid.to_string(),
-        s.inode.to_string(),
-    ]
+    let mut cells = SocketCells::default();
+    cells.fill(s);
+    std::array::from_fn(|i| String::from_utf8_lossy(cells.cell(i)).into_owned())
+}
+
+/// A listing row's text in one reusable buffer, the same text as
+/// [`socket_row`]: a listing of a million sockets formats each row twice
+/// (widths, then the row) and allocates for none of them.
+#[derive(Debug, Default)]
+pub struct SocketCells {
+    text: Vec<u8>,
+    ends: [usize; 8],
+}
+
+impl SocketCells {
+    pub fn fill(&mut self, s: &Socket) {
+        let t = &mut self.text;
+        let mut digits = [0u8; 20];
+        t.clear();
+        t.extend_from_slice(s.state.name().as_bytes());
+        self.ends[0] = t.len();
+        s.local.push_text(t);
+        self.ends[1] = t.len();
+        s.peer.push_text(t);
+        self.ends[2] = t.len();
+        match s.timer {
+            None => t.push(b'-'),
+            Some(timer) => push_timer(t, timer),
+        }
+        self.ends[3] = t.len();
+        let numbers = [
+            u64::from(s.recv_q),
+            u64::from(s.send_q),
+            u64::from(s.uid),
+            s.inode,
+        ];
+        for (i, n) in numbers.into_iter().enumerate() {
+            t.extend_from_slice(decimal(n, &mut digits));
+            self.ends[4 + i] = t.len();
+        }
+    }
+
+    /// Cell `i` (0..8, in [`SOCKET_HEADERS`] order); ASCII.
+    pub fn cell(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
 }
 
 /// `41.3s` for the timewait timer (TIME_WAIT and FIN_WAIT2 minisockets);
 /// other timers are named: `keepalive 1h59m`, `retransmit 0.2s`.
 pub fn timer_text(t: Timer) -> String {
-    match t.kind {
-        TimerKind::TimeWait => duration(t.ms),
-        k => format!("{} {}", k.name(), duration(t.ms)),
+    let mut v = Vec::new();
+    push_timer(&mut v, t);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+fn push_timer(out: &mut Vec<u8>, t: Timer) {
+    if t.kind != TimerKind::TimeWait {
+        out.extend_from_slice(t.kind.name().as_bytes());
+        out.push(b' ');
     }
+    push_duration(out, t.ms);
 }
 
 /// Milliseconds as `41.3s`, `2m05s`, `1h59m`.
 pub fn duration(ms: u32) -> String {
+    let mut v = Vec::new();
+    push_duration(&mut v, ms);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+fn push_duration(out: &mut Vec<u8>, ms: u32) {
+    let mut digits = [0u8; 20];
     let s = ms / 1000;
-    if ms < 60_000 {
-        format!("{}.{}s", s, (ms % 1000) / 100)
+    let (big, sep, small, unit) = if ms < 60_000 {
+        (s, b'.', (ms % 1000) / 100, b's')
     } else if ms < 3_600_000 {
-        format!("{}m{:02}s", s / 60, s % 60)
+        (s / 60, b'm', s % 60, b's')
     } else {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+        (s / 3600, b'h', (s % 3600) / 60, b'm')
+    };
+    out.extend_from_slice(decimal(u64::from(big), &mut digits));
+    out.push(sep);
+    // Tenths of a second are one digit; minutes and seconds two.
+    if sep != b'.' && small < 10 {
+        out.push(b'0');
     }
+    out.extend_from_slice(decimal(u64::from(small), &mut digits));
+    out.push(unit);
 }
 
 /// A titled block of rows: the summary is a list of these.
@@ -150,6 +273,7 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
             .map(|(w, n)| vec![format!("{w}s"), n.to_string()])
             .collect(),
     });
+    out.push(time_wait_left_section(&sum.time_wait_left));
     out.push(Section {
         title: "Top peers by TIME_WAIT".into(),
         headers: vec!["PEER", "TIME_WAIT"],
@@ -181,6 +305,50 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
             .collect(),
     });
     out
+}
+
+/// The TIME_WAIT time-left histogram: how many expire in each 5 s slot,
+/// soonest first, each with a bar scaled to the fullest slot.
+pub fn time_wait_left_section(slots: &[u64]) -> Section {
+    let max = slots.iter().copied().max().unwrap_or(0);
+    let total: u64 = slots.iter().sum();
+    Section {
+        title: format!(
+            "{total} TIME_WAIT by time left: how many expire in each {TW_SLOT_SECS} s slot"
+        ),
+        headers: vec!["TIME LEFT", "COUNT", ""],
+        numeric: vec![false, true, false],
+        rows: (0u32..)
+            .zip(slots)
+            .map(|(i, n)| {
+                vec![
+                    format!("{}-{}s", i * TW_SLOT_SECS, (i + 1) * TW_SLOT_SECS),
+                    n.to_string(),
+                    bar(*n, max, HISTOGRAM_BAR),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Widest histogram bar, in characters.
+const HISTOGRAM_BAR: usize = 40;
+
+/// `n` out of `max` as a bar of `width` block characters, in eighths; any
+/// count above zero shows at least a sliver.
+pub fn bar(n: u64, max: u64, width: usize) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    if n == 0 || max == 0 {
+        return String::new();
+    }
+    let eighths = ((n as f64 / max as f64) * (width * 8) as f64)
+        .round()
+        .max(1.0) as usize;
+    let mut s = "█".repeat(eighths / 8);
+    if !eighths.is_multiple_of(8) {
+        s.push(PARTS[eighths % 8]);
+    }
+    s
 }
 
 /// `tw ports` as a section.
@@ -300,7 +468,7 @@ fn write_wrapped(out: &mut dyn Write, lead: &str, text: &str) -> io::Result<()> 
 }
 
 /// The listing of `count --by` as a section.
-pub fn groups_section(by: &str, total: u64, groups: &[(Key, u64)]) -> Section {
+pub fn groups_section(by: &str, total: u64, groups: &[(String, u64)]) -> Section {
     Section {
         title: format!("{total} sockets by {by}"),
         headers: vec!["KEY", "COUNT"],
@@ -328,6 +496,27 @@ mod tests {
         assert!(lines[0].starts_with("  fix 1: word"));
         assert!(lines[1].starts_with("         word"));
         assert_eq!(text.split_whitespace().filter(|w| *w == "word").count(), 60);
+    }
+
+    #[test]
+    fn bars_scale_to_the_largest_in_eighths() {
+        assert_eq!(bar(0, 10, 4), "");
+        assert_eq!(bar(10, 10, 4), "████");
+        assert_eq!(bar(5, 10, 4), "██");
+        assert_eq!(bar(3, 16, 2), "▍"); // 3/16 of 16 eighths = 3
+        assert_eq!(bar(1, 1000, 4), "▏"); // never invisible
+    }
+
+    #[test]
+    fn time_wait_histogram_has_every_slot_soonest_first() {
+        let mut slots = [0; crate::group::TW_SLOTS];
+        (slots[0], slots[11]) = (2, 4);
+        let sec = time_wait_left_section(&slots);
+        assert_eq!(sec.rows.len(), 12);
+        assert_eq!(sec.rows[0], ["0-5s", "2", &"█".repeat(20)]);
+        assert_eq!(sec.rows[1], ["5-10s", "0", ""]);
+        assert_eq!(sec.rows[11], ["55-60s", "4", &"█".repeat(40)]);
+        assert!(sec.title.starts_with("6 TIME_WAIT by time left"));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::{ports_section, socket_row, summary_sections, write_doctor, Report, Section};
+use super::{annotated_section, ports_section, summary_sections, write_doctor};
+use super::{Report, Section, SocketCells};
 use super::{SOCKET_HEADERS, SOCKET_NUMERIC};
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -16,18 +17,29 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             Ok(())
         }
         Report::Sockets(socks) => {
-            // Two passes (widths, then rows) so nothing but one row is held.
+            // Two passes (widths, then rows) so nothing but one row is held,
+            // in buffers reused from row to row.
+            let mut cells = SocketCells::default();
             let mut widths = SOCKET_HEADERS.map(str::len);
             for s in socks.iter() {
-                for (w, cell) in widths.iter_mut().zip(socket_row(s)) {
-                    *w = (*w).max(cell.len());
+                cells.fill(s);
+                for (i, w) in widths.iter_mut().enumerate() {
+                    *w = (*w).max(cells.cell(i).len());
                 }
             }
             write_row(out, &SOCKET_HEADERS, &widths, &SOCKET_NUMERIC)?;
+            let mut line = Vec::with_capacity(256);
             for s in socks.iter() {
-                write_row(out, &socket_row(s), &widths, &SOCKET_NUMERIC)?;
+                cells.fill(s);
+                line.clear();
+                let row = (0..SOCKET_HEADERS.len()).map(|i| cells.cell(i));
+                push_row(&mut line, row, &widths, &SOCKET_NUMERIC);
+                out.write_all(&line)?;
             }
             Ok(())
+        }
+        Report::Annotated { socks, notes } => {
+            write_sections(out, &[annotated_section(socks, notes)])
         }
         Report::Summary(sum) => write_sections(out, &summary_sections(sum)),
         Report::Ports {
@@ -47,7 +59,9 @@ pub fn write_sections(out: &mut dyn Write, sections: &[Section]) -> io::Result<(
         if i > 0 {
             writeln!(out)?;
         }
-        writeln!(out, "{}", sec.title)?;
+        if !sec.title.is_empty() {
+            writeln!(out, "{}", sec.title)?;
+        }
         if sec.rows.is_empty() {
             continue;
         }
@@ -65,30 +79,49 @@ pub fn write_sections(out: &mut dyn Write, sections: &[Section]) -> io::Result<(
     Ok(())
 }
 
-/// One line: columns two spaces apart, numbers right-aligned, no trailing
-/// spaces.
 fn write_row<S: AsRef<str>>(
     out: &mut dyn Write,
     cells: &[S],
     widths: &[usize],
     numeric: &[bool],
 ) -> io::Result<()> {
+    let mut line = Vec::new();
+    let row = cells.iter().map(|c| c.as_ref().as_bytes());
+    push_row(&mut line, row, widths, numeric);
+    out.write_all(&line)
+}
+
+/// Appends one line: columns two spaces apart, numbers right-aligned, no
+/// trailing spaces. Widths count characters, as `{:<w$}` does.
+fn push_row<'a>(
+    line: &mut Vec<u8>,
+    cells: impl ExactSizeIterator<Item = &'a [u8]>,
+    widths: &[usize],
+    numeric: &[bool],
+) {
     let last = cells.len().saturating_sub(1);
-    for (i, cell) in cells.iter().enumerate() {
-        let cell = cell.as_ref();
-        let w = widths[i];
+    for (i, cell) in cells.enumerate() {
         if i > 0 {
-            out.write_all(b"  ")?;
+            line.extend_from_slice(b"  ");
         }
-        if numeric[i] {
-            write!(out, "{cell:>w$}")?;
-        } else if i == last {
-            out.write_all(cell.as_bytes())?;
+        // UTF-8: count the bytes that start a character.
+        let chars = if cell.is_ascii() {
+            cell.len()
         } else {
-            write!(out, "{cell:<w$}")?;
+            cell.iter().filter(|b| **b & 0xC0 != 0x80).count()
+        };
+        let pad = widths[i].saturating_sub(chars);
+        if numeric[i] {
+            line.resize(line.len() + pad, b' ');
+            line.extend_from_slice(cell);
+        } else {
+            line.extend_from_slice(cell);
+            if i != last {
+                line.resize(line.len() + pad, b' ');
+            }
         }
     }
-    out.write_all(b"\n")
+    line.push(b'\n');
 }
 
 #[cfg(test)]
@@ -138,7 +171,11 @@ TIME_WAIT  127.0.0.1:5      127.0.0.2:80  2.0s        0       0    0      0
         for s in [tw_socket(1, 0), tw_socket(2, 0)] {
             g.push(&s);
         }
-        let groups = g.ranked(None);
+        let groups: Vec<(String, u64)> = g
+            .ranked(None)
+            .into_iter()
+            .map(|(k, n)| (k.label(&[]), n))
+            .collect();
         let r = Report::Groups {
             by: "peer",
             total: 2,

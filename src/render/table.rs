@@ -4,7 +4,9 @@ use std::io::{self, Write};
 
 use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::{groups_section, ports_section, socket_row, summary_sections, write_doctor};
+use super::time_wait_left_section;
+use super::write_doctor;
+use super::{annotated_section, groups_section, ports_section, socket_row, summary_sections};
 use super::{Report, Section, Style};
 use super::{SOCKET_HEADERS, SOCKET_NUMERIC};
 use crate::doctor::Severity;
@@ -36,7 +38,17 @@ pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result
                 }
                 t.add_row(cells);
             }
-            writeln!(out, "{t}")
+            writeln!(out, "{t}")?;
+            // On a terminal only: piped listings stay one row per socket.
+            let left = crate::group::time_wait_left(socks.iter());
+            if left.iter().any(|n| *n > 0) {
+                writeln!(out)?;
+                write_sections(out, &[time_wait_left_section(&left)], style)?;
+            }
+            Ok(())
+        }
+        Report::Annotated { socks, notes } => {
+            write_sections(out, &[annotated_section(socks, notes)], style)
         }
         Report::Summary(sum) => write_sections(out, &summary_sections(sum), style),
         Report::Ports {
@@ -97,7 +109,9 @@ fn write_sections(out: &mut dyn Write, sections: &[Section], style: &Style) -> i
         if i > 0 {
             writeln!(out)?;
         }
-        writeln!(out, "{}", sec.title)?;
+        if !sec.title.is_empty() {
+            writeln!(out, "{}", sec.title)?;
+        }
         if sec.rows.is_empty() {
             continue;
         }

@@ -14,6 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::classify::Listeners;
 use crate::filter::Filter;
 use crate::model::{Family, Socket, StateSet, TcpState};
+use crate::netns::{self, Namespace};
 
 /// Receives sockets as a reader produces them.
 pub trait Consumer {
@@ -35,13 +36,25 @@ pub enum SourceKind {
     Proc,
 }
 
-/// Where to read from: the live system through `kind`, a captured /proc
-/// tree (`proc_root`), or a single capture (`from`).
+/// Which network namespaces a live read covers.
+#[derive(Debug, Clone, Default)]
+pub enum NetnsChoice {
+    /// The one tw runs in.
+    #[default]
+    Current,
+    One(Namespace),
+    /// `--all-netns`.
+    All,
+}
+
+/// Where to read from: the live system through `kind` (in `netns`), a
+/// captured /proc tree (`proc_root`), or a single capture (`from`).
 #[derive(Debug, Clone, Default)]
 pub struct SourceSpec {
     pub kind: SourceKind,
     pub from: Option<PathBuf>,
     pub proc_root: Option<PathBuf>,
+    pub netns: NetnsChoice,
 }
 
 /// Which reader produced the sockets, for notes and JSON.
@@ -52,22 +65,38 @@ pub enum Used {
     File,
 }
 
-/// The result of a read: which reader ran, and a note for stderr when the
-/// first choice was not available.
+/// The result of a read: which reader ran, notes for stderr, and the
+/// namespaces read (a socket's `netns` indexes `namespaces`).
 #[derive(Debug)]
 pub struct ReadInfo {
     pub used: Used,
-    pub fallback_note: Option<String>,
+    pub notes: Vec<String>,
+    /// Labels of the namespaces read; empty when only the current one.
+    pub namespaces: Vec<String>,
+    /// Bytes of sock_diag replies received (0 for other readers).
+    pub bytes_received: u64,
+}
+
+impl ReadInfo {
+    fn file() -> ReadInfo {
+        ReadInfo {
+            used: Used::File,
+            notes: Vec::new(),
+            namespaces: Vec::new(),
+            bytes_received: 0,
+        }
+    }
 }
 
 /// Reads the sockets that `filter` selects into `consumer`.
 pub fn read(spec: &SourceSpec, filter: &Filter, consumer: &mut dyn Consumer) -> Result<ReadInfo> {
+    let captured = spec.from.is_some() || spec.proc_root.is_some();
+    if captured && !matches!(spec.netns, NetnsChoice::Current) {
+        bail!("--netns and --all-netns read live namespaces; they do not go with --from or --proc-root");
+    }
     if let Some(path) = &spec.from {
         read_from(path, filter, consumer)?;
-        return Ok(ReadInfo {
-            used: Used::File,
-            fallback_note: None,
-        });
+        return Ok(ReadInfo::file());
     }
     if let Some(root) = &spec.proc_root {
         if spec.kind == SourceKind::Netlink {
@@ -76,72 +105,175 @@ pub fn read(spec: &SourceSpec, filter: &Filter, consumer: &mut dyn Consumer) -> 
             );
         }
         read_proc(&root.join("net"), filter, consumer, false)?;
-        return Ok(ReadInfo {
-            used: Used::File,
-            fallback_note: None,
-        });
+        return Ok(ReadInfo::file());
     }
-    match spec.kind {
-        SourceKind::Proc => {
-            read_proc(Path::new("/proc/net"), filter, consumer, true)?;
-            Ok(ReadInfo {
-                used: Used::Proc,
-                fallback_note: None,
-            })
-        }
-        SourceKind::Netlink => match read_netlink(filter, consumer) {
-            Ok(()) => Ok(ReadInfo {
-                used: Used::Netlink,
-                fallback_note: None,
-            }),
-            Err(e @ netlink::DumpError::Unavailable(_)) => Err(anyhow!(
-                "{e}; use --source proc to read /proc/net/tcp instead"
-            )),
-            Err(e) => Err(e.into()),
-        },
-        SourceKind::Auto => match read_netlink(filter, consumer) {
-            Ok(()) => Ok(ReadInfo {
-                used: Used::Netlink,
-                fallback_note: None,
-            }),
-            Err(e @ netlink::DumpError::Unavailable(_)) => {
-                consumer.restart();
-                read_proc(Path::new("/proc/net"), filter, consumer, true)?;
-                Ok(ReadInfo {
-                    used: Used::Proc,
-                    fallback_note: Some(format!("{e}; reading /proc/net/tcp instead")),
-                })
+    let mut info = ReadInfo {
+        used: Used::Netlink,
+        notes: Vec::new(),
+        namespaces: Vec::new(),
+        bytes_received: 0,
+    };
+    let namespaces: Vec<Option<Namespace>> = match &spec.netns {
+        NetnsChoice::Current => vec![None],
+        NetnsChoice::One(ns) => vec![Some(ns.clone())],
+        NetnsChoice::All => {
+            let listing = netns::all()?;
+            if listing.hidden > 0 {
+                info.notes.push(format!(
+                    "--all-netns: the namespace of {} could not be read (permission denied); \
+                     root sees them all",
+                    plural(listing.hidden, "process", "processes")
+                ));
             }
-            Err(e) => Err(e.into()),
-        },
+            listing.namespaces.into_iter().map(Some).collect()
+        }
+    };
+    if namespaces.len() > u16::MAX as usize {
+        bail!(
+            "--all-netns: {} namespaces is more than tw can label",
+            namespaces.len()
+        );
+    }
+    if !matches!(spec.netns, NetnsChoice::Current) {
+        info.namespaces = namespaces
+            .iter()
+            .flatten()
+            .map(|n| n.label.clone())
+            .collect();
+    }
+    let all = matches!(spec.netns, NetnsChoice::All);
+    let mut kind = spec.kind;
+    // An interrupted dump anywhere restarts the whole read: the consumer
+    // cannot forget one namespace's part alone.
+    'attempt: for attempt in 1..=netlink::MAX_DUMP_ATTEMPTS {
+        if attempt > 1 {
+            consumer.restart();
+        }
+        info.bytes_received = 0;
+        for (i, ns) in namespaces.iter().enumerate() {
+            let _inside = match ns.as_ref().map(netns::enter).transpose() {
+                Ok(inside) => inside,
+                // --all-netns: a namespace that went away since it was listed
+                // (its last process exited) has no sockets left to read.
+                Err(_) if all && ns.as_ref().is_some_and(|n| !n.path.exists()) => {
+                    let label = ns.as_ref().map_or("", |n| n.label.as_str());
+                    info.notes
+                        .push(format!("--all-netns: {label} went away while being read"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut f = Filtered::new(filter, consumer, i as u16);
+            match read_live(kind, filter, &mut f) {
+                Ok(Some(bytes)) => info.bytes_received += bytes,
+                Ok(None) => continue 'attempt,
+                Err(LiveError::Unavailable(e)) if kind == SourceKind::Auto => {
+                    info.notes
+                        .push(format!("{e}; reading /proc/net/tcp instead"));
+                    kind = SourceKind::Proc;
+                    info.used = Used::Proc;
+                    drop(f);
+                    consumer.restart();
+                    continue 'attempt;
+                }
+                Err(LiveError::Unavailable(e)) => {
+                    return Err(anyhow!(
+                        "{e}; use --source proc to read /proc/net/tcp instead"
+                    ))
+                }
+                Err(LiveError::Other(e)) => return Err(e),
+            }
+        }
+        if kind == SourceKind::Proc {
+            info.used = Used::Proc;
+        }
+        return Ok(info);
+    }
+    Err(netlink::DumpError::Interrupted(netlink::MAX_DUMP_ATTEMPTS).into())
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+enum LiveError {
+    /// sock_diag cannot be used here: /proc may stand in.
+    Unavailable(netlink::DumpError),
+    Other(anyhow::Error),
+}
+
+impl From<netlink::DumpError> for LiveError {
+    fn from(e: netlink::DumpError) -> Self {
+        match e {
+            e @ netlink::DumpError::Unavailable(_) => LiveError::Unavailable(e),
+            e => LiveError::Other(e.into()),
+        }
     }
 }
 
-fn read_netlink(filter: &Filter, consumer: &mut dyn Consumer) -> Result<(), netlink::DumpError> {
-    let mut f = Filtered::new(filter, consumer);
-    netlink::dump(filter.families(), read_states(filter), &mut f)
+/// One namespace's read. `Ok(None)`: interrupted, read again.
+fn read_live(
+    kind: SourceKind,
+    filter: &Filter,
+    f: &mut Filtered,
+) -> Result<Option<u64>, LiveError> {
+    if kind == SourceKind::Proc {
+        // thread-self, not self: /proc/self/net follows the process's first
+        // thread, and only this thread entered the namespace.
+        read_proc_into(Path::new("/proc/thread-self/net"), filter, f, true)
+            .map_err(LiveError::Other)?;
+        return Ok(Some(0));
+    }
+    let mut d = netlink::Dumper::open()?;
+    let kf = filter.kernel_filter();
+    let families = filter.families();
+    let states = if kf.is_active() {
+        // The kernel will drop listeners the expression does not match (and
+        // all of them with an exact dport), so learn them first: the
+        // listening hash is small and the LISTEN-only dump skips the rest.
+        let listen = StateSet::of(&[TcpState::Listen]);
+        let none = netlink::KernelFilter::default();
+        if !d.dump(families, listen, &none, &mut |s| f.learn(s))? {
+            return Ok(None);
+        }
+        filter.states
+    } else {
+        read_states(filter)
+    };
+    if !d.dump(families, states, &kf, &mut |s| f.push(s))? {
+        return Ok(None);
+    }
+    Ok(Some(d.bytes_received))
 }
 
 /// The states to ask a reader for: the filter's, plus LISTEN so direction
 /// can be classified (listening sockets are few; the filter drops them again).
-fn read_states(filter: &Filter) -> StateSet {
+pub fn read_states(filter: &Filter) -> StateSet {
     filter.states.union(StateSet::of(&[TcpState::Listen]))
 }
 
-/// Classifies each socket's direction, then applies the filter.
+/// Classifies each socket's direction, tags its namespace, then applies
+/// the filter.
 struct Filtered<'a> {
     filter: &'a Filter,
     inner: &'a mut dyn Consumer,
     listeners: Listeners,
+    netns: u16,
 }
 
 impl<'a> Filtered<'a> {
-    fn new(filter: &'a Filter, inner: &'a mut dyn Consumer) -> Self {
+    fn new(filter: &'a Filter, inner: &'a mut dyn Consumer, netns: u16) -> Self {
         Filtered {
             filter,
             inner,
             listeners: Listeners::default(),
+            netns,
         }
+    }
+
+    /// A listener seen only to classify the sockets that follow.
+    fn learn(&mut self, s: &Socket) {
+        self.listeners.classify(s);
     }
 }
 
@@ -149,6 +281,7 @@ impl Consumer for Filtered<'_> {
     fn push(&mut self, s: &Socket) {
         let mut s = *s;
         s.direction = Some(self.listeners.classify(&s));
+        s.netns = self.netns;
         if self.filter.matches(&s) {
             self.inner.push(&s);
         }
@@ -160,10 +293,16 @@ impl Consumer for Filtered<'_> {
     }
 }
 
+/// Reads `dir`/tcp and `dir`/tcp6 of a capture.
+fn read_proc(dir: &Path, filter: &Filter, consumer: &mut dyn Consumer, live: bool) -> Result<()> {
+    read_proc_into(dir, filter, &mut Filtered::new(filter, consumer, 0), live)
+}
+
 /// Reads `dir`/tcp and `dir`/tcp6. On the live system (`live`), a missing
 /// tcp6 means IPv6 is disabled: no IPv6 sockets, not an error.
-fn read_proc(dir: &Path, filter: &Filter, consumer: &mut dyn Consumer, live: bool) -> Result<()> {
-    let mut found = false;
+fn read_proc_into(dir: &Path, filter: &Filter, f: &mut Filtered, live: bool) -> Result<()> {
+    let mut files = Vec::new();
+    let mut no_tcp = false;
     for &family in filter.families() {
         let path = dir.join(match family {
             Family::Inet => "tcp",
@@ -175,25 +314,95 @@ fn read_proc(dir: &Path, filter: &Filter, consumer: &mut dyn Consumer, live: boo
                 if e.kind() == std::io::ErrorKind::NotFound
                     && (family == Family::Inet6 || !live) =>
             {
-                continue
+                no_tcp |= family == Family::Inet;
+                continue;
             }
             Err(e) => return Err(open_error(&path, e)),
         };
-        found = true;
-        parse_proc_file(
-            &path,
-            BufReader::with_capacity(128 * 1024, file),
-            filter,
-            consumer,
-        )?;
+        files.push((path, file));
     }
-    if !found && !live {
+    if files.is_empty() && !live && !dir.join("tcp").exists() && !dir.join("tcp6").exists() {
         bail!(
-            "--from {}: holds neither tcp nor tcp6 (expected copies of /proc/net/tcp and /proc/net/tcp6)",
+            "{}: holds neither tcp nor tcp6 (expected copies of /proc/net/tcp and /proc/net/tcp6)",
             dir.display()
         );
     }
+    // Without IPv6 there is no tcp6, but every kernel has tcp: a copy without
+    // it would be read as a box with no IPv4 sockets.
+    if no_tcp && !live {
+        bail!(
+            "{}: has tcp6 but no tcp; copy /proc/net/tcp too (or pass -6 to read IPv6 alone)",
+            dir.display()
+        );
+    }
+    // Live tables are read on threads of their own, all started before the
+    // first is parsed (see proc::Prefetch); copies are plain files.
+    let mut tables: Vec<(PathBuf, Box<dyn BufRead>)> = Vec::new();
+    let mut copies = Vec::new();
+    for (path, file) in files {
+        let r: Box<dyn BufRead> = if live {
+            let p = proc::Prefetch::spawn(file)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Box::new(p)
+        } else {
+            copies.push((path.clone(), Unchanged::before(&file, &path)?));
+            Box::new(BufReader::with_capacity(128 * 1024, file))
+        };
+        tables.push((path, r));
+    }
+    for (path, r) in tables {
+        parse_proc_file(&path, r, filter, f)?;
+    }
+    for (path, u) in copies {
+        u.check(&path)?;
+    }
     Ok(())
+}
+
+/// A copy that is written to while tw reads it gives an answer that was
+/// never true (a cut table, a mix of two), so the size and modification time
+/// of a regular file are compared before and after the read. A pipe (`--from
+/// <(ss -D /dev/stdout)`) is read as it comes.
+struct Unchanged {
+    file: Option<File>,
+    before: Option<(u64, Option<std::time::SystemTime>)>,
+}
+
+impl Unchanged {
+    fn before(file: &File, path: &Path) -> Result<Unchanged> {
+        let meta = file
+            .metadata()
+            .with_context(|| format!("reading {}", path.display()))?;
+        if !meta.is_file() {
+            return Ok(Unchanged {
+                file: None,
+                before: None,
+            });
+        }
+        Ok(Unchanged {
+            file: Some(
+                file.try_clone()
+                    .with_context(|| format!("reading {}", path.display()))?,
+            ),
+            before: Some((meta.len(), meta.modified().ok())),
+        })
+    }
+
+    fn check(&self, path: &Path) -> Result<()> {
+        let (Some(file), Some(before)) = (&self.file, self.before) else {
+            return Ok(());
+        };
+        let meta = file
+            .metadata()
+            .with_context(|| format!("reading {}", path.display()))?;
+        if (meta.len(), meta.modified().ok()) != before {
+            bail!(
+                "{}: changed while tw read it; read it again once it is complete",
+                path.display()
+            );
+        }
+        Ok(())
+    }
 }
 
 fn open_error(path: &Path, e: std::io::Error) -> anyhow::Error {
@@ -205,13 +414,7 @@ fn open_error(path: &Path, e: std::io::Error) -> anyhow::Error {
     anyhow!("cannot open {}: {e}{fix}", path.display())
 }
 
-fn parse_proc_file(
-    path: &Path,
-    r: impl BufRead,
-    filter: &Filter,
-    consumer: &mut dyn Consumer,
-) -> Result<()> {
-    let mut f = Filtered::new(filter, consumer);
+fn parse_proc_file(path: &Path, r: impl BufRead, filter: &Filter, f: &mut Filtered) -> Result<()> {
     proc::parse(r, read_states(filter), &mut |s| f.push(s))
         .map_err(|e| anyhow!("{}:{}: {}", path.display(), e.line, e.what))
 }
@@ -230,6 +433,7 @@ fn read_from(path: &Path, filter: &Filter, consumer: &mut dyn Consumer) -> Resul
         return read_proc(&dir, filter, consumer, false);
     }
     let file = File::open(path).map_err(|e| open_error(path, e))?;
+    let unchanged = Unchanged::before(&file, path)?;
     let mut r = BufReader::with_capacity(128 * 1024, file);
     let head = r
         .fill_buf()
@@ -244,9 +448,11 @@ fn read_from(path: &Path, filter: &Filter, consumer: &mut dyn Consumer) -> Resul
         let mut bytes = Vec::new();
         r.read_to_end(&mut bytes)
             .with_context(|| format!("reading {}", path.display()))?;
-        let mut f = Filtered::new(filter, consumer);
+        unchanged.check(path)?;
+        let mut f = Filtered::new(filter, consumer, 0);
         return netlink::decode_capture(&bytes, &mut |s| f.push(s))
             .map_err(|e| anyhow!("{}: {e}", path.display()));
     }
-    parse_proc_file(path, r, filter, consumer)
+    parse_proc_file(path, r, filter, &mut Filtered::new(filter, consumer, 0))?;
+    unchanged.check(path)
 }

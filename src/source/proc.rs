@@ -5,8 +5,12 @@
 //! tcp4_seq_show/get_tcp4_sock, get_timewait4_sock, get_openreq4 in
 //! net/ipv4/tcp_ipv4.c, and their IPv6 twins in net/ipv6/tcp_ipv6.c.
 
-use std::io::BufRead;
+use std::collections::{HashSet, VecDeque};
+use std::fs::File;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::io::{self, BufRead, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::mpsc::{self, Receiver, Sender};
 
 use crate::model::{Endpoint, Family, Socket, StateSet, TcpState, Timer, TimerKind};
 
@@ -27,46 +31,225 @@ impl std::fmt::Display for ParseError {
     }
 }
 
+/// The longest line accepted. The kernel pads each line to a fixed width
+/// (TMPSZ, 150 bytes for tcp, about 180 for tcp6); anything far longer is not
+/// a socket table, and is refused before it is held in memory.
+pub const MAX_LINE: usize = 4096;
+
 /// Parses a whole table, handing each socket whose state is in `states` to
 /// `visit`. The header line is skipped; any other line that does not parse
 /// is an error, since a silently skipped line would be a wrong count.
+///
+/// A socket listed twice is handed over once. The kernel writes the table a
+/// page per read() and finds its place again by position (tcp_seq_start,
+/// tcp_seek_last_pos), so sockets created meanwhile can push ones already
+/// written past the resume point, and they come again (seen under churn, with
+/// `cat` too). A socket is its 4-tuple plus inode (SO_REUSEPORT listeners
+/// share the tuple, not the inode); [`Recent`] keeps a keyed 64-bit hash of
+/// the latest ones, so telling two apart fails only on a hash collision.
 pub fn parse(
     mut r: impl BufRead,
     states: StateSet,
     visit: &mut dyn FnMut(&Socket),
 ) -> Result<(), ParseError> {
-    let mut line = Vec::with_capacity(256);
+    // Lines are parsed where they lie in the reader's buffer; one that
+    // straddles two buffers is put together here first.
+    let mut partial = Vec::with_capacity(256);
     let mut n = 0;
-    loop {
-        line.clear();
-        let got = r.read_until(b'\n', &mut line).map_err(|e| ParseError {
-            line: n + 1,
-            what: format!("read failed: {e}"),
-        })?;
-        if got == 0 {
-            return Ok(());
+    let mut seen = Recent::default();
+    let mut take = |line: &[u8], n: usize| match parse_line(line, states) {
+        Ok(Some(s)) => {
+            if seen.first_time(&s) {
+                visit(&s);
+            }
+            Ok(())
         }
-        n += 1;
-        if line.last() != Some(&b'\n') {
+        Ok(None) => Ok(()),
+        Err(what) => Err(ParseError { line: n, what }),
+    };
+    let too_long = |n: usize| ParseError {
+        line: n,
+        what: format!("line is longer than {MAX_LINE} bytes: not a /proc/net/tcp table"),
+    };
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(ParseError {
+                    line: n + 1,
+                    what: format!("read failed: {e}"),
+                })
+            }
+        };
+        if buf.is_empty() {
+            if partial.is_empty() {
+                return Ok(());
+            }
+            if partial.len() > MAX_LINE {
+                return Err(too_long(n + 1));
+            }
             return Err(ParseError {
-                line: n,
+                line: n + 1,
                 what: "line is cut off (no newline at the end; truncated capture?)".into(),
             });
         }
-        match parse_line(&line, states) {
-            Ok(Some(s)) => visit(&s),
-            Ok(None) => {}
-            Err(what) => return Err(ParseError { line: n, what }),
+        let mut at = 0;
+        while let Some(i) = find_newline(&buf[at..]) {
+            let end = at + i + 1;
+            n += 1;
+            // A line may hold MAX_LINE bytes and its newline.
+            if partial.is_empty() {
+                if end - at > MAX_LINE + 1 {
+                    return Err(too_long(n));
+                }
+                take(&buf[at..end], n)?;
+            } else {
+                partial.extend_from_slice(&buf[at..end]);
+                if partial.len() > MAX_LINE + 1 {
+                    return Err(too_long(n));
+                }
+                take(&partial, n)?;
+                partial.clear();
+            }
+            at = end;
         }
+        partial.extend_from_slice(&buf[at..]);
+        let len = buf.len();
+        r.consume(len);
+        if partial.len() > MAX_LINE {
+            return Err(too_long(n + 1));
+        }
+    }
+}
+
+/// The index of the first newline in `b`, a word at a time (the SWAR
+/// zero-byte test on the bytes xor `\n`): a table's lines are 150 bytes.
+fn find_newline(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_newline = |w: &[u8]| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(w);
+        let x = u64::from_le_bytes(bytes) ^ (ONES * u64::from(b'\n'));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    // 32 bytes a step: four words tested, one branch.
+    let mut skipped = 0;
+    for block in b.chunks_exact(32) {
+        let any = block.chunks_exact(8).fold(0, |acc, w| acc | has_newline(w));
+        if any != 0 {
+            break;
+        }
+        skipped += 32;
+    }
+    b[skipped..]
+        .iter()
+        .position(|c| *c == b'\n')
+        .map(|i| skipped + i)
+}
+
+/// The sockets handed over lately, to drop one the kernel writes again. It
+/// repeats only what it wrote just before a resume point: tcp_seek_last_pos
+/// skips `st->offset` entries of the bucket it stopped in, and when it cannot,
+/// tcp_get_idx counts `pos` entries from the start; either way the run that
+/// comes again ends at the last line of the previous read() and is as long as
+/// the sockets added ahead of it in between. A window of the last [`RECENT`]
+/// keys catches those in bounded memory, where a set of every key would grow
+/// with the table (about 18 MiB at a million sockets).
+struct Recent {
+    /// Random per run, so which sockets share a hash cannot be arranged.
+    seed: [u64; 2],
+    set: HashSet<u64, BuildHasherDefault<Prehashed>>,
+    order: VecDeque<u64>,
+}
+
+/// Sockets the window holds: far more than can be pushed back past a resume
+/// point by sockets created between two read()s (a page, about 27 lines,
+/// each), and few enough that the window stays in the CPU's cache.
+const RECENT: usize = 1 << 13;
+
+impl Default for Recent {
+    fn default() -> Self {
+        let r = RandomState::new();
+        Recent {
+            seed: [r.hash_one(0u8), r.hash_one(1u8) | 1],
+            set: HashSet::default(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl Recent {
+    fn first_time(&mut self, s: &Socket) -> bool {
+        let h = self.key(s);
+        if !self.set.insert(h) {
+            return false;
+        }
+        if self.order.len() == RECENT {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.order.push_back(h);
+        true
+    }
+
+    /// A keyed 64-bit hash of the 4-tuple and inode (SO_REUSEPORT listeners
+    /// share a tuple, not an inode), each word folded in with a 128-bit
+    /// multiply, as foldhash mixes: a table of a million lines hashes a
+    /// million keys, which SipHash would spend most of the parse on.
+    fn key(&self, s: &Socket) -> u64 {
+        let addr = |e: &Endpoint| match e.addr {
+            IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        let (l, p) = (addr(&s.local), addr(&s.peer));
+        let ports = u64::from(s.local.port) << 16 | u64::from(s.peer.port);
+        let words = [l as u64, (l >> 64) as u64, p as u64, (p >> 64) as u64];
+        words
+            .into_iter()
+            .chain([ports, s.inode])
+            .fold(self.seed[0], |h, w| {
+                let m = u128::from(h ^ w) * u128::from(self.seed[1]);
+                m as u64 ^ (m >> 64) as u64
+            })
+    }
+}
+
+/// The set's keys are hashes already.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
 /// Parses one line. `Ok(None)`: the header, a blank line, or a socket whose
 /// state is not in `states` (checked before the addresses are decoded).
 pub fn parse_line(line: &[u8], states: StateSet) -> Result<Option<Socket>, String> {
-    let mut f = line
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|w| !w.is_empty());
+    match parse_kernel_layout(line, states) {
+        Some(parsed) => Ok(parsed),
+        None => parse_fields(line, states),
+    }
+}
+
+/// The general reader: whitespace-separated fields, each checked, with an
+/// error that says what is wrong.
+fn parse_fields(line: &[u8], states: StateSet) -> Result<Option<Socket>, String> {
+    let mut f = Fields(line);
     let Some(sl) = f.next() else {
         return Ok(None);
     };
@@ -135,6 +318,112 @@ pub fn parse_line(line: &[u8], states: StateSet) -> Result<Option<Socket>, Strin
         uid: dec(uid, "uid")?,
         inode: dec(inode, "inode")?,
         direction: None,
+        netns: 0,
+    }))
+}
+
+/// A line exactly as the kernel lays it out, read by position: `None` for
+/// anything else, which [`parse_line`]'s general reader then parses (and
+/// explains, if it is wrong), so both give the same answer. Tables of a
+/// million lines spend most of their parse here.
+///
+/// tcp4_seq_show's helpers print `%4d: %08X:%04X %08X:%04X %02X
+/// %08X:%08X %02X:%08lX %08X %5u %8d %lu ...` (get_tcp4_sock,
+/// get_timewait4_sock, get_openreq4); tcp6 the same with 32 hex digits per
+/// address.
+fn parse_kernel_layout(line: &[u8], states: StateSet) -> Option<Option<Socket>> {
+    // The slot: spaces, then digits, then ':'.
+    let colon = line.iter().take(24).position(|c| *c == b':')?;
+    let slot = line[..colon].trim_ascii_start();
+    if slot.is_empty() || !slot.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let p = line.get(colon + 1..)?.strip_prefix(b" ")?;
+    let (family, a) = match (p.get(8), p.get(32)) {
+        (Some(b':'), _) => (Family::Inet, 8),
+        (_, Some(b':')) => (Family::Inet6, 32),
+        _ => return None,
+    };
+    // Separators at their places, then every fixed-width field.
+    let q = 2 * a + 15;
+    let seps = [
+        (a, b':'),
+        (a + 5, b' '),
+        (2 * a + 6, b':'),
+        (2 * a + 11, b' '),
+        (2 * a + 14, b' '),
+        (q + 8, b':'),
+        (q + 17, b' '),
+        (q + 20, b':'),
+    ];
+    if !seps.iter().all(|(i, c)| p.get(*i) == Some(c)) {
+        return None;
+    }
+    let fixed = |at: usize, n: usize| parse_hex_exact(&p[at..at + n]);
+    let state = TcpState::from_kernel(fixed(2 * a + 12, 2)? as u8)?;
+    let addr = |at: usize| -> Option<IpAddr> {
+        let word = |i: usize| Some((fixed(at + 8 * i, 8)? as u32).to_ne_bytes());
+        Some(match family {
+            Family::Inet => IpAddr::V4(Ipv4Addr::from(word(0)?)),
+            Family::Inet6 => {
+                let mut b = [0u8; 16];
+                for i in 0..4 {
+                    b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+                }
+                IpAddr::V6(Ipv6Addr::from(b))
+            }
+        })
+    };
+    let local = Endpoint::new(addr(0)?, fixed(a + 1, 4)? as u16);
+    let peer = Endpoint::new(addr(a + 6)?, fixed(2 * a + 7, 4)? as u16);
+    let (tx, rx) = (fixed(q, 8)?, fixed(q + 9, 8)?);
+    let kind = TimerKind::from_code(fixed(q + 18, 2)? as u8).ok()?;
+    // `tm->when` is %08lX: 8 to 16 digits.
+    let tail = &p[q + 21..];
+    let end = tail.iter().position(|c| *c == b' ')?;
+    if !(8..=16).contains(&end) {
+        return None;
+    }
+    let when = parse_hex_exact(&tail[..end])?;
+    // `%08X %5u %8d %lu`: retrnsmt, uid, timeout, inode. Only spaces part
+    // them here; any other whitespace fails a field, and the general reader
+    // takes the line.
+    let mut rest = &tail[end..];
+    let mut field = || {
+        let start = rest.iter().position(|c| *c != b' ')?;
+        let f = &rest[start..];
+        let len = f.iter().position(|c| matches!(c, b' ' | b'\n'));
+        let len = len.unwrap_or(f.len());
+        rest = &f[len..];
+        (len > 0).then_some(&f[..len])
+    };
+    let retrnsmt = parse_hex_exact(field().filter(|r| r.len() == 8)?)?;
+    let uid = dec(field()?, "uid").ok()?;
+    let timeout = field()?;
+    let digits = timeout.strip_prefix(b"-").unwrap_or(timeout);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let inode = dec(field()?, "inode").ok()?;
+    if !states.contains(state) {
+        return Some(None);
+    }
+    Some(Some(Socket {
+        family,
+        state,
+        local,
+        peer,
+        timer: kind.map(|kind| Timer {
+            kind,
+            ms: ticks_to_ms(when),
+        }),
+        retrans: u8::try_from(retrnsmt).unwrap_or(u8::MAX),
+        recv_q: rx as u32,
+        send_q: tx as u32,
+        uid,
+        inode,
+        direction: None,
+        netns: 0,
     }))
 }
 
@@ -147,8 +436,19 @@ fn ticks_to_ms(ticks: u64) -> u32 {
     u32::try_from(ticks.saturating_mul(1000) / USER_HZ).unwrap_or(u32::MAX)
 }
 
+/// A field for an error message: at most 40 bytes, and control characters
+/// (NUL, ESC, ...) as U+FFFD, so the message stays one printable line.
 fn show(b: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&b[..b.len().min(40)]).into_owned();
+    let s: String = String::from_utf8_lossy(&b[..b.len().min(40)])
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
+        .collect();
     if b.len() > 40 {
         s + "..."
     } else {
@@ -156,19 +456,83 @@ fn show(b: &[u8]) -> String {
     }
 }
 
+/// At most 16 hex digits (after an optional `+`, as `from_str_radix` takes
+/// it), read byte by byte: a table of a million lines holds ten million.
 fn hex(b: &[u8], name: &str) -> Result<u64, String> {
-    std::str::from_utf8(b)
-        .ok()
-        .filter(|s| !s.is_empty() && s.len() <= 16)
-        .and_then(|s| u64::from_str_radix(s, 16).ok())
-        .ok_or_else(|| format!("bad hex '{}' in {name}", show(b)))
+    parse_hex(b).ok_or_else(|| format!("bad hex '{}' in {name}", show(b)))
 }
 
-fn dec<T: std::str::FromStr>(b: &[u8], name: &str) -> Result<T, String> {
+fn parse_hex(b: &[u8]) -> Option<u64> {
+    let digits = b.strip_prefix(b"+").unwrap_or(b);
+    if b.len() > 16 {
+        return None;
+    }
+    parse_hex_exact(digits)
+}
+
+/// 1 to 16 hex digits and nothing else.
+fn parse_hex_exact(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let mut v = 0u64;
+    let mut bad = 0;
+    for &c in digits {
+        let d = HEX_DIGIT[usize::from(c)];
+        bad |= d;
+        v = v << 4 | u64::from(d & 0xf);
+    }
+    (bad & 0x80 == 0).then_some(v)
+}
+
+/// Each byte's hex value, or 0x80 for a byte that is not a hex digit.
+const HEX_DIGIT: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'A' as usize + i] = 10 + i as u8;
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// A decimal number: plain digits straight from the bytes, anything else
+/// (and overflow) as `str::parse` judges it.
+fn dec<T: std::str::FromStr + TryFrom<u64>>(b: &[u8], name: &str) -> Result<T, String> {
+    if (1..=19).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) {
+        let v = b.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+        if let Ok(v) = T::try_from(v) {
+            return Ok(v);
+        }
+    }
     std::str::from_utf8(b)
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("bad number '{}' in {name}", show(b)))
+}
+
+/// The whitespace-separated fields of a line.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let start = self.0.iter().position(|b| !b.is_ascii_whitespace())?;
+        let rest = &self.0[start..];
+        let end = rest
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .unwrap_or(rest.len());
+        self.0 = &rest[end..];
+        Some(&rest[..end])
+    }
 }
 
 fn pair(b: &[u8], name: &str) -> Result<(u64, u64), String> {
@@ -211,6 +575,103 @@ fn endpoint(b: &[u8], name: &str) -> Result<(Family, Endpoint), String> {
     }
 }
 
+/// Reads a live table on a thread of its own, a few chunks ahead of the
+/// parser. The kernel formats /proc/net/tcp inside read() (tcp4_seq_show,
+/// about 1.5 µs a line), so one chunk is parsed while the next is formatted,
+/// and tcp6's walk of the connection hash (every bucket, IPv4 sockets
+/// included) runs beside tcp's instead of after it. Memory stays bounded: at
+/// most [`AHEAD`] chunks wait.
+pub struct Prefetch {
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    spare: Sender<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+/// Bytes per read(), as `cat` asks.
+const CHUNK: usize = 128 * 1024;
+/// Chunks read ahead of the parser.
+const AHEAD: usize = 4;
+
+impl Prefetch {
+    /// Starts reading `file` (opened by the caller, so in the caller's
+    /// network namespace: a /proc/net file keeps the namespace it was opened
+    /// in, whichever thread reads it).
+    pub fn spawn(mut file: File) -> io::Result<Prefetch> {
+        let (ahead, chunks) = mpsc::sync_channel(AHEAD);
+        let (spare, spares) = mpsc::channel::<Vec<u8>>();
+        std::thread::Builder::new()
+            .name("tw-read".into())
+            .spawn(move || loop {
+                let mut buf = spares.try_recv().unwrap_or_default();
+                buf.resize(CHUNK, 0);
+                // A seq_file read() returns one page at most (seq_read_iter),
+                // so fill the chunk with many: one hand-over per chunk, not
+                // a thread wake-up per 4 KiB.
+                let mut filled = 0;
+                let mut failed = None;
+                while filled < CHUNK {
+                    match file.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                buf.truncate(filled);
+                let end = filled < CHUNK;
+                // A parser that stopped early has dropped the receiver.
+                if filled > 0 && ahead.send(Ok(buf)).is_err() {
+                    return;
+                }
+                if let Some(e) = failed {
+                    let _ = ahead.send(Err(e));
+                    return;
+                }
+                if end {
+                    return;
+                }
+            })?;
+        Ok(Prefetch {
+            chunks,
+            spare,
+            cur: Vec::new(),
+            pos: 0,
+        })
+    }
+}
+
+impl Read for Prefetch {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Prefetch {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.cur.len() {
+            // A closed channel: the reader is done, at the end of the file.
+            if let Ok(chunk) = self.chunks.recv() {
+                let used = std::mem::replace(&mut self.cur, chunk?);
+                let _ = self.spare.send(used);
+                self.pos = 0;
+            }
+        }
+        Ok(&self.cur[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.cur.len());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +682,106 @@ mod tests {
         parse_line(line.as_bytes(), StateSet::ALL)
             .unwrap()
             .expect("a socket")
+    }
+
+    /// The positional reader agrees with the general one on every line of
+    /// the captured tables, whatever states are asked for, and leaves lines
+    /// off the kernel's layout to it.
+    #[test]
+    fn kernel_layout_reader_agrees_with_the_general_one() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/proc");
+        let mut seen = 0;
+        for name in ["tcp", "tcp6"] {
+            let text = std::fs::read(format!("{dir}/{name}")).unwrap();
+            for line in text.split_inclusive(|b| *b == b'\n').skip(1) {
+                for states in [StateSet::ALL, StateSet::of(&[TcpState::TimeWait])] {
+                    let fast = parse_kernel_layout(line, states).expect("kernel layout");
+                    assert_eq!(Ok(fast), parse_fields(line, states));
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen > 10, "{seen} lines");
+        let off_layout: &[&[u8]] = &[
+            b"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 x 0 1\n",
+            b"   0: 0100007F:1F90  00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1\n",
+            b"   0: 0100007f:1f90 00000000:0000 0E 00000000:00000000 00:00000000 00000000 0 0 1\n",
+            b"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 07:00000000 00000000 0 0 1\n",
+            b"   0:\t0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1\n",
+            b"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt\n",
+        ];
+        for line in off_layout {
+            assert_eq!(parse_kernel_layout(line, StateSet::ALL), None);
+        }
+    }
+
+    #[test]
+    fn newlines_are_found_eight_bytes_at_a_time() {
+        let text = b"0123456789abcdef\n0123\n\n89abcdefghijklmnopq";
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                let b = &text[start..end];
+                assert_eq!(find_newline(b), b.iter().position(|c| *c == b'\n'));
+            }
+        }
+    }
+
+    /// Lines split across reads, the longest line there may be, and one
+    /// byte more, read through buffers of every small size.
+    #[test]
+    fn lines_straddling_reads_parse_alike() {
+        let good =
+            "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1 1";
+        let longest = format!("{good:<MAX_LINE$}\n");
+        let text = format!("{HEADER}\n{good}\n{longest}{good}\n");
+        let whole = {
+            let mut v = Vec::new();
+            parse(text.as_bytes(), StateSet::ALL, &mut |s| v.push(*s)).unwrap();
+            v
+        };
+        assert_eq!(whole.len(), 1, "three copies of one socket count once");
+        let too_long = format!("{HEADER}\n{good:<w$}\n{good}\n", w = MAX_LINE + 1);
+        for cap in [1, 2, 7, 64, 150, 4096] {
+            let mut v = Vec::new();
+            let r = std::io::BufReader::with_capacity(cap, text.as_bytes());
+            parse(r, StateSet::ALL, &mut |s| v.push(*s)).unwrap();
+            assert_eq!(v, whole, "buffer of {cap}");
+            let r = std::io::BufReader::with_capacity(cap, too_long.as_bytes());
+            let err = parse(r, StateSet::ALL, &mut |_| {}).unwrap_err();
+            assert_eq!(err.line, 2, "buffer of {cap}");
+            assert!(err.what.contains("longer than"), "{err}");
+            let cut = &too_long.as_bytes()[..HEADER.len() + 1 + MAX_LINE + 1];
+            let r = std::io::BufReader::with_capacity(cap, cut);
+            let err = parse(r, StateSet::ALL, &mut |_| {}).unwrap_err();
+            assert!(err.what.contains("longer than"), "{err}");
+            let r = std::io::BufReader::with_capacity(cap, &cut[..cut.len() - 1]);
+            let err = parse(r, StateSet::ALL, &mut |_| {}).unwrap_err();
+            assert!(err.what.contains("cut off"), "{err}");
+        }
+    }
+
+    #[test]
+    fn repeats_are_dropped_within_a_bounded_window() {
+        let sock = |i: u32| {
+            let peer = Endpoint::new(Ipv4Addr::LOCALHOST.into(), 80);
+            Socket::new(
+                Family::Inet,
+                TcpState::TimeWait,
+                Endpoint::new(Ipv4Addr::from(i).into(), 1),
+                peer,
+            )
+        };
+        let mut r = Recent::default();
+        let n = RECENT as u32 + 10;
+        for i in 0..n {
+            assert!(r.first_time(&sock(i)));
+        }
+        assert_eq!((r.set.len(), r.order.len()), (RECENT, RECENT));
+        // A run written again, and the oldest socket still held.
+        assert!(!r.first_time(&sock(n - 1)));
+        assert!(!r.first_time(&sock(10)));
+        // Older ones have left the window: memory stays bounded.
+        assert!(r.first_time(&sock(0)));
     }
 
     #[test]
