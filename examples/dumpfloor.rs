@@ -43,6 +43,10 @@ struct Args {
     /// IPv6 only.
     #[arg(short = '6')]
     ipv6: bool,
+    /// A SOCK_DIAG_BY_FAMILY request per family even for both, as tw did
+    /// before it walked the hash once: what the one walk saves.
+    #[arg(long)]
+    per_family: bool,
 }
 
 fn main() -> ExitCode {
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
         },
         ..Filter::default()
     };
-    match count(filter.families(), read_states(&filter)) {
+    match count(filter.families(), read_states(&filter), args.per_family) {
         Ok(n) => {
             println!("{n}");
             ExitCode::SUCCESS
@@ -76,7 +80,7 @@ fn main() -> ExitCode {
 }
 
 /// The dump tw makes, counting socket messages.
-fn count(families: &[Family], states: tw::model::StateSet) -> io::Result<u64> {
+fn count(families: &[Family], states: tw::model::StateSet, per_family: bool) -> io::Result<u64> {
     // SAFETY: socket() returns a new fd or -1; OwnedFd takes it over.
     let fd = unsafe {
         libc::socket(
@@ -93,7 +97,7 @@ fn count(families: &[Family], states: tw::model::StateSet) -> io::Result<u64> {
     let mut n = 0u64;
     // What tw's Dumper sends without a kernel-side filter: one walk for
     // both families, else a request per family.
-    let requests: Vec<Vec<u8>> = if one_walk(families) {
+    let requests: Vec<Vec<u8>> = if one_walk(families) && !per_family {
         vec![request_one_walk(states, 1)]
     } else {
         (1..)
