@@ -24,11 +24,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Netns;
+use common::{Daemon, Netns};
 use serde_json::Value;
 
 const TW: &str = env!("CARGO_BIN_EXE_tw");
@@ -36,31 +36,6 @@ const BACKENDS: [(&str, u16); 2] = [("127.0.0.11", 8081), ("127.0.0.12", 8082)];
 /// Requests per scenario, and their pace: 2 s of traffic.
 const REQUESTS: usize = 600;
 const RATE: u32 = 300;
-
-/// A daemon started in the test's namespace, ended by PID when dropped.
-struct Daemon {
-    child: Child,
-    what: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: a plain signal to the PID of a child this test started and has not reaped.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !thread::panicking() {
-            panic!("{} did not stop on SIGTERM within 5 s", self.what);
-        }
-    }
-}
 
 /// A namespace, its daemons and their files. Fields drop in order: daemons, then the namespace.
 struct Site {

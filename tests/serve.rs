@@ -11,57 +11,30 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Net, Netns, Population};
+use common::{Daemon, Net, Netns, Population};
 use serde_json::Value;
 
 const TW: &str = env!("CARGO_BIN_EXE_tw");
 const SERVE: &str = "127.0.0.1:9838";
 
-/// A process started in the namespace, ended by PID when dropped.
-struct Daemon {
-    child: Child,
-    what: &'static str,
-}
-
-impl Daemon {
-    fn start(ns: &Netns, program: &str, args: &[&str], log: &Path, what: &'static str) -> Daemon {
-        let log = std::fs::File::create(log).unwrap();
-        let child = ns
-            .cmd(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
-        Daemon { child, what }
-    }
-
-    /// Panics if the process has exited.
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("{} exited: {status}", self.what);
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: plain syscall on the PID of our own child.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Starts `program` in `ns`, its output to `log`.
+fn start_daemon(ns: &Netns, program: &str, args: &[&str], log: &Path, what: &str) -> Daemon {
+    let log = std::fs::File::create(log).unwrap();
+    let child = ns
+        .cmd(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    Daemon {
+        child,
+        what: what.to_string(),
     }
 }
 
@@ -253,7 +226,7 @@ fn wait_for(
 fn start_serve(ns: &Netns, dir: &Path, extra: &[&str]) -> Daemon {
     let mut args = vec!["serve", "--listen", SERVE];
     args.extend_from_slice(extra);
-    let d = Daemon::start(ns, TW, &args, &dir.join("serve.log"), "tw serve");
+    let d = start_daemon(ns, TW, &args, &dir.join("serve.log"), "tw serve");
     wait_for(ns, SERVE, "/healthz", Duration::from_secs(10), |r| {
         r.status == 200
     });
@@ -335,7 +308,7 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
             "--listen",
             SERVE,
         ];
-        let d = Daemon::start(&ns, "setpriv", &args, &dir.0.join("serve.log"), "tw serve");
+        let d = start_daemon(&ns, "setpriv", &args, &dir.0.join("serve.log"), "tw serve");
         wait_for(&ns, SERVE, "/healthz", Duration::from_secs(10), |r| {
             r.status == 200
         });
@@ -351,7 +324,7 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
         ),
     )
     .unwrap();
-    let mut prom = Daemon::start(
+    let mut prom = start_daemon(
         &ns,
         "prometheus",
         &[

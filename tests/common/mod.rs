@@ -692,3 +692,39 @@ pub fn ss_timewait_ms(ns: &Netns) -> BTreeMap<(String, String), u64> {
         })
         .collect()
 }
+
+/// A daemon a test started (HAProxy, nginx, Prometheus, tw serve), ended by
+/// PID when dropped: SIGTERM, then SIGKILL after 5 s, and the test fails if
+/// it did not stop on SIGTERM.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub what: String,
+}
+
+impl Daemon {
+    /// Panics if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("{} exited: {status}", self.what);
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: a plain signal to the PID of a child this test started and has not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !thread::panicking() {
+            panic!("{} did not stop on SIGTERM within 5 s", self.what);
+        }
+    }
+}
