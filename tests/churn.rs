@@ -275,21 +275,40 @@ fn proc_table_listing_sockets_twice_counts_each_once() {
     assert_eq!(String::from_utf8_lossy(&once.stdout), "2\n");
 }
 
+/// Connections per second each of the four churn clients aims at.
+const CLIENT_RATE: f64 = 2_500.0;
+/// Connections each churn client makes at most: the reads end within a minute.
+const CLIENT_MAX: u64 = 200_000;
+
 /// Connections made and closed by the churn threads, with both of their sockets' ports.
 struct Churn {
     stop: AtomicBool,
     made: AtomicUsize,
+    /// connect() calls that failed (a full accept queue, no free port); said when churn stalls.
+    failed: AtomicUsize,
 }
 
 /// One churn client: connect, then close at once, by RST every other time (the socket leaves the
 /// hash at once) and by FIN otherwise (FIN_WAIT2, then TIME_WAIT for 60 s).
+///
+/// Paced at [`CLIENT_RATE`] and capped at [`CLIENT_MAX`]: unpaced, four clients made ~43,000
+/// connections/s on 2 cores and made each read four times slower.
 fn churn_client(to: SocketAddr, c: &Churn) {
+    let start = Instant::now();
     let mut i = 0u64;
-    while !c.stop.load(Ordering::Relaxed) {
+    while !c.stop.load(Ordering::Relaxed) && i < CLIENT_MAX {
+        let due = start + Duration::from_secs_f64(i as f64 / CLIENT_RATE);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
         let s = match TcpStream::connect(to) {
             Ok(s) => s,
             // A full accept queue under load: try again.
-            Err(_) => continue,
+            Err(_) => {
+                c.failed.fetch_add(1, Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(1));
+                continue;
+            }
         };
         if i & 1 == 0 {
             let linger = libc::linger {
@@ -316,13 +335,22 @@ fn churn_client(to: SocketAddr, c: &Churn) {
 }
 
 /// Accepts and, once the client has closed (FIN or RST), closes too.
+///
+/// The accept queue is made deep and the wait for the client's close short: on a 2-core machine
+/// busy with a 100k-socket read, a server that fell behind once filled std's 128-deep queue, the
+/// kernel then dropped SYNs, and every client sat out SYN retransmits (1 s, 3 s, ...) with no
+/// connection made during a whole read.
 fn churn_server(l: &TcpListener, c: &Churn) {
+    // SAFETY: listen() on a socket this test owns; a second listen() only resizes the queue,
+    // which the namespace's net.core.somaxconn (4096 by default) caps.
+    assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 4096) }, 0);
     l.set_nonblocking(true).unwrap();
     while !c.stop.load(Ordering::Relaxed) {
         match l.accept() {
             Ok((mut s, _)) => {
                 s.set_nonblocking(false).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
                 let _ = s.read(&mut [0u8; 16]);
             }
             Err(_) => thread::sleep(Duration::from_micros(200)),
@@ -386,6 +414,7 @@ fn dumps_during_heavy_churn_count_every_socket_once() {
     let churn = Churn {
         stop: AtomicBool::new(false),
         made: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
     };
     let report = ns.run(|| {
         let v4 = TcpListener::bind("127.0.0.250:9000").unwrap();
@@ -437,6 +466,18 @@ fn dumps_during_heavy_churn_count_every_socket_once() {
         judged.get("netlink").is_some_and(|n| *n >= 2) && judged.contains_key("proc"),
         "too few reads before the stable sockets began to expire: {judged:?}"
     );
+}
+
+/// TcpExt ListenOverflows of the namespace the calling thread is in.
+fn listen_overflows() -> u64 {
+    let text = std::fs::read_to_string("/proc/thread-self/net/netstat").unwrap();
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next().unwrap(), lines.next().unwrap());
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "ListenOverflows")
+        .map_or(0, |(_, v)| v.parse().unwrap())
 }
 
 /// Runs `cmd` to its end unless that comes after `end`; then kills it (by PID) and says None.
@@ -512,6 +553,7 @@ fn read_while_churning(
                     .env("TW_SHIM_INTR", intr.to_string());
             }
             let (before, t0) = (churn.made.load(Ordering::Relaxed), Instant::now());
+            let (failed, overflows) = (churn.failed.load(Ordering::Relaxed), listen_overflows());
             let Some(out) = run_until(&mut c, expiry) else {
                 eprintln!(
                     "--source {source}: stopped after {:.1?}, not judged",
@@ -527,7 +569,13 @@ fn read_while_churning(
             secs += took.as_secs_f64();
             let what = format!("--source {source}, {intr} interrupted, read {reads}");
             // Churn really went on during this read.
-            assert!(after > before, "{what}: no churn during the read");
+            assert!(
+                after > before,
+                "{what}: no churn during the read ({took:.1?}); meanwhile {} connect() calls \
+                 failed and the accept queues overflowed {} times",
+                churn.failed.load(Ordering::Relaxed) - failed,
+                listen_overflows() - overflows
+            );
 
             // No socket twice, in one state or in two.
             let mut pairs = HashSet::with_capacity(listed.len());

@@ -646,7 +646,7 @@ fn require_strace() {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "strace is needed (apt-get install strace; .ci/setup.d/60-proxy.sh)"
+        "strace is needed (apt-get install strace, as scripts/test does)"
     );
 }
 

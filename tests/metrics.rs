@@ -25,7 +25,7 @@ fn require_promtool() {
         Ok(o) if o.status.success() => {}
         other => panic!(
             "these tests need promtool, from Debian's prometheus package \
-             (`apt-get install prometheus`, as .ci/setup.d/50-prometheus.sh does): {other:?}"
+             (`apt-get install prometheus`, as scripts/test does): {other:?}"
         ),
     }
 }

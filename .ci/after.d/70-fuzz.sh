@@ -9,6 +9,11 @@
 # doubles build time; overflow checks and debug assertions stay on.
 set -euo pipefail
 cd "$(dirname "$0")/../../fuzz"
+# cargo-fuzz itself; installed here rather than in setup.d, since the test
+# suite (scripts/test) does not need it.
+if ! command -v cargo-fuzz >/dev/null; then
+  cargo install --locked cargo-fuzz
+fi
 export RUSTC_BOOTSTRAP=1
 secs=${TW_FUZZ_SECONDS:-60}
 fixtures=../fixtures

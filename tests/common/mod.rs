@@ -119,7 +119,7 @@ impl Drop for Netns {
 /// Panics with the reason when the live tests cannot run, so that they never pass silently.
 pub fn require_root() {
     const HOW: &str = "the live tests need root and iproute2 (`ip netns`, `ss`) to build a \
-                       private network namespace; run them as root, e.g. `sudo -E cargo test --test live`";
+                       private network namespace; run them with `scripts/test` (as root; e.g. `scripts/test --test live`)";
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         panic!("{HOW} (running as uid {})", unsafe { libc::geteuid() });
