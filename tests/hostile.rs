@@ -12,7 +12,10 @@ mod common;
 mod nlshim;
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/scratch.rs"]
+mod scratch;
 
+use scratch::Scratch;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
@@ -35,33 +38,6 @@ fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(rel)
-}
-
-/// A scratch folder under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("tw-hostile-{}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let p = self.0.join(name);
-        if let Some(dir) = p.parent() {
-            fs::create_dir_all(dir).unwrap();
-        }
-        fs::write(&p, bytes).unwrap();
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 fn tw(args: &[&str]) -> Output {

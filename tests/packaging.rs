@@ -5,7 +5,10 @@
 //! binary in its own target folder (about 2 minutes on 2 cores).
 
 mod common;
+#[path = "support/scratch.rs"]
+mod scratch;
 
+use scratch::Scratch;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -26,23 +29,6 @@ fn ok(o: Output, what: &str) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8(o.stdout).unwrap()
-}
-
-/// A folder removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("tw-pkg-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs a build with a generous time limit; past it, ends its whole process
@@ -82,7 +68,7 @@ fn visible_commands() -> Vec<String> {
 
 #[test]
 fn generate_writes_a_man_page_per_command_and_three_completions() {
-    let dir = TempDir::new("gen");
+    let dir = Scratch::new("gen");
     let out = ok(
         common::run_bounded(Command::new(TW).args(["generate", dir.0.to_str().unwrap()])),
         "tw generate",
@@ -243,7 +229,7 @@ fn the_deb_holds_binary_man_pages_completions_unit_and_defaults() {
 
     // The control side: /etc/default/tw-serve is a conffile, and the
     // maintainer scripts reload systemd without enabling the unit.
-    let ctl = TempDir::new("ctl");
+    let ctl = Scratch::new("ctl");
     ok(
         common::run_bounded(Command::new("dpkg-deb").args(["-e", &deb]).arg(&ctl.0)),
         "dpkg-deb -e",
@@ -255,7 +241,7 @@ fn the_deb_holds_binary_man_pages_completions_unit_and_defaults() {
     assert!(!postinst.contains("deb-systemd-invoke start"), "{postinst}");
 
     // What it unpacks runs, and is what the tree holds.
-    let root = TempDir::new("root");
+    let root = Scratch::new("root");
     ok(
         common::run_bounded(Command::new("dpkg-deb").args(["-x", &deb]).arg(&root.0)),
         "dpkg-deb -x",

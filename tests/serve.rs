@@ -5,12 +5,15 @@
 //! 503 and a failed one gets 500 with the reason. Needs root.
 
 mod common;
+#[path = "support/scratch.rs"]
+mod scratch;
 
+use scratch::Scratch;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,24 +38,6 @@ fn start_daemon(ns: &Netns, program: &str, args: &[&str], log: &Path, what: &str
     Daemon {
         child,
         what: what.to_string(),
-    }
-}
-
-/// A folder removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("tw-serve-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -286,7 +271,7 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
         );
     }
     let ns = Netns::new("prom");
-    let dir = TempDir::new("prom");
+    let dir = Scratch::new("prom");
     let _pop = Population::builder()
         .listeners(Net::V4, 2)
         .established(Net::V4, 3)
@@ -408,7 +393,7 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
 #[test]
 fn bad_requests_get_4xx_and_the_server_keeps_going() {
     let ns = Netns::new("serve-http");
-    let dir = TempDir::new("http");
+    let dir = Scratch::new("http");
     let mut serve = start_serve(&ns, &dir.0, &[]);
 
     let cases: &[(&[u8], u16, &str)] = &[
@@ -524,7 +509,7 @@ fn bad_requests_get_4xx_and_the_server_keeps_going() {
 #[test]
 fn connections_are_bounded_and_freed() {
     let ns = Netns::new("serve-conns");
-    let dir = TempDir::new("conns");
+    let dir = Scratch::new("conns");
     let mut serve = start_serve(&ns, &dir.0, &[]);
     // Silent connections fill every slot (each waits 5 s for a request).
     let idle: Vec<Client> = (0..tw::serve::MAX_CONNECTIONS)
@@ -553,7 +538,7 @@ fn connections_are_bounded_and_freed() {
 #[test]
 fn a_stuck_read_times_out_scrapes_are_bounded_and_a_failed_read_says_why() {
     let ns = Netns::new("serve-stuck");
-    let dir = TempDir::new("stuck");
+    let dir = Scratch::new("stuck");
     let root = dir.0.join("proc");
     std::fs::create_dir_all(root.join("net")).unwrap();
     let table =
