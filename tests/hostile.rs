@@ -204,6 +204,80 @@ fn lines_of_megabytes_and_endless_input_are_refused_at_once() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// Regression: an `ss -D` capture was read whole before it was decoded, so a large one (or an
+/// endless pipe) cost its size in memory. Now a stream of 64 MiB is counted with tw's peak RSS
+/// well under the 16 MiB it keeps for counting.
+#[test]
+fn a_sock_diag_stream_is_counted_in_constant_memory() {
+    const STREAM: usize = 64 << 20;
+    let dump = fs::read(fixture("netlink/tcp.dump")).unwrap();
+    let one = tw(&[
+        "--from",
+        fixture("netlink/tcp.dump").to_str().unwrap(),
+        "count",
+    ]);
+    let per: usize = String::from_utf8_lossy(&one.stdout).trim().parse().unwrap();
+    let copies = STREAM / dump.len();
+
+    let mut child = Command::new(TW)
+        .args(["--from", "/dev/stdin", "count"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // The writer says how much it wrote, then holds the pipe open until told to close it.
+    let (wrote, close) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = thread::spawn(move || {
+        let mut written = 0u64;
+        for _ in 0..copies {
+            if stdin.write_all(&dump).is_err() {
+                break;
+            }
+            written += dump.len() as u64;
+        }
+        let _ = wrote.0.send(written);
+        let _ = close.1.recv();
+    });
+    let left = deadline.saturating_duration_since(Instant::now());
+    let written = wrote.1.recv_timeout(left).unwrap_or(0);
+    // Once tw has read every byte, and before its input ends, its high-water RSS (VmHWM: this
+    // process image's own, where a child's ru_maxrss would also carry the test process's RSS
+    // from before exec) covers the whole stream.
+    let proc_field = |file: &str, key: &str| -> u64 {
+        let text = fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    while proc_field("io", "rchar:") < written && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let peak_kib = proc_field("status", "VmHWM:");
+    let _ = close.0.send(());
+    let out = common::wait_bounded(child, "tw --from /dev/stdin count", deadline);
+    writer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", per * copies),
+        "{err}"
+    );
+    eprintln!(
+        "{copies} dumps ({} MiB) counted with a peak RSS of {peak_kib} KiB",
+        written >> 20
+    );
+    assert!(
+        peak_kib > 0 && peak_kib < 16 * 1024,
+        "peak RSS {peak_kib} KiB"
+    );
+}
+
 /// Regression (found by fuzzing): a field's bytes went into the message as they were, NUL and
 /// ESC included, so a hostile capture could write to the operator's terminal.
 #[test]

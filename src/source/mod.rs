@@ -6,7 +6,7 @@ pub mod netlink;
 pub mod proc;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -445,13 +445,10 @@ fn read_from(path: &Path, filter: &Filter, consumer: &mut dyn Consumer) -> Resul
         );
     }
     if netlink::looks_like_dump(head) {
-        let mut bytes = Vec::new();
-        r.read_to_end(&mut bytes)
-            .with_context(|| format!("reading {}", path.display()))?;
-        unchanged.check(path)?;
         let mut f = Filtered::new(filter, consumer, 0);
-        return netlink::decode_capture(&bytes, &mut |s| f.push(s))
-            .map_err(|e| anyhow!("{}: {e}", path.display()));
+        netlink::read_capture(r, &mut |s| f.push(s))
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        return unchanged.check(path);
     }
     parse_proc_file(path, r, filter, &mut Filtered::new(filter, consumer, 0))?;
     unchanged.check(path)

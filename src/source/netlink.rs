@@ -207,27 +207,85 @@ pub fn decode_inet_diag_msg(b: &[u8]) -> Result<Socket, String> {
 /// Decodes a whole capture (as `ss -D FILE` writes it): one or more dumps,
 /// each ended by NLMSG_DONE. Every dump must be complete.
 pub fn decode_capture(buf: &[u8], visit: &mut dyn FnMut(&Socket)) -> Result<(), DecodeError> {
-    let mut off = 0;
-    while off < buf.len() {
-        let p = decode(&buf[off..], visit).map_err(|e| match e {
-            DecodeError::Malformed { offset, what } => malformed(off + offset, what),
-            k => k,
-        })?;
-        if !p.done {
+    read_capture(buf, visit)
+}
+
+/// The longest message a capture may hold. sock_diag replies are one
+/// `inet_diag_msg` and a few small attributes (well under 1 KiB); the cap
+/// keeps a corrupt length field from asking for gigabytes.
+const MAX_CAPTURE_MESSAGE: usize = 1 << 20;
+
+/// Decodes a capture from a reader one message at a time, so a capture of
+/// any size, or an endless stream, is read in constant memory. Sockets reach
+/// `visit` as they are read; an error (a cut, an interrupted dump) may come
+/// after some of them, as in a live read, and the caller discards them.
+pub fn read_capture(
+    mut r: impl std::io::Read,
+    visit: &mut dyn FnMut(&Socket),
+) -> Result<(), DecodeError> {
+    let mut msg = Vec::with_capacity(4096);
+    let (mut offset, mut open) = (0usize, false);
+    loop {
+        msg.resize(NLMSG_HDRLEN, 0);
+        let got = read_full(&mut r, &mut msg, offset)?;
+        if got == 0 {
+            break;
+        }
+        let len = u32_ne(&msg, 0) as usize;
+        if got == NLMSG_HDRLEN && len > MAX_CAPTURE_MESSAGE {
             return Err(malformed(
-                buf.len(),
-                "capture ends before the dump's NLMSG_DONE (truncated?)",
+                offset,
+                format!("netlink message length {len} is beyond any sock_diag reply"),
             ));
         }
+        if got == NLMSG_HDRLEN && len > NLMSG_HDRLEN {
+            // The message and its padding to 4 bytes (NLMSG_ALIGN), which the
+            // file's last message may lack.
+            msg.resize((len + 3) & !3, 0);
+            let body = read_full(&mut r, &mut msg[NLMSG_HDRLEN..], offset)?;
+            msg.truncate(NLMSG_HDRLEN + body);
+        } else {
+            msg.truncate(got);
+        }
+        // A short message makes `decode` say what is cut.
+        let p = decode(&msg, visit).map_err(|e| match e {
+            DecodeError::Malformed { offset: at, what } => malformed(offset + at, what),
+            k => k,
+        })?;
         if p.interrupted {
             return Err(malformed(
-                off,
+                offset,
                 "this dump was interrupted (NLM_F_DUMP_INTR) when captured; capture it again",
             ));
         }
-        off += p.consumed;
+        open = !p.done;
+        offset += msg.len();
+    }
+    if open {
+        return Err(malformed(
+            offset,
+            "capture ends before the dump's NLMSG_DONE (truncated?)",
+        ));
     }
     Ok(())
+}
+
+/// Fills `buf` from `r` unless the input ends first; returns the bytes read.
+fn read_full(
+    r: &mut impl std::io::Read,
+    buf: &mut [u8],
+    offset: usize,
+) -> Result<usize, DecodeError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(malformed(offset + got, format!("read failed: {e}"))),
+        }
+    }
+    Ok(got)
 }
 
 /// True when `buf` starts like a sock_diag reply rather than text.
@@ -753,6 +811,57 @@ mod tests {
         assert!(r.unwrap().done);
         let families: Vec<Family> = socks.iter().map(|s| s.family).collect();
         assert_eq!(families, [Family::Inet, Family::Inet6]);
+    }
+
+    /// Hands out at most `step` bytes per read, as a pipe may.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_capture_read_in_pieces_gives_what_it_gives_whole() {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/netlink/tcp.dump");
+        let whole = std::fs::read(fixture).unwrap();
+        let mut want = Vec::new();
+        decode_capture(&whole, &mut |s| want.push(*s)).unwrap();
+        assert!(want.len() > 10);
+        // Every cut of the file, read in pieces of every size: the same sockets, or the same
+        // error at the same byte.
+        for cut in (0..=whole.len()).step_by(7).chain([whole.len()]) {
+            let bytes = &whole[..cut];
+            let mut one = Vec::new();
+            let expected = decode_capture(bytes, &mut |s| one.push(*s));
+            for step in [1, 3, 16, 17, 4096] {
+                let mut got = Vec::new();
+                let r = read_capture(Trickle { bytes, step }, &mut |s| got.push(*s));
+                assert_eq!(r, expected, "cut {cut}, step {step}");
+                assert_eq!(got, one, "cut {cut}, step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_length_beyond_any_reply_is_refused_before_it_is_read() {
+        let mut buf = msg(SOCK_DIAG_BY_FAMILY, 2, &[0; 72]);
+        buf[..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        let err = read_capture(&buf[..], &mut |_| {}).unwrap_err();
+        assert_eq!(
+            err,
+            malformed(
+                0,
+                "netlink message length 4294967295 is beyond any sock_diag reply"
+            )
+        );
     }
 
     #[test]

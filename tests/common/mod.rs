@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -155,12 +155,18 @@ fn remove_stale_namespaces() {
 /// Runs `cmd` to completion within [`COMMAND_TIMEOUT`], killing it (by PID) if it overruns.
 pub fn run_bounded(cmd: &mut Command) -> Output {
     let what = format!("{cmd:?}");
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    wait_bounded(child, &what, Instant::now() + COMMAND_TIMEOUT)
+}
+
+/// Collects a child's piped stdout and stderr and waits for it; past `deadline`, kills it (by
+/// PID) and fails the test.
+pub fn wait_bounded(mut child: Child, what: &str, deadline: Instant) -> Output {
     // Drain both pipes on their own threads so a chatty child cannot block on a full pipe.
     let drain = |mut pipe: Box<dyn Read + Send>| {
         thread::spawn(move || {
@@ -171,7 +177,6 @@ pub fn run_bounded(cmd: &mut Command) -> Output {
     };
     let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
     let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for child") {
             break status;
@@ -179,7 +184,7 @@ pub fn run_bounded(cmd: &mut Command) -> Output {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{what} did not finish within {COMMAND_TIMEOUT:?}");
+            panic!("{what} did not finish in time");
         }
         thread::sleep(Duration::from_millis(2));
     };
