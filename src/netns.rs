@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -113,8 +114,19 @@ pub fn all() -> Result<Listing> {
 }
 
 /// Inside a namespace until dropped; then back in the one we came from.
+///
+/// setns(2) moves only the calling thread (switch_task_namespaces(current)
+/// in kernel/nsproxy.c), so the guard is neither `Send` nor `Sync`: whatever
+/// holds it (a `tw watch` sampler) stays on the thread that entered, and the
+/// way back is taken by that same thread.
+///
+/// ```compile_fail,E0277
+/// fn on_another_thread<T: Send>() {}
+/// on_another_thread::<tw::netns::Entered>();
+/// ```
 pub struct Entered {
     home: File,
+    _this_thread: PhantomData<*const ()>,
 }
 
 impl Drop for Entered {
@@ -150,7 +162,10 @@ pub fn enter(ns: &Namespace) -> Result<Entered> {
             permission_hint(&e)
         ));
     }
-    Ok(Entered { home })
+    Ok(Entered {
+        home,
+        _this_thread: PhantomData,
+    })
 }
 
 fn permission_hint(e: &std::io::Error) -> &'static str {

@@ -6,9 +6,12 @@
 //! file is a fact (`None`: no conntrack, no IPv6, a sysctl this namespace does
 //! not show); a file that exists but does not parse is an error naming it.
 //!
-//! Namespaces: /proc/net/* and the net sysctls describe the network namespace
-//! of the process that reads them, so a capture taken with `ip netns exec`
-//! describes that namespace.
+//! Namespaces: the net sysctls and the /proc/net files describe a network
+//! namespace, so a capture taken with `ip netns exec` describes that one. On
+//! the live /proc, [`read`] gives the namespace of the calling thread, which
+//! may differ from the process's after setns(2) (`--netns`): /proc/sys/net
+//! resolves against the thread that opens it, and net/ files are read
+//! through /proc/thread-self/net ([`fact_path`]).
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;

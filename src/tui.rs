@@ -36,16 +36,35 @@ use crate::watch::{seconds, thousands, Record, Sampling};
 const HISTORY: usize = 1000;
 
 /// Runs the live view until the user quits or `--count` intervals are done.
-pub fn run(mut sampling: Sampling, interval: Duration) -> Result<()> {
-    // The baseline before the screen changes, so a failing read (no
-    // permission, a bad filter) prints its error on the normal screen.
-    let first = sampling.first()?;
-    let mut view = View::new(interval, sampling.note.take());
-    view.push(first);
-
+///
+/// `open` makes the [`Sampling`] on the sampler thread, which takes every
+/// sample: with `--netns` that thread is the one that enters the namespace
+/// (a `Sampling` cannot move between threads).
+pub fn run(
+    open: impl FnOnce() -> Result<Sampling> + Send + 'static,
+    interval: Duration,
+) -> Result<()> {
+    let (first_tx, first_rx) = mpsc::channel::<Result<(Record, Option<String>)>>();
     let (tx, rx) = mpsc::channel::<Result<Record>>();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let sampler = thread::spawn(move || {
+        let opened = open().and_then(|mut s| {
+            let first = s.first()?;
+            let note = s.note.take();
+            Ok((s, first, note))
+        });
+        let mut sampling = match opened {
+            Ok((s, first, note)) => {
+                if first_tx.send(Ok((first, note))).is_err() {
+                    return;
+                }
+                s
+            }
+            Err(e) => {
+                let _ = first_tx.send(Err(e));
+                return;
+            }
+        };
         let mut wait = |d| matches!(stop_rx.recv_timeout(d), Err(RecvTimeoutError::Timeout));
         while let Some(r) = sampling.next(&mut wait) {
             let failed = r.is_err();
@@ -54,6 +73,22 @@ pub fn run(mut sampling: Sampling, interval: Duration) -> Result<()> {
             }
         }
     });
+    // The baseline before the screen changes, so a failing read (no
+    // permission, a bad filter) prints its error on the normal screen.
+    let (first, note) = match first_rx.recv() {
+        Ok(Ok(first)) => first,
+        Ok(Err(e)) => {
+            let _ = sampler.join();
+            return Err(e);
+        }
+        // The sampler panicked; the hook has said why.
+        Err(_) => {
+            let _ = sampler.join();
+            return Err(anyhow!("watch: the sampler stopped"));
+        }
+    };
+    let mut view = View::new(interval, note);
+    view.push(first);
 
     let result = Screen::enter().and_then(|_screen| {
         let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
@@ -258,8 +293,13 @@ pub fn draw(f: &mut Frame, view: &View) {
 
 fn draw_header(f: &mut Frame, area: Rect, view: &View, last: &Record) {
     let every = humantime(view.interval);
+    // The namespace watched (--netns), within a third of the line so the
+    // clock and "q quits" still show.
+    let netns = last.netns.as_ref().map_or_else(String::new, |n| {
+        format!(" · netns {}", clip(n, (area.width as usize / 3).max(8)))
+    });
     let left = format!(
-        " tw watch · every {every} · {} · {}",
+        " tw watch{netns} · every {every} · {} · {}",
         crate::watch::clock(last.time),
         elapsed(last.elapsed_s)
     );
@@ -267,14 +307,7 @@ fn draw_header(f: &mut Frame, area: Rect, view: &View, last: &Record) {
     // "q quits" always shows.
     let room = (area.width as usize).saturating_sub(left.chars().count() + "q quits ".len() + 4);
     let right = match &view.note {
-        Some(n) if room >= 10 => {
-            let n: String = if n.chars().count() > room {
-                n.chars().take(room - 1).chain(['…']).collect()
-            } else {
-                n.clone()
-            };
-            format!("{n} · q quits ")
-        }
+        Some(n) if room >= 10 => format!("{} · q quits ", clip(n, room)),
         _ => "q quits ".to_string(),
     };
     let pad = (area.width as usize).saturating_sub(left.chars().count() + right.chars().count());
@@ -477,6 +510,15 @@ fn draw_destinations(f: &mut Frame, area: Rect, view: &View, last: &Record) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// `text` cut to `max` characters (at least 1), the last one `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() > max {
+        text.chars().take(max.max(1) - 1).chain(['…']).collect()
+    } else {
+        text.to_string()
+    }
+}
+
 /// `never` is only said once a rate is known.
 fn full_in(d: &crate::watch::DestinationRecord) -> String {
     match (d.exhausted_in_s, d.rate_per_s) {
@@ -580,6 +622,7 @@ mod tests {
                 settles_at: 20 + rate.map_or(0, |r| (r * 60.0) as u64),
                 exhausted_in_s: rate.map(|r| (2000 - (tw + 20)) as f64 / r),
             }],
+            netns: None,
         }
     }
 
@@ -655,6 +698,27 @@ mod tests {
         assert!(s[1].contains("measuring the inflow"), "{}", s[1]);
         let dest = s.iter().find(|l| l.starts_with("127.0.0.1")).unwrap();
         assert!(dest.contains("  -  "), "no rate yet, no verdict: {dest}");
+    }
+
+    #[test]
+    fn the_header_names_the_namespace_watched() {
+        let mut v = View::new(Duration::from_secs(1), None);
+        let mut r = record(0.0, 10, None);
+        r.netns = Some("blue".into());
+        v.push(r);
+        let s = screen(&v, 80, 24);
+        assert!(
+            s[0].starts_with(" tw watch · netns blue · every 1s · "),
+            "{}",
+            s[0]
+        );
+        let mut r = record(1.0, 10, Some(1.0));
+        r.netns = Some(format!("/proc/{}/ns/net", "9".repeat(40)));
+        v.push(r);
+        let s = screen(&v, 80, 24);
+        assert!(s[0].contains(" · netns /proc/9"), "{}", s[0]);
+        assert!(s[0].contains("… · every 1s · "), "{}", s[0]);
+        assert!(s[0].trim_end().ends_with("q quits"), "{}", s[0]);
     }
 
     #[test]

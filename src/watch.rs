@@ -6,7 +6,8 @@
 //! [`Watcher`] is the pure half: it is fed sockets and the system facts of
 //! each sample and returns a [`Record`], one per sample. [`run`] is the I/O
 //! half: the pacing loop, the live view ([`crate::tui`]) on a terminal, JSON
-//! Lines otherwise, and `--record FILE`.
+//! Lines otherwise, and `--record FILE`. With `--netns`, every sample is
+//! taken by one thread that stays inside the namespace ([`Sampling`]).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -24,6 +25,7 @@ use crate::doctor::{self, Scan, TIME_WAIT_SECS};
 use crate::filter::Filter;
 use crate::group::{Destination, TW_SLOTS};
 use crate::model::{Direction, Socket, StateSet, TcpState};
+use crate::netns;
 use crate::source::{self, Consumer, NetnsChoice, SourceSpec};
 use crate::system::{self, Facts};
 
@@ -95,6 +97,10 @@ pub struct Record {
     /// Outbound destinations, soonest to run out of ports first, then by
     /// ports held; at most `--top` of them.
     pub destinations: Vec<DestinationRecord>,
+    /// The namespace watched, as `--netns` named it; absent for the one tw
+    /// runs in (and in records written before the option existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -263,6 +269,8 @@ pub struct Watcher {
     top: usize,
     /// False when the filters leave TIME_WAIT out: there is no inflow to see.
     time_wait_watched: bool,
+    /// Label of the namespace the samples come from, for the records.
+    netns: Option<String>,
 }
 
 impl Watcher {
@@ -282,7 +290,14 @@ impl Watcher {
             window: VecDeque::new(),
             top,
             time_wait_watched: states.contains(TcpState::TimeWait),
+            netns: None,
         }
+    }
+
+    /// Labels every record with the namespace watched (`--netns`).
+    pub fn in_netns(mut self, label: Option<String>) -> Watcher {
+        self.netns = label;
+        self
     }
 
     /// Takes one sample: `read` pushes the socket table into the consumer it
@@ -408,6 +423,7 @@ impl Watcher {
                 .collect(),
             time_wait,
             destinations,
+            netns: self.netns.clone(),
         }
     }
 }
@@ -481,8 +497,20 @@ pub struct Options {
 /// Takes paced samples: the first at once, then one per interval on a fixed
 /// schedule (start + k x interval), skipping a beat rather than bunching up
 /// when a read overruns.
+///
+/// With `--netns`, the thread that makes a `Sampling` enters the namespace
+/// and stays in it until the `Sampling` is dropped. It cannot move to
+/// another thread (the guard it holds is not `Send`), so every sample's
+/// socket dump and system facts come from that one namespace by
+/// construction: the netlink socket is opened by this thread, /proc/sys/net
+/// resolves against the opener's namespace (net_ctl_header_lookup in
+/// net/sysctl_net.c), and the counters are read through
+/// /proc/thread-self/net ([`system::fact_path`]), not /proc/net, which
+/// follows the thread-group leader.
 pub struct Sampling {
     watcher: Watcher,
+    /// In the `--netns` namespace until dropped.
+    _inside: Option<netns::Entered>,
     spec: SourceSpec,
     filter: Filter,
     start: Instant,
@@ -503,14 +531,20 @@ impl Sampling {
                  (run `tw` or `tw doctor` on them)"
             );
         }
-        if !matches!(spec.netns, NetnsChoice::Current) {
-            // The counters and sysctls must come from the same namespace as
-            // the sockets, for as long as the watch runs.
-            bail!(
-                "watch follows the namespace it runs in; instead of --netns or --all-netns, \
-                 run `ip netns exec NAME tw watch`"
-            );
-        }
+        let (inside, label) = match &spec.netns {
+            NetnsChoice::Current => (None, None),
+            NetnsChoice::One(ns) => (Some(netns::enter(ns)?), Some(ns.label.clone())),
+            NetnsChoice::All => bail!(
+                "watch --all-netns: each namespace has its own counters and port range, so \
+                 their rates and forecasts do not add up; watch one with --netns NAME"
+            ),
+        };
+        // This thread is inside now: the reads must not enter it again (and
+        // leave it) on every sample.
+        let spec = SourceSpec {
+            netns: NetnsChoice::Current,
+            ..spec.clone()
+        };
         let record = match &opts.record {
             Some(path) => {
                 let f = File::create(path)
@@ -520,8 +554,9 @@ impl Sampling {
             None => None,
         };
         Ok(Sampling {
-            watcher: Watcher::new(opts.top, filter.states),
-            spec: spec.clone(),
+            watcher: Watcher::new(opts.top, filter.states).in_netns(label),
+            _inside: inside,
+            spec,
             filter: filter.clone(),
             start: Instant::now(),
             beat: 0,
@@ -567,6 +602,7 @@ impl Sampling {
     }
 
     fn take(&mut self) -> Result<Record> {
+        // This thread's namespace: see the type's comment.
         let facts = system::read(Path::new("/proc"))?;
         let now_ms = i64::try_from(self.start.elapsed().as_millis()).unwrap_or(i64::MAX);
         let unix_s = SystemTime::now()
@@ -607,11 +643,13 @@ pub fn run(
         record: args.record.clone(),
         top: args.top,
     };
-    let opts = &opts;
-    let mut sampling = Sampling::new(opts, spec, filter)?;
     if mode == Mode::Live {
-        return crate::tui::run(sampling, opts.interval);
+        // The live view samples on a thread of its own, which must be the
+        // one that enters the namespace: it makes the Sampling.
+        let (interval, spec, filter) = (opts.interval, spec.clone(), filter.clone());
+        return crate::tui::run(move || Sampling::new(&opts, &spec, &filter), interval);
     }
+    let mut sampling = Sampling::new(&opts, spec, filter)?;
     sampling.first()?;
     if let Some(note) = sampling.note.take() {
         writeln!(err, "tw: {note}")?;
@@ -967,6 +1005,42 @@ mod tests {
         let back: Record = serde_json::from_slice(&line).unwrap();
         assert_eq!(back, r);
         assert_eq!(back.states.len(), 11);
+    }
+
+    #[test]
+    fn records_name_the_namespace_only_when_one_was_given() {
+        let mut w = Watcher::new(5, StateSet::ALL).in_netns(Some("blue".into()));
+        let r = sample(&mut w, 0, 0, &[]);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["netns"], "blue");
+        let mut w = Watcher::new(5, StateSet::ALL);
+        let r = sample(&mut w, 0, 0, &[]);
+        let mut line = Vec::new();
+        write_line(&mut line, &r).unwrap();
+        assert!(!String::from_utf8_lossy(&line).contains("netns"));
+        // Records written without the field (older files) still read.
+        let back: Record = serde_json::from_slice(&line).unwrap();
+        assert_eq!(back.netns, None);
+    }
+
+    #[test]
+    fn all_netns_is_refused_in_one_line_with_the_reason() {
+        let opts = Options {
+            interval: Duration::from_secs(1),
+            count: Some(1),
+            record: None,
+            top: 5,
+        };
+        let spec = SourceSpec {
+            netns: NetnsChoice::All,
+            ..SourceSpec::default()
+        };
+        let Err(e) = Sampling::new(&opts, &spec, &Filter::default()) else {
+            panic!("--all-netns accepted");
+        };
+        let msg = format!("{e:#}");
+        assert!(msg.contains("its own counters and port range"), "{msg}");
+        assert!(msg.contains("--netns NAME") && !msg.contains('\n'), "{msg}");
     }
 
     #[test]

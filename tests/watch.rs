@@ -47,7 +47,7 @@ impl Drop for TempPath {
 }
 
 /// Checks one JSON Lines record against the schema in README.md: exactly
-/// these keys, of these types.
+/// these keys, of these types (`netns` only with `--netns`).
 fn assert_schema(v: &Value) {
     let keys = |v: &Value| -> Vec<String> {
         let mut k: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
@@ -56,8 +56,13 @@ fn assert_schema(v: &Value) {
     };
     let num = |v: &Value| v.is_number();
     let num_or_null = |v: &Value| v.is_number() || v.is_null();
+    let mut top = keys(v);
+    if let Some(label) = v.get("netns") {
+        assert!(label.is_string(), "{v}");
+        top.retain(|k| k != "netns");
+    }
     assert_eq!(
-        keys(v),
+        top,
         [
             "destinations",
             "elapsed_s",
@@ -173,10 +178,14 @@ fn piped_output_is_one_json_object_per_interval() {
 
 #[test]
 fn bad_watch_and_plot_arguments_say_what_to_do() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["watch", "--from", "fixtures/proc"],
             "tw: watch samples the live system",
+        ),
+        (
+            &["watch", "--netns", "tw-no-such-namespace"],
+            "tw: --netns tw-no-such-namespace: no such namespace",
         ),
         (
             &["watch", "--format", "table"],
@@ -479,6 +488,190 @@ fn the_live_view_draws_and_q_or_ctrl_c_restores_the_terminal() {
             );
         }
     }
+}
+
+#[test]
+fn all_netns_is_refused_in_one_line_on_both_views() {
+    let want = "tw: watch --all-netns: each namespace has its own counters and port range";
+    let o = tw(&["watch", "--all-netns", "--count", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(want) && err.contains("--netns NAME"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    // On a terminal the refusal comes from the sampler thread, and is said
+    // on the normal screen before the view would take it.
+    let tmux = Tmux::start(
+        "all-netns",
+        &format!("{TW} watch --all-netns; echo tw-exit=$?; sleep 30"),
+    );
+    let screen = tmux.wait_for("tw-exit=");
+    assert!(screen.contains("tw-exit=2"), "{screen}");
+    assert!(
+        screen.lines().any(|l| want.starts_with(l.trim_end())),
+        "{screen}"
+    );
+    assert_eq!(tmux.modes(), "0 1", "the view never came up");
+}
+
+/// The namespace test's load: connections a second to its own listener,
+/// and for how long. 540 stay in TIME_WAIT toward it, under its 800 ports.
+const NETNS_RATE: u32 = 60;
+const NETNS_SECS: u32 = 9;
+/// A range no host has (800 ports): seen in a record, it can only have come
+/// from the namespace.
+const NETNS_RANGE: (u16, u16) = (42000, 42799);
+
+/// `tw watch --netns NAME` run from this test's own namespace, never inside
+/// the target: the sockets, the TIME_WAIT inflow, the TcpExt TW counter and
+/// the port range must all be the target's. Both ways of sampling run at once
+/// on the same load: JSON Lines (samples on tw's main thread) and the live
+/// view under tmux with --record (samples on a thread of their own, while
+/// tw's main thread, which /proc/net follows, stays in this namespace).
+#[test]
+fn watches_another_namespace_from_outside_it() {
+    let ns = Netns::new("wnetns");
+    let (lo, hi) = NETNS_RANGE;
+    ns.set_sysctl("net/ipv4/ip_local_port_range", &format!("{lo} {hi}"));
+    let home = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    assert_ne!(
+        home.split_whitespace().collect::<Vec<_>>(),
+        [lo.to_string(), hi.to_string()],
+        "this namespace must not share the test's range"
+    );
+    // Known sockets before the watch: 150 TIME_WAIT and 3 connections to
+    // 127.0.0.2:5000.
+    let pop = Population::builder()
+        .listeners(Net::V4, 1)
+        .established(Net::V4, 3)
+        .time_wait(Net::V4, 150)
+        .build(&ns);
+    let dest: SocketAddr = "127.0.0.3:5100".parse().unwrap();
+    let json_file = TempPath::new("netns.jsonl");
+    let live_file = TempPath::new("netns-live.jsonl");
+    let live_cmd = format!(
+        "{TW} watch --netns {} --interval 500ms --count 8 --record {}; echo tw-exit=$?; sleep 30",
+        ns.name(),
+        live_file.as_str()
+    );
+
+    let (out, live_first, live_after, closed) = thread::scope(|s| {
+        let load = s.spawn(|| {
+            ns.run(|| {
+                let l = TcpListener::bind(dest).unwrap();
+                paced_closes(&l, NETNS_RATE, NETNS_SECS)
+            })
+        });
+        thread::sleep(Duration::from_secs(1));
+        let tmux = Tmux::start("netns", &live_cmd);
+        let first = tmux.wait_for("q quits");
+        let out = tw(&[
+            "watch",
+            "--netns",
+            ns.name(),
+            "--format",
+            "json",
+            "--interval",
+            "1s",
+            "--count",
+            "4",
+            "--record",
+            json_file.as_str(),
+        ]);
+        let after = tmux.wait_for("tw-exit=");
+        (out, first, after, load.join().unwrap())
+    });
+    let achieved = closed.len() as f64 / (closed[closed.len() - 1] - closed[0]);
+    assert!(achieved > 30.0, "the client managed only {achieved:.1}/s");
+
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recs = lines(&out.stdout);
+    assert_eq!(recs.len(), 4, "{}", text(&out.stdout));
+    assert_eq!(
+        std::fs::read_to_string(&json_file.0).unwrap(),
+        text(&out.stdout),
+        "--record writes what stdout gets"
+    );
+    assert_target_namespace("json", &recs, &ns, &pop, &closed);
+
+    assert!(live_after.contains("tw-exit=0"), "{live_after}");
+    let header = format!(" tw watch · netns {} · every 500ms", ns.name());
+    assert!(live_first.starts_with(&header), "{live_first}");
+    let live = lines(std::fs::read_to_string(&live_file.0).unwrap().as_bytes());
+    assert_eq!(live.len(), 8, "{live:?}");
+    assert_target_namespace("live view", &live, &ns, &pop, &closed);
+}
+
+/// Every record of a `--netns` watch describes the test's namespace: its
+/// listeners and connections, its TIME_WAIT (the population's plus the
+/// load's), its inflow, its TcpExt counter and its port range.
+fn assert_target_namespace(
+    what: &str,
+    recs: &[Value],
+    ns: &Netns,
+    pop: &Population,
+    closed: &[f64],
+) {
+    let usable = u64::from(NETNS_RANGE.1 - NETNS_RANGE.0) + 1;
+    let pop_tw = pop.count_where(|e| e.state == "TIME_WAIT") as u64;
+    let to_pop = |e: &common::Expected| e.peer.to_string() == "127.0.0.2:5000";
+    let closed_before = |t: f64| closed.iter().filter(|c| **c < t).count() as u64;
+    let (mut new_total, mut kernel_total) = (0, 0);
+    for r in recs {
+        assert_schema(r);
+        assert_eq!(r["netns"], ns.name(), "{what}: {r}");
+        let states = &r["states"];
+        // The population's listener and the load's; 3 connections (both
+        // ends), and at most one of the load's in flight.
+        assert_eq!(states["LISTEN"], 2, "{what}: {r}");
+        let est = states["ESTABLISHED"].as_u64().unwrap();
+        assert!((6..=8).contains(&est), "{what}: {r}");
+        // The population's TIME_WAIT and the load's so far: nothing expires
+        // within the test. A close during the dump may fall either side.
+        let t = &r["time_wait"];
+        let time = r["time"].as_f64().unwrap();
+        let count = t["count"].as_u64().unwrap();
+        let (least, most) = (closed_before(time), closed_before(time + 1.0));
+        assert!(
+            count + 3 >= pop_tw + least && count <= pop_tw + most + 3,
+            "{what}: {count} TIME_WAIT; {pop_tw} made before, then {least}..{most}: {r}"
+        );
+        new_total += t["new"].as_u64().unwrap();
+        kernel_total += t["kernel_tw"].as_i64().unwrap();
+        // The namespace's range, for every destination; the population's
+        // destination holds exactly its sockets.
+        let dests = r["destinations"].as_array().unwrap();
+        assert_eq!(dests.len(), 2, "{what}: {r}");
+        for d in dests {
+            assert_eq!(d["usable"], usable, "{what}: {d}");
+            let held = d["held"].as_u64().unwrap();
+            assert_eq!(held + d["free"].as_u64().unwrap(), usable, "{what}: {d}");
+            if d["peer"] == "127.0.0.2:5000" {
+                assert_eq!(held, pop.count_where(to_pop) as u64, "{what}: {d}");
+                assert_eq!(d["time_wait"], pop_tw, "{what}: {d}");
+            } else {
+                assert_eq!(d["peer"], "127.0.0.3:5100", "{what}: {d}");
+            }
+        }
+    }
+    // The inflow is the load's, and the kernel's counter of that namespace
+    // saw the same closes (the test's own namespace sees none of them).
+    let first = &recs[0];
+    let start = first["time"].as_f64().unwrap() - first["interval_s"].as_f64().unwrap();
+    let end = recs[recs.len() - 1]["time"].as_f64().unwrap();
+    let truth = closed_before(end) - closed_before(start);
+    let slack = |n: u64| (n / 10).max(5);
+    assert!(
+        new_total.abs_diff(truth) <= slack(truth),
+        "{what}: tw counted {new_total} new TIME_WAIT, {truth} were made"
+    );
+    assert!(
+        kernel_total.unsigned_abs().abs_diff(new_total) <= (new_total / 20).max(3),
+        "{what}: kernel TW grew by {kernel_total}, tw counted {new_total}"
+    );
 }
 
 fn fixture() -> &'static Path {
