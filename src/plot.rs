@@ -105,8 +105,12 @@ fn draw(root: Area, records: &[Record]) -> DrawResult {
     let t0 = first.elapsed_s - first.interval_s.unwrap_or(0.0);
     let span = (records[records.len() - 1].elapsed_s - t0).max(1.0);
     let x = |r: &Record| r.elapsed_s - t0;
+    let netns = first
+        .netns
+        .as_ref()
+        .map_or(String::new(), |n| format!(" in netns {n}"));
     let title = format!(
-        "tw watch, {}: {} intervals over {:.0} s",
+        "tw watch{netns}, {}: {} intervals over {:.0} s",
         date_time(first.time - first.interval_s.unwrap_or(0.0)),
         records.len(),
         span
@@ -363,6 +367,14 @@ mod tests {
             })
             .count();
         assert_eq!(full, 3 + 3 + 2);
+    }
+
+    #[test]
+    fn the_title_names_the_namespace_watched() {
+        let mut recs = parse(FIXTURE.as_bytes()).unwrap();
+        assert!(!render(&recs).unwrap().contains("netns"));
+        recs[0].netns = Some("edge".into());
+        assert!(render(&recs).unwrap().contains("tw watch in netns edge, "));
     }
 
     #[test]
