@@ -69,7 +69,9 @@ pub fn error_exit_code(cli: &Cli) -> u8 {
 }
 
 /// Runs one command line. Nothing is written to `out` unless the whole read
-/// succeeded, so an error never leaves a partial answer on stdout.
+/// succeeded, so an error never leaves a partial answer on stdout; the one
+/// exception is a streamed `tw ls` longer than the rows it holds first
+/// (`render::listing::HOLD`), whose written rows stay.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
     let filter = build_filter(&cli.global, expression_words(&cli.command))?;
     let spec = SourceSpec {
@@ -109,34 +111,49 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             render::render(format, &Report::Summary(&sum), out, &style)?;
         }
         Some(Command::Ls(LsArgs { sort, limit, .. })) => {
-            let mut c = Collect::default();
-            let info = read(&mut c, err)?;
-            let socks = arrange(c.sockets, sort, limit);
-            let procs = if cli.global.processes {
-                let p = procs::Procs::scan()?;
-                if p.hidden > 0 {
-                    writeln!(
-                        err,
-                        "tw: -p: the sockets of {} unreadable process(es) show no owner; root sees all",
-                        p.hidden
-                    )?;
-                }
-                Some(p)
-            } else {
-                None
+            // One walk of /proc/*/fd, before the read, so that rows can be
+            // written with their owners as they arrive.
+            let procs = cli.global.processes.then(procs::Procs::scan).transpose()?;
+            let note_hidden = |err: &mut dyn Write| match &procs {
+                Some(p) if p.hidden > 0 => writeln!(
+                    err,
+                    "tw: -p: the sockets of {} unreadable process(es) show no owner; root sees all",
+                    p.hidden
+                ),
+                _ => Ok(()),
             };
-            let report = if procs.is_some() || !info.namespaces.is_empty() {
-                Report::Annotated {
-                    socks: &socks,
-                    notes: render::Annotation {
+            match render::listing_rows(format).filter(|_| sort.is_none()) {
+                // Nothing to sort: rows go out as the reader delivers them.
+                Some(rows) => {
+                    let mut stream = render::Stream::new(rows, out, procs.as_ref(), limit);
+                    let read = read(&mut stream, err);
+                    stream.check()?;
+                    read?;
+                    note_hidden(err)?;
+                    stream.finish()?;
+                }
+                // Sorted, or a table (sized on every row, and followed by the
+                // histogram of the whole set): every row is held.
+                None => {
+                    let mut c = Collect::default();
+                    let info = read(&mut c, err)?;
+                    note_hidden(err)?;
+                    let socks = arrange(c.sockets, sort, limit);
+                    let notes = render::Annotation {
                         namespaces: &info.namespaces,
                         procs: procs.as_ref(),
-                    },
+                    };
+                    let report = if notes.is_bare() {
+                        Report::Sockets(&socks)
+                    } else {
+                        Report::Annotated {
+                            socks: &socks,
+                            notes,
+                        }
+                    };
+                    render::render(format, &report, out, &style)?;
                 }
-            } else {
-                Report::Sockets(&socks)
-            };
-            render::render(format, &report, out, &style)?;
+            }
         }
         Some(Command::Count(CountArgs {
             by,

@@ -202,6 +202,89 @@ fn five_interrupted_dumps_give_up_with_one_line_and_exit_2() {
     let _ = std::fs::remove_file(&log);
 }
 
+/// `tw ls` without --sort streams, holding only its first 4,096 rows. An interrupted dump of a
+/// longer listing is found out at its NLMSG_DONE, after rows were written; they cannot be taken
+/// back, so tw stops at once, reads no second dump, and says so in one line with exit 2: never a
+/// socket listed twice. What stdout got is whole rows. Held listings (`--sort`, or within the
+/// first rows: `--limit`) read the dump again as every other command does.
+#[test]
+fn an_interrupted_dump_after_rows_were_written_fails_with_one_line() {
+    let ns = Netns::new("intrls");
+    let pop = Population::builder()
+        .listeners(Net::V4, 2)
+        .established(Net::V4, 10)
+        .time_wait(Net::V4, 5000)
+        .time_wait(Net::V6, 1000)
+        .build(&ns);
+    let log = std::env::temp_dir().join(format!("tw-shim-{}-intrls.log", std::process::id()));
+    let run = |args: &[&str]| {
+        let _ = std::fs::remove_file(&log);
+        let env = [
+            ("TW_SHIM_INTR", "1".to_string()),
+            ("TW_SHIM_LOG", log.display().to_string()),
+        ];
+        let all = [&["--source", "netlink", "ls"], args].concat();
+        (tw_shimmed(&ns, &env, &all), shim_log(&log))
+    };
+    let read_again = |seen: &[String]| {
+        seen.first().is_some_and(|l| l == "done intr=1")
+            && (1..=2).contains(&seen[1..].len())
+            && seen[1..].iter().all(|l| l == "done intr=0")
+    };
+    for format in ["plain", "json"] {
+        let (out, seen) = run(&["--format", format]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{format}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("tw: ")
+                && err.contains("NLM_F_DUMP_INTR")
+                && err.contains("--sort")
+                && err.contains("try again"),
+            "{err}"
+        );
+        assert_eq!(seen, ["done intr=1"], "{format}: no second dump");
+        let text = String::from_utf8(out.stdout).unwrap();
+        // A JSON row's comma and newline come before the next row.
+        let end = if format == "json" { '}' } else { '\n' };
+        assert!(text.ends_with(end), "{format}: whole rows");
+        let rows: Vec<&str> = text.lines().skip(1).collect();
+        assert!(rows.len() < pop.total(), "{format}: {} rows", rows.len());
+        let mut seen_rows = BTreeSet::new();
+        for row in rows {
+            let key = if format == "json" {
+                let v: serde_json::Value =
+                    serde_json::from_str(row.trim_end_matches(',')).expect("a whole JSON row");
+                format!("{} {} {}", v["state"], v["local"], v["peer"])
+            } else {
+                row.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            };
+            assert!(seen_rows.insert(key), "{format}: listed twice: {row}");
+        }
+
+        let (out, seen) = run(&["--format", format, "--sort", "local"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines = String::from_utf8(out.stdout).unwrap().lines().count();
+        assert_eq!(lines, pop.total() + if format == "json" { 2 } else { 1 });
+        assert!(read_again(&seen), "--sort: {seen:?}");
+
+        let (out, seen) = run(&["--format", format, "--limit", "100"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines = String::from_utf8(out.stdout).unwrap().lines().count();
+        assert_eq!(lines, 100 + if format == "json" { 2 } else { 1 });
+        assert!(read_again(&seen), "--limit 100: {seen:?}");
+    }
+    let _ = std::fs::remove_file(&log);
+}
+
 /// A capture holds one dump; if the kernel flagged it, it cannot be read again, so tw refuses
 /// it. Built from a real capture with the flag set on its NLMSG_DONE, as netlink_dump would.
 #[test]
@@ -549,7 +632,11 @@ fn read_while_churning(
             let mut c = Command::new(TW);
             c.args(["ls", "--format", "json", "--source", source]);
             if intr > 0 {
-                c.env("LD_PRELOAD", nlshim::path())
+                // Held (--sort), so the interrupted dumps are read again: a streamed listing
+                // this long fails instead, having written rows it cannot take back (see
+                // an_interrupted_dump_after_rows_were_written_fails_with_one_line).
+                c.args(["--sort", "local"])
+                    .env("LD_PRELOAD", nlshim::path())
                     .env("TW_SHIM_INTR", intr.to_string());
             }
             let (before, t0) = (churn.made.load(Ordering::Relaxed), Instant::now());

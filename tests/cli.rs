@@ -316,43 +316,169 @@ fn truncated_netlink_capture_is_an_error() {
     }
 }
 
-/// `tw ls | head -1` must end quietly, not panic on EPIPE.
+/// Copies of /proc/net/tcp with `v4` connections and tcp6 with `v6`, in one folder: more rows
+/// than `tw ls` holds before it streams when `v4 + v6` is over 4,096. TIME_WAIT and ESTABLISHED
+/// (keepalive, an inode) alternate, with local ports of 4 and 5 digits; every IPv6 row, read
+/// after the IPv4 ones, is wider than any of them.
+fn tables(s: &Scratch, v4: u32, v6: u32) -> PathBuf {
+    let line = |i: u32, local: &str, peer: &str| {
+        let (st, tr, inode) = if i.is_multiple_of(5) {
+            ("01", "02", 100_000 + i)
+        } else {
+            ("06", "03", 0)
+        };
+        format!(
+            "{i:4}: {local}:{:04X} {peer}:0050 {st} 00000000:00000000 {tr}:{:08X} 00000000     0        0 {inode} 3 0000000000000000\n",
+            1024 + i,
+            100 + i % 6000
+        )
+    };
+    let head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+    let mut tcp = String::from(head);
+    let mut tcp6 = String::from(head);
+    for i in 0..v4 {
+        tcp.push_str(&line(i, "0100007F", "0200007F"));
+    }
+    // fec0:42::24 and fec0:42::1, as the kernel prints them (four host-order words).
+    for i in 0..v6 {
+        tcp6.push_str(&line(
+            i,
+            "4200C0FE000000000000000024000000",
+            "4200C0FE000000000000000001000000",
+        ));
+    }
+    s.file("net/tcp", tcp.as_bytes());
+    s.file("net/tcp6", tcp6.as_bytes());
+    s.0.join("net")
+}
+
+/// `tw ls | head -1` must end quietly, not panic on EPIPE, whether the listing is streamed
+/// (plain, JSON) or held (sorted).
 #[test]
 fn closed_pipe_ends_quietly() {
     let s = Scratch::new("pipe");
-    let mut text = String::from("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n");
-    for i in 0..20_000u32 {
-        text.push_str(&format!(
-            "{i:4}: 0100007F:{:04X} 0200007F:0050 06 00000000:00000000 03:00000FAB 00000000     0        0 0 3 0000000000000000\n",
-            1024 + i
-        ));
+    let dir = tables(&s, 20_000, 0);
+    let p = dir.join("tcp");
+    for (args, first_bytes) in [
+        (&["--format", "plain"][..], &b"STATE"[..]),
+        (&["--format", "json"], b"[\n{\"state\""),
+        (&["--format", "plain", "--sort", "local"], b"STATE"),
+    ] {
+        let mut child = tw()
+            .args(["--from", p.to_str().unwrap(), "ls"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut first)
+            .unwrap();
+        drop(child.stdout.take());
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(&first[..first_bytes.len()], first_bytes, "{args:?}");
+        assert!(status.success(), "{args:?}: exit {status:?}, stderr {err}");
+        assert_eq!(err, "", "{args:?}");
     }
-    let p = s.file("tcp", text.as_bytes());
-    let mut child = tw()
-        .args(["--from", p.to_str().unwrap(), "ls", "--format", "plain"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = [0u8; 16];
-    child
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut first)
-        .unwrap();
-    drop(child.stdout.take());
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(&first[..5], b"STATE");
-    assert!(status.success(), "exit {status:?}, stderr {err}");
-    assert_eq!(err, "");
+}
+
+/// Lines sorted, JSON rows without the comma only the last one lacks: what a listing holds
+/// whatever its order.
+fn sorted_lines(text: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = text.lines().map(|l| l.trim_end_matches(',')).collect();
+    v.sort_unstable();
+    v
+}
+
+/// Each line's fields, whatever the padding.
+fn fields(text: &str) -> Vec<Vec<&str>> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect()
+}
+
+/// Without --sort, plain and JSON listings are streamed. A listing of up to 4,096 rows is held
+/// whole: byte for byte what every row held gives (the sorted listing has the same widths, so
+/// its lines are the same bytes in another order). A longer one is sized on its first 4,096
+/// rows, and later rows are the same fields; JSON rows are the same bytes at any length.
+#[test]
+fn listings_stream_the_rows_a_sort_holds() {
+    let s = Scratch::new("stream");
+    for (v4, v6) in [(3_000, 500), (6_000, 1_500)] {
+        let dir = tables(&s, v4, v6);
+        let d = dir.to_str().unwrap();
+        let total = (v4 + v6) as usize;
+        let plain = stdout_of(&["--from", d, "ls", "--format", "plain"]);
+        let sorted = stdout_of(&["--from", d, "ls", "--format", "plain", "--sort", "local"]);
+        assert_eq!(plain.lines().count(), total + 1);
+        let json = stdout_of(&["--from", d, "ls", "--format", "json"]);
+        let json_sorted = stdout_of(&["--from", d, "ls", "--format", "json", "--sort", "local"]);
+        assert_eq!(
+            sorted_lines(&json),
+            sorted_lines(&json_sorted),
+            "{total} rows"
+        );
+        let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), total);
+        if total <= 4096 {
+            assert_eq!(sorted_lines(&plain), sorted_lines(&sorted), "{total} rows");
+        } else {
+            let (mut a, mut b) = (fields(&plain), fields(&sorted));
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b);
+            // The header and first rows as a listing of just those rows (IPv4 alone) lays
+            // them out; the IPv6 rows after them widen LOCAL and PEER from the first on.
+            let first = stdout_of(&["--from", d, "ls", "--format", "plain", "--limit", "4096"]);
+            let lines: Vec<&str> = plain.lines().collect();
+            assert_eq!(lines[..4097], first.lines().collect::<Vec<_>>()[..]);
+            assert!(sorted.lines().next().unwrap().len() > lines[0].len());
+            let wide: Vec<&str> = lines.iter().copied().filter(|l| l.contains('[')).collect();
+            assert_eq!(wide.len(), v6 as usize);
+            let at = |l: &str| l.find("[fec0:42::1]").unwrap();
+            assert!(
+                wide.iter().all(|l| at(l) == at(wide[0])),
+                "IPv6 rows aligned"
+            );
+        }
+        // --limit N: the first N rows of the listing, held or streamed.
+        for n in [1, 4096, 4097, 5_000] {
+            let n = n.min(total);
+            let limited = stdout_of(&[
+                "--from",
+                d,
+                "ls",
+                "--format",
+                "plain",
+                "--limit",
+                &n.to_string(),
+            ]);
+            assert_eq!(fields(&limited), fields(&plain)[..=n], "--limit {n}");
+            let limited = stdout_of(&[
+                "--from",
+                d,
+                "ls",
+                "--format",
+                "json",
+                "--limit",
+                &n.to_string(),
+            ]);
+            let limited: serde_json::Value = serde_json::from_str(&limited).unwrap();
+            assert_eq!(limited.as_array().unwrap()[..], rows[..n], "--limit {n}");
+        }
+    }
 }
 
 #[test]

@@ -134,6 +134,37 @@ fn one_proc_table_alone() {
     }
 }
 
+/// Without --sort, `tw ls` streams (a listing this short is written once read whole): each
+/// capture's rows are byte for byte those of the held, sorted listing, header and widths
+/// included, in the reader's order.
+#[test]
+fn streamed_listings_are_the_sorted_ones_reordered() {
+    let lines = |args: &[&str]| -> Vec<String> {
+        let out = tw(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let mut v: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.trim_end_matches(',').to_string())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    for rel in ["proc", "proc/tcp6", "netlink/tcp.dump", "iproute2/ss1.dump"] {
+        let from = fixture(rel);
+        for format in ["plain", "json"] {
+            let args = ["--from", from.to_str().unwrap(), "ls", "--format", format];
+            let streamed = lines(&args);
+            assert!(streamed.len() > 3, "{rel}");
+            assert_eq!(
+                streamed,
+                lines(&[&args[..], &["--sort", "state"]].concat()),
+                "{rel} {format}"
+            );
+        }
+    }
+}
+
 #[test]
 fn corrupt_captures_get_one_line_naming_file_and_line() {
     let cases: &[(&str, &str)] = &[

@@ -238,10 +238,12 @@ fn count_by_state_matches_population_and_ss() {
     }
 }
 
+/// More sockets than `tw ls` holds before it streams (4,096), so both the held first rows and
+/// the streamed rest are checked against ss.
 #[test]
 fn ls_json_lists_the_same_sockets_as_ss() {
     let ns = Netns::new("tuples");
-    let pop = mixed_population(&ns, 3000);
+    let pop = mixed_population(&ns, 6000);
     let made = pop.tuples();
     assert_eq!(
         ss_tuples(&ns, &[]),
@@ -289,6 +291,191 @@ fn ls_json_lists_the_same_sockets_as_ss() {
             made,
             "--source {source}: plain rows"
         );
+    }
+}
+
+/// Lines sorted, JSON rows without the comma only the last one lacks: what a listing holds
+/// whatever its order.
+fn sorted_lines(text: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = text.lines().map(|l| l.trim_end_matches(',')).collect();
+    v.sort_unstable();
+    v
+}
+
+/// A JSON listing's rows with the timer left out (it runs down between two reads), sorted.
+fn rows_but_timer(text: &str) -> Vec<String> {
+    let rows: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON: {e}"));
+    let mut rows: Vec<String> = rows
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.as_object_mut().unwrap().remove("timer");
+            r.to_string()
+        })
+        .collect();
+    rows.sort_unstable();
+    rows
+}
+
+/// `tw ls` without --sort streams its rows; with it, holds them. Over a live population longer
+/// than the 4,096 rows held first: the same rows either way, live (less the timers, which run
+/// down between reads) and byte for byte over a capture of it; `--limit`; annotations
+/// (`--netns`, `-p`) streamed too; and a reader that goes away after one line.
+#[test]
+fn ls_streams_the_rows_a_sort_holds() {
+    let ns = Netns::new("stream");
+    let pop = mixed_population(&ns, 6000);
+    let total = pop.total();
+    assert!(total > 4096);
+    for source in SOURCES {
+        for format in ["plain", "json"] {
+            let args = ["ls", "--format", format, "--source", source];
+            let streamed = tw_ok(&ns, &args);
+            let held = tw_ok(&ns, &[&args[..], &["--sort", "peer"]].concat());
+            if format == "json" {
+                assert_eq!(rows_but_timer(&streamed), rows_but_timer(&held), "{args:?}");
+            } else {
+                let key = |text: &str| -> BTreeSet<Tuple> {
+                    text.lines()
+                        .skip(1)
+                        .map(|l| {
+                            let f: Vec<&str> = l.split_whitespace().collect();
+                            (f[0].to_string(), f[1].to_string(), f[2].to_string())
+                        })
+                        .collect()
+                };
+                assert_eq!(streamed.lines().count(), total + 1, "{args:?}");
+                assert_eq!(key(&streamed), key(&held), "{args:?}");
+            }
+            let limited = tw_ok(&ns, &[&args[..], &["--limit", "4500"]].concat());
+            let n = if format == "json" {
+                serde_json::from_str::<Value>(&limited)
+                    .unwrap()
+                    .as_array()
+                    .unwrap()
+                    .len()
+            } else {
+                limited.lines().count() - 1
+            };
+            assert_eq!(n, 4500, "{args:?} --limit 4500");
+        }
+    }
+
+    // A capture holds still: streamed and held listings of it compare byte for byte.
+    let dir = std::env::temp_dir().join(format!("tw-stream-{}", std::process::id()));
+    let cap = tw(&ns, &["capture", dir.to_str().unwrap()]);
+    assert!(cap.status.success(), "{cap:?}");
+    for from in [dir.join("sock_diag.dump"), dir.join("net")] {
+        let from = from.to_str().unwrap();
+        let ls = |extra: &[&str]| {
+            let out = common::run_bounded(
+                std::process::Command::new(TW)
+                    .args(["--from", from, "ls"])
+                    .args(extra),
+            );
+            assert!(out.status.success(), "{extra:?}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let plain = ls(&["--format", "plain"]);
+        let first = ls(&["--format", "plain", "--limit", "4096"]);
+        // The header and first rows are laid out on those rows alone; the rest are the held
+        // listing's rows.
+        assert_eq!(
+            plain.lines().take(4097).collect::<Vec<_>>(),
+            first.lines().collect::<Vec<_>>(),
+            "{from}"
+        );
+        let fields = |text: &str| {
+            let mut v: Vec<Vec<String>> = text
+                .lines()
+                .map(|l| l.split_whitespace().map(str::to_string).collect())
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(
+            fields(&plain),
+            fields(&ls(&["--format", "plain", "--sort", "state"]))
+        );
+        assert_eq!(
+            sorted_lines(&ls(&["--format", "json"])),
+            sorted_lines(&ls(&["--format", "json", "--sort", "state"])),
+            "{from}"
+        );
+        // A listing within the held rows: byte for byte the held one, reordered.
+        let small = [
+            "--format",
+            "plain",
+            "--state",
+            "established,listening,close-wait",
+        ];
+        assert_eq!(
+            sorted_lines(&ls(&small)),
+            sorted_lines(&ls(&[&small[..], &["--sort", "local"]].concat())),
+            "{from}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // From outside, with the NETNS and PROCESS columns: known before the first row, so
+    // streamed too.
+    let outside = |args: &[&str]| {
+        let out = common::run_bounded(
+            std::process::Command::new(TW)
+                .args(["--netns", ns.name(), "-p", "ls", "--format", "json"])
+                .args(args),
+        );
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let streamed = outside(&[]);
+    let rows: Value = serde_json::from_str(&streamed).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), total);
+    assert!(rows
+        .iter()
+        .all(|r| r["netns"] == ns.name() && r["processes"].is_array()));
+    let me = std::process::id();
+    assert!(rows.iter().any(|r| r["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["pid"] == me)));
+    assert_eq!(
+        rows_but_timer(&streamed),
+        rows_but_timer(&outside(&["--sort", "local"]))
+    );
+
+    // `tw ls | head -1`: quiet, exit 0, while rows are still coming.
+    for format in ["plain", "json"] {
+        use std::io::{BufRead, BufReader, Read};
+        let mut child = ns
+            .cmd(TW)
+            .args(["ls", "--format", format])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(
+            line.starts_with(if format == "json" { "[" } else { "STATE" }),
+            "{line}"
+        );
+        assert!(status.success(), "{format}: {status:?} {err}");
+        assert_eq!(err, "", "{format}");
     }
 }
 

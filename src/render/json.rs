@@ -6,7 +6,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::Report;
+use super::listing::{write_held, Rows};
+use super::{Annotation, Report};
 use crate::doctor::{Finding, Severity};
 use crate::group::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOTS};
 use crate::model::{Socket, StateSet};
@@ -159,33 +160,10 @@ fn summary(sum: &Summary) -> SummaryJson {
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     match report {
         Report::Sockets(socks) => {
-            out.write_all(b"[")?;
-            for (i, s) in socks.iter().enumerate() {
-                out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-                serde_json::to_writer(&mut *out, &SocketJson::from(s))?;
-            }
-            out.write_all(b"\n]\n")
+            write_held(&mut ListingRows::default(), socks, &Annotation::NONE, out)
         }
         Report::Annotated { socks, notes } => {
-            out.write_all(b"[")?;
-            for (i, s) in socks.iter().enumerate() {
-                out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-                let row = AnnotatedJson {
-                    netns: notes.netns(s),
-                    socket: SocketJson::from(s),
-                    processes: notes.procs.map(|p| {
-                        p.owners(s.inode)
-                            .iter()
-                            .map(|o| OwnerJson {
-                                pid: o.pid,
-                                command: &o.command,
-                            })
-                            .collect()
-                    }),
-                };
-                serde_json::to_writer(&mut *out, &row)?;
-            }
-            out.write_all(b"\n]\n")
+            write_held(&mut ListingRows::default(), socks, notes, out)
         }
         Report::Count(total) => line(
             out,
@@ -224,6 +202,46 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 findings,
             },
         ),
+    }
+}
+
+/// `tw ls` as one array, an object a line, written as the rows come.
+#[derive(Debug, Default)]
+pub struct ListingRows {
+    written: usize,
+}
+
+impl Rows for ListingRows {
+    fn measure(&mut self, _: &Socket, _: &Annotation) {}
+
+    fn head(&mut self, _: &Annotation, _: bool, out: &mut Vec<u8>) {
+        out.push(b'[');
+    }
+
+    fn row(&mut self, s: &Socket, a: &Annotation, out: &mut Vec<u8>) -> io::Result<()> {
+        out.extend_from_slice(if self.written == 0 { b"\n" } else { b",\n" });
+        self.written += 1;
+        if a.is_bare() {
+            return Ok(serde_json::to_writer(out, &SocketJson::from(s))?);
+        }
+        let row = AnnotatedJson {
+            netns: a.netns(s),
+            socket: SocketJson::from(s),
+            processes: a.procs.map(|p| {
+                p.owners(s.inode)
+                    .iter()
+                    .map(|o| OwnerJson {
+                        pid: o.pid,
+                        command: &o.command,
+                    })
+                    .collect()
+            }),
+        };
+        Ok(serde_json::to_writer(out, &row)?)
+    }
+
+    fn tail(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"\n]\n");
     }
 }
 

@@ -2,6 +2,7 @@
 //! text built here so a table and its plain twin always say the same thing.
 
 pub mod json;
+pub mod listing;
 pub mod metrics;
 pub mod plain;
 pub mod table;
@@ -14,6 +15,8 @@ use crate::group::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOT_SECS};
 use crate::model::{decimal, Socket, TcpState, Timer, TimerKind};
 use crate::procs::Procs;
 use crate::system::PortCapacity;
+
+pub use listing::Stream;
 
 /// Decided once per run from the terminal and the environment.
 #[derive(Debug, Clone, Copy, Default)]
@@ -67,6 +70,17 @@ pub fn render(
     }
 }
 
+/// The row writer of a format that can stream `tw ls`; `None` for the
+/// table, which sizes itself on every row (comfy-table) and ends with the
+/// TIME_WAIT histogram of the whole set.
+pub fn listing_rows(format: Format) -> Option<Box<dyn listing::Rows>> {
+    match format {
+        Format::Table => None,
+        Format::Plain => Some(Box::new(plain::ListingRows::default())),
+        Format::Json => Some(Box::new(json::ListingRows::default())),
+    }
+}
+
 /// Column headers of a socket listing.
 pub const SOCKET_HEADERS: [&str; 8] = [
     "STATE", "LOCAL", "PEER", "TIMER", "RECV-Q", "SEND-Q", "UID", "INODE",
@@ -84,6 +98,17 @@ pub struct Annotation<'a> {
 }
 
 impl Annotation<'_> {
+    /// A bare listing: no NETNS, no PROCESS.
+    pub const NONE: Annotation<'static> = Annotation {
+        namespaces: &[],
+        procs: None,
+    };
+
+    /// Whether rows carry anything beyond the socket's own columns.
+    pub fn is_bare(&self) -> bool {
+        self.namespaces.is_empty() && self.procs.is_none()
+    }
+
     pub fn netns(&self, s: &Socket) -> Option<&str> {
         (!self.namespaces.is_empty()).then(|| {
             self.namespaces

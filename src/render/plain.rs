@@ -3,9 +3,11 @@
 
 use std::io::{self, Write};
 
-use super::{annotated_section, ports_section, summary_sections, write_doctor};
-use super::{Report, Section, SocketCells};
-use super::{SOCKET_HEADERS, SOCKET_NUMERIC};
+use super::listing::{write_held, Rows};
+use super::SOCKET_HEADERS;
+use super::{ports_section, summary_sections, write_doctor};
+use super::{Annotation, Report, Section, SocketCells};
+use crate::model::Socket;
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     match report {
@@ -17,29 +19,10 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             Ok(())
         }
         Report::Sockets(socks) => {
-            // Two passes (widths, then rows) so nothing but one row is held,
-            // in buffers reused from row to row.
-            let mut cells = SocketCells::default();
-            let mut widths = SOCKET_HEADERS.map(str::len);
-            for s in socks.iter() {
-                cells.fill(s);
-                for (i, w) in widths.iter_mut().enumerate() {
-                    *w = (*w).max(cells.cell(i).len());
-                }
-            }
-            write_row(out, &SOCKET_HEADERS, &widths, &SOCKET_NUMERIC)?;
-            let mut line = Vec::with_capacity(256);
-            for s in socks.iter() {
-                cells.fill(s);
-                line.clear();
-                let row = (0..SOCKET_HEADERS.len()).map(|i| cells.cell(i));
-                push_row(&mut line, row, &widths, &SOCKET_NUMERIC);
-                out.write_all(&line)?;
-            }
-            Ok(())
+            write_held(&mut ListingRows::default(), socks, &Annotation::NONE, out)
         }
         Report::Annotated { socks, notes } => {
-            write_sections(out, &[annotated_section(socks, notes)])
+            write_held(&mut ListingRows::default(), socks, notes, out)
         }
         Report::Summary(sum) => write_sections(out, &summary_sections(sum)),
         Report::Ports {
@@ -51,6 +34,125 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             write_doctor(out, findings, *verbose, &|s| s.name().to_uppercase())
         }
     }
+}
+
+/// Columns of a listing: NETNS (several namespaces), the socket's, PROCESS
+/// (`-p`).
+const LISTING_HEADERS: [&str; 10] = [
+    "NETNS", "STATE", "LOCAL", "PEER", "TIMER", "RECV-Q", "SEND-Q", "UID", "INODE", "PROCESS",
+];
+const LISTING_NUMERIC: [bool; 10] = [
+    false, false, false, false, false, true, true, true, true, false,
+];
+
+/// `tw ls` as aligned columns, one row at a time, in buffers reused from row
+/// to row. Held, every row is measured before the first is written, so the
+/// columns are as wide as their widest cell (each row is formatted twice).
+///
+/// Streamed, only the rows held first (`listing::HOLD`) are measured; a
+/// wider cell later widens its column from its own row on, as widths only
+/// grow. Rather than leaving that one line ragged under fixed widths, this
+/// keeps rows that come grouped aligned with each other: IPv6 after IPv4
+/// when each family is its own dump or file, a rarer state or timer further
+/// on. Fields stay separated by at least two spaces either way, so `awk`
+/// reads both the same, and a listing no longer than the held rows is
+/// exactly what the held renderer writes.
+#[derive(Debug)]
+pub struct ListingRows {
+    cells: SocketCells,
+    /// Of every column in [`LISTING_HEADERS`]; only those shown are used.
+    widths: [usize; 10],
+}
+
+impl Default for ListingRows {
+    fn default() -> Self {
+        ListingRows {
+            cells: SocketCells::default(),
+            widths: LISTING_HEADERS.map(str::len),
+        }
+    }
+}
+
+impl ListingRows {
+    /// Formats `s` and widens the columns to it; returns its owners' label
+    /// when there is a PROCESS column.
+    fn widen(&mut self, s: &Socket, a: &Annotation) -> Option<String> {
+        self.cells.fill(s);
+        for i in 0..SOCKET_HEADERS.len() {
+            self.widths[i + 1] = self.widths[i + 1].max(self.cells.cell(i).len());
+        }
+        // Bytes, as the section renderer these rows once went through
+        // measured them (padding counts characters).
+        if let Some(ns) = a.netns(s) {
+            self.widths[0] = self.widths[0].max(ns.len());
+        }
+        let owner = a.procs.map(|p| p.label(s.inode));
+        if let Some(o) = &owner {
+            self.widths[9] = self.widths[9].max(o.len());
+        }
+        owner
+    }
+
+    /// Appends the shown cells of one line (`None`: a column not shown).
+    fn push(&self, out: &mut Vec<u8>, cells: [Option<&[u8]>; 10]) {
+        let mut shown: [&[u8]; 10] = [&[]; 10];
+        let (mut widths, mut numeric) = ([0; 10], [false; 10]);
+        let mut n = 0;
+        for (i, cell) in cells.into_iter().enumerate() {
+            if let Some(cell) = cell {
+                (shown[n], widths[n], numeric[n]) = (cell, self.widths[i], LISTING_NUMERIC[i]);
+                n += 1;
+            }
+        }
+        push_row(out, shown[..n].iter().copied(), &widths[..n], &numeric[..n]);
+    }
+}
+
+impl Rows for ListingRows {
+    fn measure(&mut self, s: &Socket, a: &Annotation) {
+        self.widen(s, a);
+    }
+
+    fn head(&mut self, a: &Annotation, empty: bool, out: &mut Vec<u8>) {
+        let (netns, procs) = (!a.namespaces.is_empty(), a.procs.is_some());
+        // An annotated listing of nothing prints nothing, as the section
+        // renderer it went through did; a bare one prints its header.
+        if empty && (netns || procs) {
+            return;
+        }
+        let h = LISTING_HEADERS.map(|h| Some(h.as_bytes()));
+        let mut cells = h;
+        cells[0] = h[0].filter(|_| netns);
+        cells[9] = h[9].filter(|_| procs);
+        self.push(out, cells);
+    }
+
+    fn row(&mut self, s: &Socket, a: &Annotation, out: &mut Vec<u8>) -> io::Result<()> {
+        let owner = self.widen(s, a);
+        let c = &self.cells;
+        if a.is_bare() {
+            // The common case, a million times over: the socket's columns alone.
+            let cells = (0..SOCKET_HEADERS.len()).map(|i| c.cell(i));
+            push_row(out, cells, &self.widths[1..9], &LISTING_NUMERIC[1..9]);
+            return Ok(());
+        }
+        let cells = [
+            a.netns(s).map(str::as_bytes),
+            Some(c.cell(0)),
+            Some(c.cell(1)),
+            Some(c.cell(2)),
+            Some(c.cell(3)),
+            Some(c.cell(4)),
+            Some(c.cell(5)),
+            Some(c.cell(6)),
+            Some(c.cell(7)),
+            owner.as_deref().map(str::as_bytes),
+        ];
+        self.push(out, cells);
+        Ok(())
+    }
+
+    fn tail(&mut self, _out: &mut Vec<u8>) {}
 }
 
 /// Sections as titled, aligned blocks separated by blank lines.
@@ -162,6 +264,17 @@ TIME_WAIT  127.0.0.1:40000  127.0.0.2:80  41.3s       0       0    0      0
 TIME_WAIT  127.0.0.1:5      127.0.0.2:80  2.0s        0       0    0      0
 "
         );
+    }
+
+    #[test]
+    fn listing_columns_are_the_socket_columns_between_netns_and_process() {
+        assert_eq!(LISTING_HEADERS[1..9], crate::render::SOCKET_HEADERS);
+        assert_eq!(LISTING_NUMERIC[1..9], crate::render::SOCKET_NUMERIC);
+        assert_eq!(
+            (LISTING_HEADERS[0], LISTING_HEADERS[9]),
+            ("NETNS", "PROCESS")
+        );
+        assert!(!LISTING_NUMERIC[0] && !LISTING_NUMERIC[9]);
     }
 
     #[test]

@@ -22,6 +22,15 @@ pub trait Consumer {
     /// Forget everything pushed so far: an interrupted netlink dump is about
     /// to be read again from the start, and must not be counted twice.
     fn restart(&mut self);
+    /// Labels of the namespaces read (a socket's `netns` indexes them),
+    /// before the first socket; not called when only the current one is.
+    fn namespaces(&mut self, _labels: &[String]) {}
+    /// False once the consumer takes no more sockets (a `--limit` reached,
+    /// its output closed, a restart it cannot honour): the read then ends at
+    /// the next point where a dump can stop, between namespaces or attempts.
+    fn wants_more(&self) -> bool {
+        true
+    }
 }
 
 /// `--source`: which live reader to use.
@@ -140,6 +149,7 @@ pub fn read(spec: &SourceSpec, filter: &Filter, consumer: &mut dyn Consumer) -> 
             .flatten()
             .map(|n| n.label.clone())
             .collect();
+        consumer.namespaces(&info.namespaces);
     }
     let all = matches!(spec.netns, NetnsChoice::All);
     let mut kind = spec.kind;
@@ -151,6 +161,9 @@ pub fn read(spec: &SourceSpec, filter: &Filter, consumer: &mut dyn Consumer) -> 
         }
         info.bytes_received = 0;
         for (i, ns) in namespaces.iter().enumerate() {
+            if (attempt > 1 || i > 0) && !consumer.wants_more() {
+                break;
+            }
             let _inside = match ns.as_ref().map(netns::enter).transpose() {
                 Ok(inside) => inside,
                 // --all-netns: a namespace that went away since it was listed
