@@ -84,6 +84,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             (None, false) => NetnsChoice::Current,
         },
     };
+    spec.check()?;
     let tty = std::io::stdout().is_terminal();
     let format = cli
         .global

@@ -13,7 +13,8 @@ fn main() -> ExitCode {
         // A reader that went away (`tw ls | head`) is not an error.
         Err(e) if tw::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            // Drop what was buffered: on error, stdout stays empty.
+            // Drop what was buffered: on error, stdout stays empty (but for
+            // the whole rows a streamed `tw ls` had already written).
             std::mem::forget(out);
             let _ = writeln!(err, "tw: {e:#}");
             ExitCode::from(error_code)

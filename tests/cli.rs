@@ -562,6 +562,28 @@ fn doctor_failures_are_unknown_not_critical() {
     .assert()
     .code(2)
     .stderr(predicate::str::contains("choose one"));
+    // A capture and a live namespace: refused before the namespace is entered (which would
+    // fail first for a user who may not enter it).
+    let tree = procroot("live");
+    for args in [
+        &[
+            "--proc-root",
+            &tree,
+            "--netns",
+            "/proc/self/ns/net",
+            "doctor",
+        ][..],
+        &["--from", &tree, "--all-netns", "count"],
+    ] {
+        let code = if args.contains(&"doctor") { 3 } else { 2 };
+        tw().args(args)
+            .assert()
+            .code(code)
+            .stdout("")
+            .stderr(predicate::str::starts_with(
+                "tw: --netns and --all-netns read live namespaces",
+            ));
+    }
 }
 
 #[test]

@@ -66,6 +66,26 @@ pub struct SourceSpec {
     pub netns: NetnsChoice,
 }
 
+impl SourceSpec {
+    /// Refuses combinations that name two different systems, before anything
+    /// is read or entered (doctor enters `--netns` for its facts first).
+    pub fn check(&self) -> Result<()> {
+        let captured = self.from.is_some() || self.proc_root.is_some();
+        if captured && !matches!(self.netns, NetnsChoice::Current) {
+            bail!(
+                "--netns and --all-netns read live namespaces; they do not go with --from or \
+                 --proc-root"
+            );
+        }
+        if self.proc_root.is_some() && self.from.is_none() && self.kind == SourceKind::Netlink {
+            bail!(
+                "--proc-root reads a copy of /proc, --source netlink the live kernel: choose one"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Which reader produced the sockets, for notes and JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Used {
@@ -99,20 +119,12 @@ impl ReadInfo {
 
 /// Reads the sockets that `filter` selects into `consumer`.
 pub fn read(spec: &SourceSpec, filter: &Filter, consumer: &mut dyn Consumer) -> Result<ReadInfo> {
-    let captured = spec.from.is_some() || spec.proc_root.is_some();
-    if captured && !matches!(spec.netns, NetnsChoice::Current) {
-        bail!("--netns and --all-netns read live namespaces; they do not go with --from or --proc-root");
-    }
+    spec.check()?;
     if let Some(path) = &spec.from {
         read_from(path, filter, consumer)?;
         return Ok(ReadInfo::file());
     }
     if let Some(root) = &spec.proc_root {
-        if spec.kind == SourceKind::Netlink {
-            bail!(
-                "--proc-root reads a copy of /proc, --source netlink the live kernel: choose one"
-            );
-        }
         read_proc(&root.join("net"), filter, consumer, false)?;
         return Ok(ReadInfo::file());
     }
