@@ -1,14 +1,16 @@
 //! The command line over captured fixtures: formats, exit codes, errors.
 //! No root needed.
 
+#[path = "support/head.rs"]
+mod head;
 #[path = "support/scratch.rs"]
 mod scratch;
 
+use head::head;
 use scratch::Scratch;
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use assert_cmd::prelude::*;
 use predicates::prelude::*;
@@ -364,29 +366,10 @@ fn closed_pipe_ends_quietly() {
         (&["--format", "json"], b"[\n{\"state\""),
         (&["--format", "plain", "--sort", "local"], b"STATE"),
     ] {
-        let mut child = tw()
-            .args(["--from", p.to_str().unwrap(), "ls"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = [0u8; 16];
-        child
-            .stdout
-            .as_mut()
-            .unwrap()
-            .read_exact(&mut first)
-            .unwrap();
-        drop(child.stdout.take());
-        let status = child.wait().unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let (first, status, err) = head(
+            tw().args(["--from", p.to_str().unwrap(), "ls"]).args(args),
+            16,
+        );
         assert_eq!(&first[..first_bytes.len()], first_bytes, "{args:?}");
         assert!(status.success(), "{args:?}: exit {status:?}, stderr {err}");
         assert_eq!(err, "", "{args:?}");

@@ -3,11 +3,14 @@
 //! `ss`. Needs root and iproute2; see tests/common/mod.rs.
 
 mod common;
+#[path = "support/head.rs"]
+mod head;
 
 use common::{
     parse_ss_duration, ss_counts, ss_lines, ss_tuples, tw_endpoint, Expected, Net, Netns,
     Population, Tuple,
 };
+use head::head;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -450,26 +453,8 @@ fn ls_streams_the_rows_a_sort_holds() {
 
     // `tw ls | head -1`: quiet, exit 0, while rows are still coming.
     for format in ["plain", "json"] {
-        use std::io::{BufRead, BufReader, Read};
-        let mut child = ns
-            .cmd(TW)
-            .args(["ls", "--format", format])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let status = child.wait().unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let (first, status, err) = head(ns.cmd(TW).args(["ls", "--format", format]), 5);
+        let line = String::from_utf8_lossy(&first);
         assert!(
             line.starts_with(if format == "json" { "[" } else { "STATE" }),
             "{line}"
