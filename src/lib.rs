@@ -136,10 +136,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
                 // Sorted, or a table (sized on every row, and followed by the
                 // histogram of the whole set): every row is held.
                 None => {
-                    let mut c = Collect::default();
+                    let mut c = Collect::new(sort.map(order), limit);
                     let info = read(&mut c, err)?;
                     note_hidden(err)?;
-                    let socks = arrange(c.sockets, sort, limit);
+                    let socks = c.finish();
                     let notes = render::Annotation {
                         namespaces: &info.namespaces,
                         procs: procs.as_ref(),
@@ -340,22 +340,18 @@ fn service_port(name: &str) -> Option<u16> {
         })
 }
 
-/// Sorts (stable, so ties keep the kernel's order) and truncates a listing.
-fn arrange(mut socks: Vec<Socket>, sort: Option<SortKey>, limit: Option<usize>) -> Vec<Socket> {
-    match sort {
-        None => {}
-        Some(SortKey::State) => socks.sort_by_key(|s| (s.state, s.local, s.peer)),
-        Some(SortKey::Local) => socks.sort_by_key(|s| (s.local, s.peer)),
-        Some(SortKey::Peer) => socks.sort_by_key(|s| (s.peer, s.local)),
+/// The order of `--sort` (applied stably, so ties keep the kernel's order).
+fn order(key: SortKey) -> group::Order {
+    match key {
+        SortKey::State => |a, b| (a.state, a.local, a.peer).cmp(&(b.state, b.local, b.peer)),
+        SortKey::Local => |a, b| (a.local, a.peer).cmp(&(b.local, b.peer)),
+        SortKey::Peer => |a, b| (a.peer, a.local).cmp(&(b.peer, b.local)),
         // Soonest first; sockets without a timer last.
-        Some(SortKey::Timer) => {
-            socks.sort_by_key(|s| (s.timer.map_or(u64::MAX, |t| u64::from(t.ms)), s.local))
-        }
+        SortKey::Timer => |a, b| {
+            let left = |s: &Socket| (s.timer.map_or(u64::MAX, |t| u64::from(t.ms)), s.local);
+            left(a).cmp(&left(b))
+        },
     }
-    if let Some(n) = limit {
-        socks.truncate(n);
-    }
-    socks
 }
 
 /// True when `e` comes from writing to a closed pipe (`tw ls | head`).

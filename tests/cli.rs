@@ -461,6 +461,25 @@ fn listings_stream_the_rows_a_sort_holds() {
             let limited: serde_json::Value = serde_json::from_str(&limited).unwrap();
             assert_eq!(limited.as_array().unwrap()[..], rows[..n], "--limit {n}");
         }
+        // --sort K --limit N holds only what can still be among the first N: the same rows,
+        // ties (timers repeat) in the same order, as the whole sort's first N.
+        for key in ["timer", "state", "local", "peer"] {
+            let json_of = |extra: &[&str]| -> Vec<serde_json::Value> {
+                let args = [
+                    &["--from", d, "ls", "--format", "json", "--sort", key],
+                    extra,
+                ]
+                .concat();
+                let v: serde_json::Value = serde_json::from_str(&stdout_of(&args)).unwrap();
+                v.as_array().unwrap().clone()
+            };
+            let whole = json_of(&[]);
+            for n in [1, 10, 5_000] {
+                let n = n.min(total);
+                let limited = json_of(&["--limit", &n.to_string()]);
+                assert_eq!(limited[..], whole[..n], "--sort {key} --limit {n}");
+            }
+        }
     }
 }
 
