@@ -36,23 +36,24 @@ fn ok(o: Output, what: &str) -> String {
 fn build_bounded(mut cmd: Command) -> Output {
     use std::os::unix::process::CommandExt;
     const LIMIT: Duration = Duration::from_secs(20 * 60);
+    let what = cmd.get_program().to_string_lossy().into_owned();
     let child = cmd
         .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("starting packaging/build-deb");
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
     let pgid = child.id() as libc::pid_t;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
     match rx.recv_timeout(LIMIT) {
-        Ok(out) => out.expect("waiting for packaging/build-deb"),
+        Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {what}: {e}")),
         Err(_) => {
             // SAFETY: plain syscall on the process group this test started.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            panic!("packaging/build-deb did not finish within {LIMIT:?}");
+            panic!("{what} did not finish within {LIMIT:?}");
         }
     }
 }
@@ -264,4 +265,26 @@ fn the_deb_holds_binary_man_pages_completions_unit_and_defaults() {
             "{packaged}"
         );
     }
+
+    // README's other way: `cargo install --path .` (into a scratch root; the release build
+    // above is reused, so this only installs).
+    let installed = Scratch::new("install");
+    let mut install = Command::new("cargo");
+    install
+        .args(["install", "--locked", "--path"])
+        .arg(manifest_dir())
+        .arg("--root")
+        .arg(&installed.0)
+        .env("CARGO_TARGET_DIR", &target);
+    ok(build_bounded(install), "cargo install --path .");
+    let capture = manifest_dir().join("fixtures/netlink/tcp.dump");
+    let count = |tw: &Path| {
+        ok(
+            common::run_bounded(Command::new(tw).arg("--from").arg(&capture).arg("count")),
+            "tw count",
+        )
+    };
+    let from_install = count(&installed.0.join("bin/tw"));
+    assert!(from_install.trim().parse::<u64>().unwrap() > 0);
+    assert_eq!(from_install, count(Path::new(env!("CARGO_BIN_EXE_tw"))));
 }
