@@ -655,6 +655,10 @@ pub fn run(
         writeln!(err, "tw: {note}")?;
     }
     if mode == Mode::Plain {
+        // The live view and JSON records name the namespace; so does this.
+        if let NetnsChoice::One(ns) = &spec.netns {
+            writeln!(out, "netns {}", ns.label)?;
+        }
         writeln!(out, "{}", plain_header())?;
     }
     let mut sleep = |d: Duration| {

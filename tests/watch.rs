@@ -603,6 +603,28 @@ fn watches_another_namespace_from_outside_it() {
     let live = lines(std::fs::read_to_string(&live_file.0).unwrap().as_bytes());
     assert_eq!(live.len(), 8, "{live:?}");
     assert_target_namespace("live view", &live, &ns, &pop, &closed);
+
+    // Plain lines say which namespace they describe, and describe it: its TIME_WAIT.
+    let out = tw(&[
+        "watch",
+        "--netns",
+        ns.name(),
+        "--format",
+        "plain",
+        "--interval",
+        "200ms",
+        "--count",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plain = text(&out.stdout);
+    let rows: Vec<&str> = plain.lines().collect();
+    assert_eq!(rows.len(), 3, "{plain}");
+    assert_eq!(rows[0], format!("netns {}", ns.name()));
+    assert!(rows[1].starts_with("TIME "), "{plain}");
+    let time_wait: usize = rows[2].split_whitespace().nth(1).unwrap().parse().unwrap();
+    let pop_tw = pop.count_where(|e| e.state == "TIME_WAIT");
+    assert!(time_wait >= pop_tw, "{plain}");
 }
 
 /// Every record of a `--netns` watch describes the test's namespace: its
