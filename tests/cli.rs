@@ -483,6 +483,58 @@ fn listings_stream_the_rows_a_sort_holds() {
     }
 }
 
+/// `tw ls --limit N` ends the table once it has its rows, rather than read the rest of a million
+/// sockets for nothing: over a table with no end (a FIFO fed for as long as it is read, up to a
+/// bound), it prints its rows and exits, and the feeder finds the reader gone early.
+#[test]
+fn a_limited_listing_stops_reading_the_table() {
+    use std::io::Write;
+    const BOUND: usize = 5_000_000;
+    let s = Scratch::new("endless");
+    let fifo = s.0.join("tcp");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path; mkfifo has no other precondition.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let feeder = std::thread::spawn(move || {
+        let mut w =
+            std::io::BufWriter::new(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+        let head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+        if w.write_all(head.as_bytes()).is_err() {
+            return 0;
+        }
+        for i in 0..BOUND {
+            let line = format!(
+                "{i:4}: 0100007F:{:04X} 0200007F:0050 06 00000000:00000000 03:{:08X} 00000000     0        0 0 3 0000000000000000\n",
+                1024 + i % 60_000,
+                100 + i % 6_000
+            );
+            // The reader is gone (EPIPE: the test process ignores SIGPIPE, as Rust programs do).
+            if w.write_all(line.as_bytes()).is_err() {
+                return i;
+            }
+        }
+        BOUND
+    });
+    let dir = s.0.to_str().unwrap().to_string();
+    // Ends however tw does: at worst the feeder's bound ends the table.
+    let out = tw()
+        .args(["--from", &dir, "ls", "--format", "plain", "--limit", "10"])
+        .output()
+        .unwrap();
+    let fed = feeder.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.lines().count(), 11, "{text}");
+    assert!(
+        fed < 100_000,
+        "the feeder wrote {fed} lines before tw let go"
+    );
+}
+
 #[test]
 fn help_names_every_command() {
     tw().arg("--help").assert().success().stdout(

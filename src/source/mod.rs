@@ -5,9 +5,11 @@
 pub mod netlink;
 pub mod proc;
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -258,14 +260,16 @@ fn read_live(
         // listening hash is small and the LISTEN-only dump skips the rest.
         let listen = StateSet::of(&[TcpState::Listen]);
         let none = netlink::KernelFilter::default();
-        if !d.dump(families, listen, &none, &mut |s| f.learn(s))? {
+        let never = Cell::new(false);
+        if !d.dump(families, listen, &none, &mut |s| f.learn(s), &never)? {
             return Ok(None);
         }
         filter.states
     } else {
         read_states(filter)
     };
-    if !d.dump(families, states, &kf, &mut |s| f.push(s))? {
+    let enough = f.enough();
+    if !d.dump(families, states, &kf, &mut |s| f.push(s), &enough)? {
         return Ok(None);
     }
     Ok(Some(d.bytes_received))
@@ -277,6 +281,11 @@ pub fn read_states(filter: &Filter) -> StateSet {
     filter.states.union(StateSet::of(&[TcpState::Listen]))
 }
 
+/// Sockets between two questions to the consumer whether it wants more:
+/// often enough to end a dump within a receive buffer or two, rarely
+/// enough to cost the count paths nothing.
+const ASK_EVERY: u32 = 256;
+
 /// Classifies each socket's direction, tags its namespace, then applies
 /// the filter.
 struct Filtered<'a> {
@@ -284,6 +293,11 @@ struct Filtered<'a> {
     inner: &'a mut dyn Consumer,
     listeners: Listeners,
     netns: u16,
+    /// Set once the consumer wants no more sockets (`tw ls --limit N` has
+    /// its rows, or its output closed): the readers end the table there
+    /// rather than read the rest of a million sockets for nothing.
+    enough: Rc<Cell<bool>>,
+    since_asked: u32,
 }
 
 impl<'a> Filtered<'a> {
@@ -293,7 +307,15 @@ impl<'a> Filtered<'a> {
             inner,
             listeners: Listeners::default(),
             netns,
+            enough: Rc::default(),
+            since_asked: 0,
         }
+    }
+
+    /// The flag the readers watch, shared: they hold it while `push` is
+    /// borrowed by their visit closure.
+    fn enough(&self) -> Rc<Cell<bool>> {
+        self.enough.clone()
     }
 
     /// A listener seen only to classify the sockets that follow.
@@ -310,11 +332,72 @@ impl Consumer for Filtered<'_> {
         if self.filter.matches(&s) {
             self.inner.push(&s);
         }
+        self.since_asked += 1;
+        if self.since_asked == ASK_EVERY {
+            self.since_asked = 0;
+            if !self.inner.wants_more() {
+                self.enough.set(true);
+            }
+        }
     }
 
     fn restart(&mut self) {
         self.listeners.clear();
         self.inner.restart();
+        self.enough.set(false);
+        self.since_asked = 0;
+    }
+
+    fn wants_more(&self) -> bool {
+        self.inner.wants_more()
+    }
+}
+
+/// A table read up to the end of the line where the consumer had enough,
+/// then seen as ended: the parser gets whole lines only, and no error for a
+/// table it did not read to its end.
+struct UntilEnough<R> {
+    inner: R,
+    enough: Rc<Cell<bool>>,
+    /// Bytes still to hand out before the end, once it is in sight.
+    left: Option<usize>,
+}
+
+impl<R: BufRead> Read for UntilEnough<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for UntilEnough<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.left == Some(0) {
+            return Ok(&[]);
+        }
+        let buf = self.inner.fill_buf()?;
+        if self.left.is_none() && self.enough.get() {
+            // Up to the end of the line under way (what a parser holds of
+            // it came in earlier buffers); a buffer without one belongs to
+            // that line whole.
+            if let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                self.left = Some(i + 1);
+            }
+        }
+        Ok(match self.left {
+            Some(n) => &buf[..n.min(buf.len())],
+            None => buf,
+        })
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        if let Some(left) = &mut self.left {
+            *left = left.saturating_sub(n);
+        }
     }
 }
 
@@ -375,7 +458,16 @@ fn read_proc_into(dir: &Path, filter: &Filter, f: &mut Filtered, live: bool) -> 
         };
         tables.push((path, r));
     }
+    let enough = f.enough();
     for (path, r) in tables {
+        if enough.get() {
+            break;
+        }
+        let r = UntilEnough {
+            inner: r,
+            enough: enough.clone(),
+            left: None,
+        };
         parse_proc_file(&path, r, filter, f)?;
     }
     for (path, u) in copies {
@@ -477,4 +569,53 @@ fn read_from(path: &Path, filter: &Filter, consumer: &mut dyn Consumer) -> Resul
     }
     parse_proc_file(path, r, filter, &mut Filtered::new(filter, consumer, 0))?;
     unchanged.check(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = include_str!("../../fixtures/proc/tcp");
+
+    /// Parses `TABLE` through `UntilEnough` in buffers of `cap` bytes, calling it enough after
+    /// `after` sockets; returns the result and what was visited.
+    fn until(cap: usize, after: usize) -> (Result<(), proc::ParseError>, Vec<Socket>) {
+        let enough: Rc<Cell<bool>> = Rc::default();
+        let r = UntilEnough {
+            inner: BufReader::with_capacity(cap, TABLE.as_bytes()),
+            enough: enough.clone(),
+            left: None,
+        };
+        let mut seen = Vec::new();
+        let res = proc::parse(r, StateSet::ALL, &mut |s| {
+            seen.push(*s);
+            if seen.len() == after {
+                enough.set(true);
+            }
+        });
+        (res, seen)
+    }
+
+    #[test]
+    fn a_table_ends_cleanly_at_the_line_where_enough_came() {
+        let (whole, all) = until(1 << 16, usize::MAX);
+        whole.unwrap();
+        assert!(all.len() > 10);
+        let line = TABLE.lines().nth(1).unwrap().len() + 1;
+        for cap in [1, 7, 64, line - 1, line, line + 1, 4096] {
+            for after in [1, 2, 5] {
+                let (res, seen) = until(cap, after);
+                // Whole lines only, so no error for the cut; the parser finishes the buffer
+                // it holds, so a few more than asked may come, never a line past that.
+                assert!(res.is_ok(), "cap {cap}, after {after}: {res:?}");
+                assert_eq!(seen[..], all[..seen.len()], "cap {cap}, after {after}");
+                assert!(seen.len() >= after, "cap {cap}, after {after}");
+                assert!(
+                    seen.len() <= after + cap / line + 1,
+                    "cap {cap}, after {after}: {} read",
+                    seen.len()
+                );
+            }
+        }
+    }
 }

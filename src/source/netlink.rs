@@ -5,6 +5,7 @@
 //! rather than through netlink-packet-sock-diag's response type, which turns
 //! timer 3 into a variant without `idiag_expires` and allocates per message.
 
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{
@@ -462,8 +463,9 @@ impl Dumper {
         states: StateSet,
         kf: &KernelFilter,
         visit: &mut dyn FnMut(&Socket),
+        enough: &Cell<bool>,
     ) -> Result<bool, DumpError> {
-        self.run(families, states, kf, visit, None)
+        self.run(families, states, kf, visit, enough, None)
     }
 
     /// The raw replies of one dump of each family, laid out as `ss -D` writes
@@ -475,7 +477,8 @@ impl Dumper {
     ) -> Result<Option<Vec<u8>>, DumpError> {
         let mut raw = Vec::new();
         let kf = KernelFilter::default();
-        let complete = self.run(families, states, &kf, &mut |_| {}, Some(&mut raw))?;
+        let never = Cell::new(false);
+        let complete = self.run(families, states, &kf, &mut |_| {}, &never, Some(&mut raw))?;
         Ok(complete.then_some(raw))
     }
 
@@ -485,6 +488,7 @@ impl Dumper {
         states: StateSet,
         kf: &KernelFilter,
         visit: &mut dyn FnMut(&Socket),
+        enough: &Cell<bool>,
         mut raw: Option<&mut Vec<u8>>,
     ) -> Result<bool, DumpError> {
         // Both families and only states to filter on: one walk of the hash.
@@ -497,7 +501,7 @@ impl Dumper {
                 seen += 1;
                 visit(s)
             };
-            match dump_family(&self.sock, &req, &mut self.buf, &mut count, None) {
+            match dump_family(&self.sock, &req, &mut self.buf, &mut count, enough, None) {
                 Ok((interrupted, bytes)) => {
                     self.bytes_received += bytes;
                     return Ok(!interrupted);
@@ -514,11 +518,20 @@ impl Dumper {
         for &family in families {
             self.seq = self.seq.wrapping_add(1);
             let req = request_filtered(family, states, self.seq, kf);
-            let (interrupted, bytes) =
-                dump_family(&self.sock, &req, &mut self.buf, visit, raw.as_deref_mut())?;
+            let (interrupted, bytes) = dump_family(
+                &self.sock,
+                &req,
+                &mut self.buf,
+                visit,
+                enough,
+                raw.as_deref_mut(),
+            )?;
             self.bytes_received += bytes;
             if interrupted {
                 return Ok(false);
+            }
+            if enough.get() {
+                break;
             }
         }
         Ok(true)
@@ -534,12 +547,14 @@ fn open() -> std::io::Result<NlSocket> {
 }
 
 /// One family's dump; returns whether it was interrupted, and the bytes
-/// received. With `raw`, the received bytes are kept too.
+/// received. With `raw`, the received bytes are kept too. Once `enough` is
+/// set (by `visit`'s consumer), it ends after the buffer at hand.
 fn dump_family(
     sock: &NlSocket,
     req: &[u8],
     buf: &mut Vec<u8>,
     visit: &mut dyn FnMut(&Socket),
+    enough: &Cell<bool>,
     mut raw: Option<&mut Vec<u8>>,
 ) -> Result<(bool, u64), DumpError> {
     match sock.send_to(req, &SocketAddr::new(0, 0), 0) {
@@ -584,7 +599,9 @@ fn dump_family(
         if let Some(raw) = raw.as_deref_mut() {
             raw.extend_from_slice(&buf[..p.consumed]);
         }
-        if p.done {
+        // Enough: the socket is dropped with the dump under way, which the
+        // kernel ends (netlink_release frees the dump's state).
+        if p.done || enough.get() {
             return Ok((interrupted, bytes));
         }
     }
