@@ -257,6 +257,27 @@ pub struct Section {
     pub rows: Vec<Vec<String>>,
 }
 
+/// Sections one after another: a blank line between them, each title on a
+/// line of its own, and `body` writing the rows of each that has any.
+pub fn write_sections(
+    out: &mut dyn Write,
+    sections: &[Section],
+    mut body: impl FnMut(&mut dyn Write, &Section) -> io::Result<()>,
+) -> io::Result<()> {
+    for (i, sec) in sections.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        if !sec.title.is_empty() {
+            writeln!(out, "{}", sec.title)?;
+        }
+        if !sec.rows.is_empty() {
+            body(out, sec)?;
+        }
+    }
+    Ok(())
+}
+
 /// The summary as sections, shared by the table and plain renderers.
 pub fn summary_sections(sum: &Summary) -> Vec<Section> {
     let mut out = Vec::new();

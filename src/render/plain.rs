@@ -157,16 +157,7 @@ impl Rows for ListingRows {
 
 /// Sections as titled, aligned blocks separated by blank lines.
 pub fn write_sections(out: &mut dyn Write, sections: &[Section]) -> io::Result<()> {
-    for (i, sec) in sections.iter().enumerate() {
-        if i > 0 {
-            writeln!(out)?;
-        }
-        if !sec.title.is_empty() {
-            writeln!(out, "{}", sec.title)?;
-        }
-        if sec.rows.is_empty() {
-            continue;
-        }
+    super::write_sections(out, sections, |out, sec| {
         let mut widths: Vec<usize> = sec.headers.iter().map(|h| h.len()).collect();
         for row in &sec.rows {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -177,8 +168,8 @@ pub fn write_sections(out: &mut dyn Write, sections: &[Section]) -> io::Result<(
         for row in &sec.rows {
             write_row(out, row, &widths, &sec.numeric)?;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn write_row<S: AsRef<str>>(

@@ -105,16 +105,7 @@ fn new_table(headers: &[&str], style: &Style) -> Table {
 }
 
 fn write_sections(out: &mut dyn Write, sections: &[Section], style: &Style) -> io::Result<()> {
-    for (i, sec) in sections.iter().enumerate() {
-        if i > 0 {
-            writeln!(out)?;
-        }
-        if !sec.title.is_empty() {
-            writeln!(out, "{}", sec.title)?;
-        }
-        if sec.rows.is_empty() {
-            continue;
-        }
+    super::write_sections(out, sections, |out, sec| {
         let mut t = new_table(&sec.headers, style);
         for row in &sec.rows {
             t.add_row(row.iter().zip(&sec.numeric).map(|(text, num)| {
@@ -126,7 +117,6 @@ fn write_sections(out: &mut dyn Write, sections: &[Section], style: &Style) -> i
                 }
             }));
         }
-        writeln!(out, "{t}")?;
-    }
-    Ok(())
+        writeln!(out, "{t}")
+    })
 }
