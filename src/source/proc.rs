@@ -303,23 +303,62 @@ fn parse_fields(line: &[u8], states: StateSet) -> Result<Option<Socket>, String>
         .ok()
         .and_then(|t| TimerKind::from_code(t).ok())
         .ok_or_else(|| format!("unknown timer code {tr:X} in tr"))?;
-    Ok(Some(Socket {
-        family,
-        state,
-        local,
-        peer,
-        timer: kind.map(|kind| Timer {
-            kind,
-            ms: ticks_to_ms(when),
-        }),
-        retrans: u8::try_from(hex(retrnsmt, "retrnsmt")?).unwrap_or(u8::MAX),
-        recv_q: u32::try_from(rx).unwrap_or(u32::MAX),
-        send_q: u32::try_from(tx).unwrap_or(u32::MAX),
-        uid: dec(uid, "uid")?,
-        inode: dec(inode, "inode")?,
-        direction: None,
-        netns: 0,
-    }))
+    Ok(Some(
+        Columns {
+            family,
+            state,
+            local,
+            peer,
+            timer: kind,
+            when,
+            tx,
+            rx,
+            retrnsmt: hex(retrnsmt, "retrnsmt")?,
+            uid: dec(uid, "uid")?,
+            inode: dec(inode, "inode")?,
+        }
+        .socket(),
+    ))
+}
+
+/// A line's columns as either reader takes them apart, raw: one place
+/// turns them into a [`Socket`] (ticks to milliseconds, wide counters
+/// clamped), so the two readers cannot disagree on it.
+struct Columns {
+    family: Family,
+    state: TcpState,
+    local: Endpoint,
+    peer: Endpoint,
+    timer: Option<TimerKind>,
+    /// `tm->when`, USER_HZ ticks.
+    when: u64,
+    tx: u64,
+    rx: u64,
+    retrnsmt: u64,
+    uid: u32,
+    inode: u64,
+}
+
+impl Columns {
+    fn socket(self) -> Socket {
+        Socket {
+            family: self.family,
+            state: self.state,
+            local: self.local,
+            peer: self.peer,
+            timer: self.timer.map(|kind| Timer {
+                kind,
+                ms: ticks_to_ms(self.when),
+            }),
+            retrans: u8::try_from(self.retrnsmt).unwrap_or(u8::MAX),
+            recv_q: u32::try_from(self.rx).unwrap_or(u32::MAX),
+            send_q: u32::try_from(self.tx).unwrap_or(u32::MAX),
+            uid: self.uid,
+            inode: self.inode,
+            direction: None,
+            netns: 0,
+        }
+    }
 }
 
 /// A line exactly as the kernel lays it out, read by position: `None` for
@@ -408,23 +447,22 @@ fn parse_kernel_layout(line: &[u8], states: StateSet) -> Option<Option<Socket>> 
     if !states.contains(state) {
         return Some(None);
     }
-    Some(Some(Socket {
-        family,
-        state,
-        local,
-        peer,
-        timer: kind.map(|kind| Timer {
-            kind,
-            ms: ticks_to_ms(when),
-        }),
-        retrans: u8::try_from(retrnsmt).unwrap_or(u8::MAX),
-        recv_q: rx as u32,
-        send_q: tx as u32,
-        uid,
-        inode,
-        direction: None,
-        netns: 0,
-    }))
+    Some(Some(
+        Columns {
+            family,
+            state,
+            local,
+            peer,
+            timer: kind,
+            when,
+            tx,
+            rx,
+            retrnsmt,
+            uid,
+            inode,
+        }
+        .socket(),
+    ))
 }
 
 /// `tm->when` in USER_HZ ticks to milliseconds. Kernels before 4.x printed
