@@ -616,17 +616,11 @@ fn doctor_failures_are_unknown_not_critical() {
     .assert()
     .code(2)
     .stderr(predicate::str::contains("choose one"));
-    // A capture and a live namespace: refused before the namespace is entered (which would
-    // fail first for a user who may not enter it).
+    // A capture and a live namespace: refused before the namespace is entered, which would
+    // fail first and say why instead (here a folder is no namespace; for a user, no permission).
     let tree = procroot("live");
     for args in [
-        &[
-            "--proc-root",
-            &tree,
-            "--netns",
-            "/proc/self/ns/net",
-            "doctor",
-        ][..],
+        &["--proc-root", &tree, "--netns", &tree, "doctor"][..],
         &["--from", &tree, "--all-netns", "count"],
     ] {
         let code = if args.contains(&"doctor") { 3 } else { 2 };
