@@ -29,8 +29,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 use ratatui::{Frame, Terminal};
 
+use crate::analyze::watch::Record;
+use crate::app::watch::Sampling;
 use crate::model::TcpState;
-use crate::watch::{seconds, thousands, Record, Sampling};
+use crate::render::watch::{seconds, thousands};
 
 /// Samples kept for the sparklines: more than any terminal is wide.
 const HISTORY: usize = 1000;
@@ -230,7 +232,7 @@ impl View {
 
     pub fn push(&mut self, r: Record) {
         for s in TcpState::ALL {
-            if r.states.get(s.name()).is_some_and(|n| *n > 0) && !self.states.contains(&s) {
+            if r.states.get(s) > 0 && !self.states.contains(&s) {
                 self.states.push(s);
             }
         }
@@ -300,7 +302,7 @@ fn draw_header(f: &mut Frame, area: Rect, view: &View, last: &Record) {
     });
     let left = format!(
         " tw watch{netns} · every {every} · {} · {}",
-        crate::watch::clock(last.time),
+        crate::render::watch::clock(last.time),
         elapsed(last.elapsed_s)
     );
     // A note (such as a fallback to /proc) gets what room is left, so
@@ -375,8 +377,8 @@ fn draw_states(f: &mut Frame, area: Rect, view: &View, last: &Record) {
         .iter()
         .take(inner.height as usize)
         .map(|s| {
-            let now = last.states.get(s.name()).copied().unwrap_or(0);
-            let values = view.series(spark_w, |r| r.states.get(s.name()).copied().unwrap_or(0));
+            let now = last.states.get(*s);
+            let values = view.series(spark_w, |r| r.states.get(*s));
             Line::from(vec![
                 Span::styled(format!("{:<NAME$}", s.name()), state_style(*s)),
                 Span::styled(format!("{:>COUNT$}", thousands(now)), BOLD),
@@ -520,7 +522,7 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 /// `never` is only said once a rate is known.
-fn full_in(d: &crate::watch::DestinationRecord) -> String {
+fn full_in(d: &crate::analyze::watch::DestinationRecord) -> String {
     match (d.exhausted_in_s, d.rate_per_s) {
         (None, None) => "-".to_string(),
         (t, _) => seconds(t),
@@ -577,19 +579,17 @@ fn elapsed(s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watch::{DestinationRecord, TimeWaitRecord};
+    use crate::analyze::watch::{DestinationRecord, TimeWaitRecord};
     use ratatui::backend::TestBackend;
 
     fn record(elapsed: f64, tw: u64, rate: Option<f64>) -> Record {
-        let mut states: std::collections::BTreeMap<String, u64> = TcpState::ALL
-            .iter()
-            .filter(|s| **s != TcpState::NewSynRecv)
-            .map(|s| (s.name().to_string(), 0))
-            .collect();
-        states.insert("TIME_WAIT".into(), tw);
-        states.insert("ESTABLISHED".into(), 40);
-        states.insert("LISTEN".into(), 2);
-        let mut left = [0; crate::group::TW_SLOTS];
+        let states = crate::analyze::watch::StateCounts {
+            time_wait: tw,
+            established: 40,
+            listen: 2,
+            ..Default::default()
+        };
+        let mut left = [0; crate::analyze::aggregate::TW_SLOTS];
         left[11] = tw;
         Record {
             time: 1.7e9 + elapsed,

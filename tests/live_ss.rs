@@ -99,8 +99,8 @@ fn expressions_select_what_ss_selects_for_both_sources() {
 
 #[test]
 fn the_kernel_filter_sends_fewer_bytes() {
-    use tw::filter::Filter;
-    use tw::group::Counter;
+    use tw::analyze::aggregate::Counter;
+    use tw::query::Filter;
     use tw::source::{read, SourceKind, SourceSpec};
 
     let ns = Netns::new("bytecode");
@@ -113,12 +113,14 @@ fn the_kernel_filter_sends_fewer_bytes() {
         let mut every = Counter::default();
         let all = read(&spec, &Filter::default(), &mut every).unwrap();
         let words = ["dst [::1]:6000"];
-        let parsed = tw::expr::parse(&words, &|_| None).unwrap();
+        let parsed = tw::query::expr::parse(&words, &|_| None).unwrap();
         let filter = Filter {
             expr: parsed.expr,
             ..Filter::default()
         };
-        assert!(filter.kernel_filter().bytecode.is_some());
+        assert!(tw::source::netlink::KernelFilter::of(&filter)
+            .bytecode
+            .is_some());
         let mut some = Counter::default();
         let selective = read(&spec, &filter, &mut some).unwrap();
         (

@@ -3,28 +3,37 @@
 
 pub mod json;
 pub mod listing;
-pub mod metrics;
 pub mod plain;
+pub mod prometheus;
 pub mod table;
+pub mod watch;
 
 use std::io::{self, Write};
 
-use crate::cli::Format;
-use crate::doctor::{Finding, Severity};
-use crate::group::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOT_SECS};
+use crate::analyze::aggregate::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOT_SECS};
+use crate::analyze::doctor::{Finding, Severity};
+use crate::model::ports::PortCapacity;
 use crate::model::{decimal, Socket, TcpState, Timer, TimerKind};
-use crate::procs::Procs;
-use crate::system::PortCapacity;
+use crate::source::owners::Procs;
 
 pub use listing::Stream;
+
+/// `--format`: how a command's answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Bordered table (the default on a terminal).
+    Table,
+    /// Aligned columns, no borders or colour (the default when piped).
+    Plain,
+    /// JSON, with the schema in README.md.
+    Json,
+}
 
 /// Decided once per run from the terminal and the environment.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Style {
     /// Colour states in tables (a terminal, and NO_COLOR unset).
     pub color: bool,
-    /// Table width; `None` lets the table size itself.
-    pub width: Option<u16>,
 }
 
 /// What a command has to show.
@@ -453,7 +462,7 @@ pub fn write_doctor(
     verbose: bool,
     label: &dyn Fn(Severity) -> String,
 ) -> io::Result<()> {
-    let worst = crate::doctor::worst(findings);
+    let worst = crate::analyze::doctor::worst(findings);
     let count = |s| findings.iter().filter(|f| f.severity == s).count();
     writeln!(
         out,
@@ -555,7 +564,7 @@ mod tests {
 
     #[test]
     fn time_wait_histogram_has_every_slot_soonest_first() {
-        let mut slots = [0; crate::group::TW_SLOTS];
+        let mut slots = [0; crate::analyze::aggregate::TW_SLOTS];
         (slots[0], slots[11]) = (2, 4);
         let sec = time_wait_left_section(&slots);
         assert_eq!(sec.rows.len(), 12);

@@ -220,9 +220,9 @@ fn push_row<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::group::{GroupBy, Groups};
+    use crate::analyze::aggregate::{GroupBy, Groups};
+    use crate::model::Consumer;
     use crate::model::{Endpoint, Family, Socket, TcpState, Timer, TimerKind};
-    use crate::source::Consumer;
 
     fn tw_socket(local_port: u16, ms: u32) -> Socket {
         let mut s = Socket::new(
@@ -273,7 +273,7 @@ TIME_WAIT  127.0.0.1:5      127.0.0.2:80  2.0s        0       0    0      0
         assert_eq!(text(&Report::Count(42)), "42\n");
         let mut g = Groups::new(GroupBy::Peer);
         for s in [tw_socket(1, 0), tw_socket(2, 0)] {
-            g.push(&s);
+            let _ = g.push(&s);
         }
         let groups: Vec<(String, u64)> = g
             .ranked(None)

@@ -9,7 +9,7 @@ use super::write_doctor;
 use super::{annotated_section, groups_section, ports_section, socket_row, summary_sections};
 use super::{Report, Section, Style};
 use super::{SOCKET_HEADERS, SOCKET_NUMERIC};
-use crate::doctor::Severity;
+use crate::analyze::doctor::Severity;
 use crate::model::TcpState;
 
 pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result<()> {
@@ -40,7 +40,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result
             }
             writeln!(out, "{t}")?;
             // On a terminal only: piped listings stay one row per socket.
-            let left = crate::group::time_wait_left(socks.iter());
+            let left = crate::analyze::aggregate::time_wait_left(socks.iter());
             if left.iter().any(|n| *n > 0) {
                 writeln!(out)?;
                 write_sections(out, &[time_wait_left_section(&left)], style)?;
@@ -97,9 +97,6 @@ fn new_table(headers: &[&str], style: &Style) -> Table {
         t.force_no_tty();
     } else {
         t.enforce_styling();
-    }
-    if let Some(w) = style.width {
-        t.set_width(w);
     }
     t
 }

@@ -1,43 +1,25 @@
-//! sock_diag netlink: the request and receive loop (I/O half) and a decoder of
-//! raw replies into [`Socket`]s (pure half, also used for `ss -D` captures).
+//! Decodes sock_diag replies into [`Socket`]s: live buffers and `ss -D`
+//! captures alike (the pure half of the netlink reader).
 //!
-//! The decoder reads `struct inet_diag_msg` itself (include/uapi/linux/inet_diag.h)
-//! rather than through netlink-packet-sock-diag's response type, which turns
-//! timer 3 into a variant without `idiag_expires` and allocates per message.
+//! `struct inet_diag_msg` (include/uapi/linux/inet_diag.h) is read here
+//! directly: netlink-packet-sock-diag's response type turns timer 3 into a
+//! variant without `idiag_expires` and allocates per message.
 
-use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+use crate::model::abi::{
+    INET_DIAG_MSG_LEN, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_DUMP_INTR,
+    SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK,
 };
-use netlink_packet_sock_diag::{
-    constants::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY},
-    inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
-    SockDiagMessage,
-};
-use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NlSocket, SocketAddr};
-
-use crate::model::{Endpoint, Family, Socket, StateSet, TcpState, Timer, TimerKind};
-
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_NOOP: u16 = 1;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-/// sizeof(struct inet_diag_msg).
-const INET_DIAG_MSG_LEN: usize = 72;
-/// The legacy request and reply type (include/uapi/linux/inet_diag.h). Its
-/// `struct inet_diag_req` may name no family, and the kernel then walks the
-/// connection hash once for both (inet_diag_dump_compat passes AF_UNSPEC
-/// on), where SOCK_DIAG_BY_FAMILY walks it once per family. The replies
-/// carry the same `struct inet_diag_msg`.
-const TCPDIAG_GETSOCK: u16 = 18;
+use crate::model::{Endpoint, Family, Flow, Socket, TcpState, Timer, TimerKind};
 
 /// What went wrong decoding a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
     /// The kernel answered the request with an error (a negative errno).
     Kernel(i32),
+    /// The dump's NLMSG_DONE carried an error: it stopped part way.
+    DumpFailed(i32),
     /// The bytes are not a well-formed reply; `offset` is where it breaks.
     Malformed { offset: usize, what: String },
 }
@@ -48,6 +30,11 @@ impl std::fmt::Display for DecodeError {
             DecodeError::Kernel(errno) => write!(
                 f,
                 "the kernel refused the sock_diag request: {}",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+            DecodeError::DumpFailed(errno) => write!(
+                f,
+                "the kernel ended the sock_diag dump with an error, so it is incomplete: {}",
                 std::io::Error::from_raw_os_error(*errno)
             ),
             DecodeError::Malformed { offset, what } => write!(f, "byte {offset}: {what}"),
@@ -67,6 +54,8 @@ pub struct Progress {
     pub interrupted: bool,
     /// Bytes consumed; for a capture file, the next dump starts here.
     pub consumed: usize,
+    /// The consumer answered `Break`: the rest of the buffer was not decoded.
+    pub stopped: bool,
 }
 
 fn malformed(offset: usize, what: impl Into<String>) -> DecodeError {
@@ -87,7 +76,7 @@ fn u32_ne(b: &[u8], at: usize) -> u32 {
 /// Decodes the netlink messages in `buf` up to and including the first
 /// NLMSG_DONE, handing each socket to `visit`. A buffer may end between
 /// messages (the next recv continues the dump), never inside one.
-pub fn decode(buf: &[u8], visit: &mut dyn FnMut(&Socket)) -> Result<Progress, DecodeError> {
+pub fn decode(buf: &[u8], visit: &mut dyn FnMut(&Socket) -> Flow) -> Result<Progress, DecodeError> {
     let mut p = Progress::default();
     let mut off = 0;
     while off < buf.len() {
@@ -118,6 +107,16 @@ pub fn decode(buf: &[u8], visit: &mut dyn FnMut(&Socket)) -> Result<Progress, De
         off += (len + 3) & !3;
         match kind {
             NLMSG_DONE => {
+                // The dump's end carries its status (netlink_dump_done): 0, or
+                // a negative errno when the dump failed part way (-ENOMEM from
+                // a dump callback, say). The table is then incomplete, as ss
+                // reports it. A body too short to hold one is an old kernel's.
+                if body.len() >= 4 {
+                    match u32_ne(body, 0) as i32 {
+                        e @ -4095..=-1 => return Err(DecodeError::DumpFailed(-e)),
+                        _ => {}
+                    }
+                }
                 p.done = true;
                 break;
             }
@@ -142,7 +141,10 @@ pub fn decode(buf: &[u8], visit: &mut dyn FnMut(&Socket)) -> Result<Progress, De
             }
             SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 let s = decode_inet_diag_msg(body).map_err(|what| malformed(off - len, what))?;
-                visit(&s);
+                if visit(&s).is_break() {
+                    p.stopped = true;
+                    break;
+                }
             }
             other => {
                 return Err(malformed(
@@ -165,8 +167,8 @@ pub fn decode_inet_diag_msg(b: &[u8]) -> Result<Socket, String> {
         ));
     }
     let family = match b[0] {
-        AF_INET => Family::Inet,
-        AF_INET6 => Family::Inet6,
+        f if f == Family::Inet.af() => Family::Inet,
+        f if f == Family::Inet6.af() => Family::Inet6,
         f => {
             return Err(format!(
                 "address family {f} is neither AF_INET nor AF_INET6"
@@ -207,7 +209,10 @@ pub fn decode_inet_diag_msg(b: &[u8]) -> Result<Socket, String> {
 
 /// Decodes a whole capture (as `ss -D FILE` writes it): one or more dumps,
 /// each ended by NLMSG_DONE. Every dump must be complete.
-pub fn decode_capture(buf: &[u8], visit: &mut dyn FnMut(&Socket)) -> Result<(), DecodeError> {
+pub fn decode_capture(
+    buf: &[u8],
+    visit: &mut dyn FnMut(&Socket) -> Flow,
+) -> Result<(), DecodeError> {
     read_capture(buf, visit)
 }
 
@@ -222,7 +227,7 @@ const MAX_CAPTURE_MESSAGE: usize = 1 << 20;
 /// after some of them, as in a live read, and the caller discards them.
 pub fn read_capture(
     mut r: impl std::io::Read,
-    visit: &mut dyn FnMut(&Socket),
+    visit: &mut dyn FnMut(&Socket) -> Flow,
 ) -> Result<(), DecodeError> {
     let mut msg = Vec::with_capacity(4096);
     let (mut offset, mut open) = (0usize, false);
@@ -258,6 +263,10 @@ pub fn read_capture(
                 offset,
                 "this dump was interrupted (NLM_F_DUMP_INTR) when captured; capture it again",
             ));
+        }
+        // The consumer has what it wants (`--limit`): the rest is not read.
+        if p.stopped {
+            return Ok(());
         }
         open = !p.done;
         offset += msg.len();
@@ -302,314 +311,12 @@ pub fn looks_like_dump(buf: &[u8]) -> bool {
     }
 }
 
-/// What the kernel can filter besides states: exact ports in the request's
-/// socket id (checked before anything else, inet_diag_dump_icsk) and an
-/// INET_DIAG_REQ_BYTECODE program (see `expr`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KernelFilter {
-    pub sport: Option<u16>,
-    pub dport: Option<u16>,
-    pub bytecode: Option<Vec<u8>>,
-}
-
-impl KernelFilter {
-    /// True when the kernel may drop sockets the state mask alone would
-    /// keep, listeners included.
-    pub fn is_active(&self) -> bool {
-        self.sport.is_some() || self.dport.is_some() || self.bytecode.is_some()
-    }
-}
-
-/// The request attribute carrying a filter program.
-const INET_DIAG_REQ_BYTECODE: u16 = 1;
-
-/// Builds a SOCK_DIAG_BY_FAMILY dump request for TCP sockets of `family` in
-/// the states of `states`, so the kernel sends only those.
-pub fn request(family: Family, states: StateSet, seq: u32) -> Vec<u8> {
-    request_filtered(family, states, seq, &KernelFilter::default())
-}
-
-/// [`request`] with a kernel-side filter.
-pub fn request_filtered(family: Family, states: StateSet, seq: u32, kf: &KernelFilter) -> Vec<u8> {
-    let (af, mut id) = match family {
-        Family::Inet => (AF_INET, SocketId::new_v4()),
-        Family::Inet6 => (AF_INET6, SocketId::new_v6()),
-    };
-    id.source_port = kf.sport.unwrap_or(0);
-    id.destination_port = kf.dport.unwrap_or(0);
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    header.sequence_number = seq;
-    let mut msg = NetlinkMessage::new(
-        header,
-        NetlinkPayload::from(SockDiagMessage::InetRequest(InetRequest {
-            family: af,
-            protocol: IPPROTO_TCP,
-            extensions: ExtensionFlags::empty(),
-            states: StateFlags::from_bits_retain(states.kernel_mask()),
-            socket_id: id,
-        })),
-    );
-    msg.finalize();
-    let mut buf = vec![0; msg.buffer_len()];
-    msg.serialize(&mut buf);
-    if let Some(bc) = &kf.bytecode {
-        // struct nlattr { u16 nla_len; u16 nla_type; } + program, 4-aligned.
-        // The crate's request type has no attributes, so append it here.
-        buf.extend_from_slice(&((4 + bc.len()) as u16).to_ne_bytes());
-        buf.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
-        buf.extend_from_slice(bc);
-        buf.resize((buf.len() + 3) & !3, 0);
-        let len = buf.len() as u32;
-        buf[..4].copy_from_slice(&len.to_ne_bytes());
-    }
-    buf
-}
-
-/// Whether a dump of `families` takes one walk of the connection hash (a
-/// TCPDIAG_GETSOCK request naming no family) rather than one per family:
-/// when both families are wanted. At a million sockets the second walk costs
-/// about 90 ms even with no IPv6 socket at all.
-pub fn one_walk(families: &[Family]) -> bool {
-    families.contains(&Family::Inet) && families.contains(&Family::Inet6)
-}
-
-/// Builds a TCPDIAG_GETSOCK dump request for TCP sockets of both families in
-/// the states of `states`: an nlmsghdr and a `struct inet_diag_req` with
-/// family AF_UNSPEC and a zero socket id (any address, any port).
-pub fn request_one_walk(states: StateSet, seq: u32) -> Vec<u8> {
-    // family, src_len, dst_len, ext; inet_diag_sockid; states; dbs.
-    const INET_DIAG_REQ_LEN: usize = 4 + 48 + 4 + 4;
-    let len = NLMSG_HDRLEN + INET_DIAG_REQ_LEN;
-    let mut b = Vec::with_capacity(len);
-    b.extend_from_slice(&(len as u32).to_ne_bytes());
-    b.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
-    b.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    b.extend_from_slice(&seq.to_ne_bytes());
-    b.extend_from_slice(&0u32.to_ne_bytes());
-    b.extend_from_slice(&[0; 4 + 48]);
-    b.extend_from_slice(&states.kernel_mask().to_ne_bytes());
-    b.extend_from_slice(&0u32.to_ne_bytes());
-    b
-}
-
-/// How many times an interrupted dump is retried before giving up.
-pub const MAX_DUMP_ATTEMPTS: usize = 5;
-
-/// Why the live dump failed; the caller decides whether /proc can stand in.
-#[derive(Debug)]
-pub enum DumpError {
-    /// sock_diag is not available or not allowed here (no module, seccomp,
-    /// an LSM, a sandbox): /proc may still answer.
-    Unavailable(std::io::Error),
-    /// The kernel or the reply failed mid-dump.
-    Failed(String),
-    /// Every attempt was interrupted by table changes.
-    Interrupted(usize),
-}
-
-impl std::fmt::Display for DumpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DumpError::Unavailable(e) => write!(f, "sock_diag netlink is not available: {e}"),
-            DumpError::Failed(m) => write!(f, "sock_diag dump failed: {m}"),
-            DumpError::Interrupted(n) => write!(
-                f,
-                "the socket table changed during each of {n} sock_diag dumps (NLM_F_DUMP_INTR); \
-                 no consistent answer; try again"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for DumpError {}
-
-/// A receive buffer larger than the kernel's largest dump skb (32 KiB, see
-/// netlink_recvmsg), so one recv always takes a whole skb.
-const RECV_BUF: usize = 64 * 1024;
-/// SO_RCVBUF asked for: room for several skbs queued while we decode.
-const SOCK_RCVBUF: usize = 1 << 20;
-
-/// A sock_diag socket in the network namespace that was current when it was
-/// opened, with its receive buffer.
-pub struct Dumper {
-    sock: NlSocket,
-    buf: Vec<u8>,
-    seq: u32,
-    /// Cleared when the kernel refuses the one-walk request.
-    one_walk: bool,
-    /// Bytes received so far: shows what a kernel-side filter saves.
-    pub bytes_received: u64,
-}
-
-impl Dumper {
-    pub fn open() -> Result<Dumper, DumpError> {
-        Ok(Dumper {
-            sock: open().map_err(DumpError::Unavailable)?,
-            buf: Vec::with_capacity(RECV_BUF),
-            seq: 0,
-            one_walk: true,
-            bytes_received: 0,
-        })
-    }
-
-    /// One dump of `families` (one walk of the hash for both, see
-    /// [`one_walk`]), every socket handed to `visit`. `Ok(false)`
-    /// when the kernel flagged it NLM_F_DUMP_INTR: the caller must forget
-    /// what it saw and dump again (see `source::read`).
-    pub fn dump(
-        &mut self,
-        families: &[Family],
-        states: StateSet,
-        kf: &KernelFilter,
-        visit: &mut dyn FnMut(&Socket),
-        enough: &Cell<bool>,
-    ) -> Result<bool, DumpError> {
-        self.run(families, states, kf, visit, enough, None)
-    }
-
-    /// The raw replies of one dump of each family, laid out as `ss -D` writes
-    /// them (each family's messages and its NLMSG_DONE), for `tw capture`.
-    pub fn capture(
-        &mut self,
-        families: &[Family],
-        states: StateSet,
-    ) -> Result<Option<Vec<u8>>, DumpError> {
-        let mut raw = Vec::new();
-        let kf = KernelFilter::default();
-        let never = Cell::new(false);
-        let complete = self.run(families, states, &kf, &mut |_| {}, &never, Some(&mut raw))?;
-        Ok(complete.then_some(raw))
-    }
-
-    fn run(
-        &mut self,
-        families: &[Family],
-        states: StateSet,
-        kf: &KernelFilter,
-        visit: &mut dyn FnMut(&Socket),
-        enough: &Cell<bool>,
-        mut raw: Option<&mut Vec<u8>>,
-    ) -> Result<bool, DumpError> {
-        // Both families and only states to filter on: one walk of the hash.
-        // Captures keep a dump per family, as `ss -D` writes them.
-        if self.one_walk && one_walk(families) && !kf.is_active() && raw.is_none() {
-            self.seq = self.seq.wrapping_add(1);
-            let req = request_one_walk(states, self.seq);
-            let mut seen = 0u64;
-            let mut count = |s: &Socket| {
-                seen += 1;
-                visit(s)
-            };
-            match dump_family(&self.sock, &req, &mut self.buf, &mut count, enough, None) {
-                Ok((interrupted, bytes)) => {
-                    self.bytes_received += bytes;
-                    return Ok(!interrupted);
-                }
-                // Refused before any socket (a kernel without the legacy
-                // request answers EOPNOTSUPP, sock_diag_rcv_msg): a dump per
-                // family says whether sock_diag itself is refused. Only a
-                // refusal: after a failed recv() the kernel may still be in
-                // the dump, and a new request would get EBUSY.
-                Err(DumpError::Unavailable(_)) if seen == 0 => self.one_walk = false,
-                Err(e) => return Err(e),
-            }
-        }
-        for &family in families {
-            self.seq = self.seq.wrapping_add(1);
-            let req = request_filtered(family, states, self.seq, kf);
-            let (interrupted, bytes) = dump_family(
-                &self.sock,
-                &req,
-                &mut self.buf,
-                visit,
-                enough,
-                raw.as_deref_mut(),
-            )?;
-            self.bytes_received += bytes;
-            if interrupted {
-                return Ok(false);
-            }
-            if enough.get() {
-                break;
-            }
-        }
-        Ok(true)
-    }
-}
-
-fn open() -> std::io::Result<NlSocket> {
-    let mut sock = NlSocket::new(NETLINK_SOCK_DIAG)?;
-    sock.bind_auto()?;
-    // Best effort: a small SO_RCVBUF only costs speed, never correctness.
-    let _ = sock.set_rx_buf_sz(SOCK_RCVBUF as libc::c_int);
-    Ok(sock)
-}
-
-/// One family's dump; returns whether it was interrupted, and the bytes
-/// received. With `raw`, the received bytes are kept too. Once `enough` is
-/// set (by `visit`'s consumer), it ends after the buffer at hand.
-fn dump_family(
-    sock: &NlSocket,
-    req: &[u8],
-    buf: &mut Vec<u8>,
-    visit: &mut dyn FnMut(&Socket),
-    enough: &Cell<bool>,
-    mut raw: Option<&mut Vec<u8>>,
-) -> Result<(bool, u64), DumpError> {
-    match sock.send_to(req, &SocketAddr::new(0, 0), 0) {
-        Ok(_) => {}
-        // A refused request means sock_diag is not for us here.
-        Err(e) => return Err(DumpError::Unavailable(e)),
-    }
-    let mut interrupted = false;
-    let mut bytes = 0u64;
-    loop {
-        buf.clear();
-        let n = match sock.recv(buf, 0) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // The socket's queue overflowed and the kernel dropped replies
-            // (netlink_overrun): what arrived is not the whole table.
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                return Err(DumpError::Failed(format!(
-                    "recv: {e}: replies were lost; try again, or use --source proc"
-                )))
-            }
-            Err(e) => return Err(DumpError::Failed(format!("recv: {e}"))),
-        };
-        if n == 0 {
-            return Err(DumpError::Failed(
-                "the kernel closed the dump without NLMSG_DONE".into(),
-            ));
-        }
-        let p = decode(&buf[..n.min(buf.len())], visit).map_err(|e| match e {
-            DecodeError::Kernel(errno)
-                if errno == libc::EPERM
-                    || errno == libc::EACCES
-                    || errno == libc::ENOENT
-                    || errno == libc::EOPNOTSUPP =>
-            {
-                DumpError::Unavailable(std::io::Error::from_raw_os_error(errno))
-            }
-            other => DumpError::Failed(other.to_string()),
-        })?;
-        interrupted |= p.interrupted;
-        bytes += n as u64;
-        if let Some(raw) = raw.as_deref_mut() {
-            raw.extend_from_slice(&buf[..p.consumed]);
-        }
-        // Enough: the socket is dropped with the dump under way, which the
-        // kernel ends (netlink_release frees the dump's state).
-        if p.done || enough.get() {
-            return Ok((interrupted, bytes));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::request::{one_walk, request, request_one_walk};
     use super::*;
+    use crate::model::abi::{NLM_F_DUMP, NLM_F_REQUEST};
+    use crate::model::StateSet;
 
     /// A reply message as the kernel lays it out, for table-driven cases.
     fn msg(kind: u16, flags: u16, body: &[u8]) -> Vec<u8> {
@@ -657,7 +364,10 @@ mod tests {
 
     fn collect(buf: &[u8]) -> (Result<Progress, DecodeError>, Vec<Socket>) {
         let mut v = Vec::new();
-        let r = decode(buf, &mut |s| v.push(*s));
+        let r = decode(buf, &mut |s| {
+            v.push(*s);
+            Flow::Continue(())
+        });
         (r, v)
     }
 
@@ -793,8 +503,8 @@ mod tests {
         assert_eq!(u16_ne(&req, 4), SOCK_DIAG_BY_FAMILY);
         assert_eq!(u16_ne(&req, 6), NLM_F_REQUEST | NLM_F_DUMP);
         assert_eq!(u32_ne(&req, 8), 7);
-        assert_eq!(req[16], AF_INET6);
-        assert_eq!(req[17], IPPROTO_TCP);
+        assert_eq!(req[16], libc::AF_INET6 as u8);
+        assert_eq!(req[17], libc::IPPROTO_TCP as u8);
         assert_eq!(u32_ne(&req, 20), (1 << 6) | (1 << 3));
     }
 
@@ -850,17 +560,27 @@ mod tests {
         let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/netlink/tcp.dump");
         let whole = std::fs::read(fixture).unwrap();
         let mut want = Vec::new();
-        decode_capture(&whole, &mut |s| want.push(*s)).unwrap();
+        decode_capture(&whole, &mut |s| {
+            want.push(*s);
+            Flow::Continue(())
+        })
+        .unwrap();
         assert!(want.len() > 10);
         // Every cut of the file, read in pieces of every size: the same sockets, or the same
         // error at the same byte.
         for cut in (0..=whole.len()).step_by(7).chain([whole.len()]) {
             let bytes = &whole[..cut];
             let mut one = Vec::new();
-            let expected = decode_capture(bytes, &mut |s| one.push(*s));
+            let expected = decode_capture(bytes, &mut |s| {
+                one.push(*s);
+                Flow::Continue(())
+            });
             for step in [1, 3, 16, 17, 4096] {
                 let mut got = Vec::new();
-                let r = read_capture(Trickle { bytes, step }, &mut |s| got.push(*s));
+                let r = read_capture(Trickle { bytes, step }, &mut |s| {
+                    got.push(*s);
+                    Flow::Continue(())
+                });
                 assert_eq!(r, expected, "cut {cut}, step {step}");
                 assert_eq!(got, one, "cut {cut}, step {step}");
             }
@@ -871,7 +591,7 @@ mod tests {
     fn a_length_beyond_any_reply_is_refused_before_it_is_read() {
         let mut buf = msg(SOCK_DIAG_BY_FAMILY, 2, &[0; 72]);
         buf[..4].copy_from_slice(&u32::MAX.to_ne_bytes());
-        let err = read_capture(&buf[..], &mut |_| {}).unwrap_err();
+        let err = read_capture(&buf[..], &mut |_| Flow::Continue(())).unwrap_err();
         assert_eq!(
             err,
             malformed(
@@ -888,11 +608,19 @@ mod tests {
         buf.extend(msg(NLMSG_DONE, 2, &[0; 4]));
         buf.extend(msg(SOCK_DIAG_BY_FAMILY, 2, &body));
         let mut n = 0;
-        let err = decode_capture(&buf, &mut |_| n += 1).unwrap_err();
+        let err = decode_capture(&buf, &mut |_| {
+            n += 1;
+            Flow::Continue(())
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("NLMSG_DONE"), "{err}");
         buf.extend(msg(NLMSG_DONE, 2, &[0; 4]));
         n = 0;
-        decode_capture(&buf, &mut |_| n += 1).unwrap();
+        decode_capture(&buf, &mut |_| {
+            n += 1;
+            Flow::Continue(())
+        })
+        .unwrap();
         assert_eq!(n, 2);
         assert!(looks_like_dump(&buf));
         assert!(!looks_like_dump(b"  sl  local_address rem_address"));

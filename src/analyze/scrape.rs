@@ -1,21 +1,21 @@
 //! `tw metrics` and each `tw serve` scrape: one read of the system facts and
 //! one pass over the socket table, gathered into a [`Snapshot`] that
-//! [`crate::render::metrics`] prints as Prometheus text.
+//! [`crate::render::prometheus`] prints as Prometheus text.
 //!
 //! [`MetricScan`] is pure (a [`Consumer`]); [`Snapshot::collect`] is the I/O
 //! half.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
-use crate::cli::Format;
-use crate::doctor::{self, Finding, Scan};
-use crate::filter::Filter;
+use crate::analyze::doctor::{self, Finding, Scan};
+use crate::model::facts::Facts;
+use crate::model::ports::{port_capacity, PortCapacity};
+use crate::model::{Consumer, Flow};
 use crate::model::{Family, PortRange, Socket, TcpState};
-use crate::source::{self, Consumer, SourceSpec};
-use crate::system::{self, Facts, PortCapacity};
+use crate::query::Filter;
+use crate::source::Source;
 
 /// Upper bounds, in seconds, of the TIME_WAIT time-left histogram. Every
 /// TIME_WAIT socket has at most TCP_TIMEWAIT_LEN (60 s) left; the timer wheel
@@ -74,8 +74,8 @@ fn family_index(f: Family) -> usize {
 }
 
 impl Consumer for MetricScan {
-    fn push(&mut self, s: &Socket) {
-        self.scan.push(s);
+    fn push(&mut self, s: &Socket) -> Flow {
+        self.scan.push(s)?;
         self.by_family_state[family_index(s.family)][usize::from(s.state.kernel())] += 1;
         // A FIN_WAIT2 minisocket also has a timewait timer; only TIME_WAIT
         // counts here, as in the summary.
@@ -89,6 +89,7 @@ impl Consumer for MetricScan {
                 self.time_left_sum_ms += u64::from(ms);
             }
         }
+        Flow::Continue(())
     }
 
     fn restart(&mut self) {
@@ -113,20 +114,21 @@ impl Snapshot {
     /// Reads the facts and the socket table once and runs doctor's rules.
     /// Notes (a --from capture without facts, a fallback to /proc) go to
     /// `notes`.
-    pub fn collect(spec: &SourceSpec, filter: &Filter, notes: &mut dyn Write) -> Result<Snapshot> {
+    pub fn collect(
+        source: &dyn Source,
+        filter: &Filter,
+        notes: &mut Vec<String>,
+    ) -> Result<Snapshot> {
         let start = Instant::now();
-        let facts = crate::load_facts(spec, notes)?;
+        let facts = source.facts(notes)?;
         let range = doctor::port_range(&facts);
         let mut scan = MetricScan::new(range);
-        let info = source::read(spec, filter, &mut scan)?;
-        for note in &info.notes {
-            writeln!(notes, "tw: {note}")?;
-        }
+        notes.extend(source.read(filter, &mut scan)?.notes);
         let findings = doctor::diagnose(&facts, &scan.scan);
         // As doctor counts: without ip_local_port_range, the kernel's default
         // range less whatever is reserved.
         let reserved = facts.sysctl.ip_local_reserved_ports.as_deref();
-        let capacity = system::port_capacity(range, reserved.unwrap_or(&[]));
+        let capacity = port_capacity(range, reserved.unwrap_or(&[]));
         Ok(Snapshot {
             facts,
             scan,
@@ -135,16 +137,6 @@ impl Snapshot {
             range,
             elapsed: start.elapsed(),
         })
-    }
-}
-
-/// `tw metrics` and `tw serve` speak Prometheus text only.
-pub fn no_format(format: Option<Format>, command: &str) -> Result<()> {
-    match format {
-        Some(_) => {
-            bail!("--format: `tw {command}` prints Prometheus text only; leave --format out")
-        }
-        None => Ok(()),
     }
 }
 
@@ -172,13 +164,13 @@ mod tests {
 
     #[test]
     fn histogram_buckets_are_upper_bounds_and_cumulative() {
-        let mut m = MetricScan::new(doctor::DEFAULT_PORT_RANGE);
+        let mut m = MetricScan::new(crate::model::ports::DEFAULT_PORT_RANGE);
         // 0 and 1000 ms land in le=1; 1001 in le=5; 60000 in le=60; 61000
         // (not seen from a real kernel) only in +Inf.
         for ms in [0, 1000, 1001, 30_000, 60_000, 61_000] {
-            m.push(&tw(Family::Inet, Some(ms)));
+            let _ = m.push(&tw(Family::Inet, Some(ms)));
         }
-        m.push(&tw(Family::Inet6, None));
+        let _ = m.push(&tw(Family::Inet6, None));
         assert_eq!(m.time_left_cumulative(), [2, 3, 3, 3, 4, 4, 4, 5, 6]);
         assert_eq!(m.time_left_sum_secs(), 153.001);
         assert_eq!(m.count(Family::Inet, TcpState::TimeWait), 6);

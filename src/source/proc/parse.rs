@@ -1,4 +1,4 @@
-//! /proc/net/tcp and tcp6: a line parser (pure half) and the file reader.
+//! The /proc/net/tcp and tcp6 line parser (the pure half of the /proc reader).
 //!
 //! procfs's TcpNetEntry drops the `tr` and `tm->when` columns, which carry the
 //! TIME_WAIT time left, so tw parses the lines itself. Line formats:
@@ -6,17 +6,12 @@
 //! net/ipv4/tcp_ipv4.c, and their IPv6 twins in net/ipv6/tcp_ipv6.c.
 
 use std::collections::{HashSet, VecDeque};
-use std::fs::File;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::mpsc::{self, Receiver, Sender};
 
-use crate::model::{Endpoint, Family, Socket, StateSet, TcpState, Timer, TimerKind};
-
-/// Clock ticks per second of `tm->when` (jiffies_delta_to_clock_t). USER_HZ is
-/// 100 on every architecture Linux runs servers on.
-const USER_HZ: u64 = 100;
+use crate::model::abi::USER_HZ;
+use crate::model::{Endpoint, Family, Flow, Socket, StateSet, TcpState, Timer, TimerKind};
 
 /// A line that does not parse, with its 1-based number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +32,8 @@ impl std::fmt::Display for ParseError {
 pub const MAX_LINE: usize = 4096;
 
 /// Parses a whole table, handing each socket whose state is in `states` to
-/// `visit`. The header line is skipped; any other line that does not parse
+/// `visit`, until it answers `Break` (the table is then left at the end of
+/// that line). The header line is skipped; any other line that does not parse
 /// is an error, since a silently skipped line would be a wrong count.
 ///
 /// A socket listed twice is handed over once. The kernel writes the table a
@@ -50,7 +46,7 @@ pub const MAX_LINE: usize = 4096;
 pub fn parse(
     mut r: impl BufRead,
     states: StateSet,
-    visit: &mut dyn FnMut(&Socket),
+    visit: &mut dyn FnMut(&Socket) -> Flow,
 ) -> Result<(), ParseError> {
     // Lines are parsed where they lie in the reader's buffer; one that
     // straddles two buffers is put together here first.
@@ -58,13 +54,8 @@ pub fn parse(
     let mut n = 0;
     let mut seen = Recent::default();
     let mut take = |line: &[u8], n: usize| match parse_line(line, states) {
-        Ok(Some(s)) => {
-            if seen.first_time(&s) {
-                visit(&s);
-            }
-            Ok(())
-        }
-        Ok(None) => Ok(()),
+        Ok(Some(s)) if seen.first_time(&s) => Ok(visit(&s)),
+        Ok(_) => Ok(Flow::Continue(())),
         Err(what) => Err(ParseError { line: n, what }),
     };
     let too_long = |n: usize| ParseError {
@@ -103,13 +94,17 @@ pub fn parse(
                 if end - at > MAX_LINE + 1 {
                     return Err(too_long(n));
                 }
-                take(&buf[at..end], n)?;
+                if take(&buf[at..end], n)?.is_break() {
+                    return Ok(());
+                }
             } else {
                 partial.extend_from_slice(&buf[at..end]);
                 if partial.len() > MAX_LINE + 1 {
                     return Err(too_long(n));
                 }
-                take(&partial, n)?;
+                if take(&partial, n)?.is_break() {
+                    return Ok(());
+                }
                 partial.clear();
             }
             at = end;
@@ -613,103 +608,6 @@ fn endpoint(b: &[u8], name: &str) -> Result<(Family, Endpoint), String> {
     }
 }
 
-/// Reads a live table on a thread of its own, a few chunks ahead of the
-/// parser. The kernel formats /proc/net/tcp inside read() (tcp4_seq_show,
-/// about 1.5 µs a line), so one chunk is parsed while the next is formatted,
-/// and tcp6's walk of the connection hash (every bucket, IPv4 sockets
-/// included) runs beside tcp's instead of after it. Memory stays bounded: at
-/// most [`AHEAD`] chunks wait.
-pub struct Prefetch {
-    chunks: Receiver<io::Result<Vec<u8>>>,
-    spare: Sender<Vec<u8>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-/// Bytes per read(), as `cat` asks.
-const CHUNK: usize = 128 * 1024;
-/// Chunks read ahead of the parser.
-const AHEAD: usize = 4;
-
-impl Prefetch {
-    /// Starts reading `file` (opened by the caller, so in the caller's
-    /// network namespace: a /proc/net file keeps the namespace it was opened
-    /// in, whichever thread reads it).
-    pub fn spawn(mut file: File) -> io::Result<Prefetch> {
-        let (ahead, chunks) = mpsc::sync_channel(AHEAD);
-        let (spare, spares) = mpsc::channel::<Vec<u8>>();
-        std::thread::Builder::new()
-            .name("tw-read".into())
-            .spawn(move || loop {
-                let mut buf = spares.try_recv().unwrap_or_default();
-                buf.resize(CHUNK, 0);
-                // A seq_file read() returns one page at most (seq_read_iter),
-                // so fill the chunk with many: one hand-over per chunk, not
-                // a thread wake-up per 4 KiB.
-                let mut filled = 0;
-                let mut failed = None;
-                while filled < CHUNK {
-                    match file.read(&mut buf[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
-                    }
-                }
-                buf.truncate(filled);
-                let end = filled < CHUNK;
-                // A parser that stopped early has dropped the receiver.
-                if filled > 0 && ahead.send(Ok(buf)).is_err() {
-                    return;
-                }
-                if let Some(e) = failed {
-                    let _ = ahead.send(Err(e));
-                    return;
-                }
-                if end {
-                    return;
-                }
-            })?;
-        Ok(Prefetch {
-            chunks,
-            spare,
-            cur: Vec::new(),
-            pos: 0,
-        })
-    }
-}
-
-impl Read for Prefetch {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(out.len());
-        out[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for Prefetch {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.pos == self.cur.len() {
-            // A closed channel: the reader is done, at the end of the file.
-            if let Ok(chunk) = self.chunks.recv() {
-                let used = std::mem::replace(&mut self.cur, chunk?);
-                let _ = self.spare.send(used);
-                self.pos = 0;
-            }
-        }
-        Ok(&self.cur[self.pos..])
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.cur.len());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -774,7 +672,11 @@ mod tests {
         let text = format!("{HEADER}\n{good}\n{longest}{good}\n");
         let whole = {
             let mut v = Vec::new();
-            parse(text.as_bytes(), StateSet::ALL, &mut |s| v.push(*s)).unwrap();
+            parse(text.as_bytes(), StateSet::ALL, &mut |s| {
+                v.push(*s);
+                Flow::Continue(())
+            })
+            .unwrap();
             v
         };
         assert_eq!(whole.len(), 1, "three copies of one socket count once");
@@ -782,18 +684,22 @@ mod tests {
         for cap in [1, 2, 7, 64, 150, 4096] {
             let mut v = Vec::new();
             let r = std::io::BufReader::with_capacity(cap, text.as_bytes());
-            parse(r, StateSet::ALL, &mut |s| v.push(*s)).unwrap();
+            parse(r, StateSet::ALL, &mut |s| {
+                v.push(*s);
+                Flow::Continue(())
+            })
+            .unwrap();
             assert_eq!(v, whole, "buffer of {cap}");
             let r = std::io::BufReader::with_capacity(cap, too_long.as_bytes());
-            let err = parse(r, StateSet::ALL, &mut |_| {}).unwrap_err();
+            let err = parse(r, StateSet::ALL, &mut |_| Flow::Continue(())).unwrap_err();
             assert_eq!(err.line, 2, "buffer of {cap}");
             assert!(err.what.contains("longer than"), "{err}");
             let cut = &too_long.as_bytes()[..HEADER.len() + 1 + MAX_LINE + 1];
             let r = std::io::BufReader::with_capacity(cap, cut);
-            let err = parse(r, StateSet::ALL, &mut |_| {}).unwrap_err();
+            let err = parse(r, StateSet::ALL, &mut |_| Flow::Continue(())).unwrap_err();
             assert!(err.what.contains("longer than"), "{err}");
             let r = std::io::BufReader::with_capacity(cap, &cut[..cut.len() - 1]);
-            let err = parse(r, StateSet::ALL, &mut |_| {}).unwrap_err();
+            let err = parse(r, StateSet::ALL, &mut |_| Flow::Continue(())).unwrap_err();
             assert!(err.what.contains("cut off"), "{err}");
         }
     }
@@ -914,7 +820,11 @@ mod tests {
             "{HEADER}\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1 1\n   1: 0100007F:1F9"
         );
         let mut n = 0;
-        let err = parse(text.as_bytes(), StateSet::ALL, &mut |_| n += 1).unwrap_err();
+        let err = parse(text.as_bytes(), StateSet::ALL, &mut |_| {
+            n += 1;
+            Flow::Continue(())
+        })
+        .unwrap_err();
         assert_eq!(err.line, 3);
         assert!(err.what.contains("cut off"), "{err}");
         let good =
@@ -926,7 +836,11 @@ mod tests {
             b"\xff\xfe garbage\n",
         ]
         .concat();
-        let err = parse(&bytes[..], StateSet::ALL, &mut |_| n += 1).unwrap_err();
+        let err = parse(&bytes[..], StateSet::ALL, &mut |_| {
+            n += 1;
+            Flow::Continue(())
+        })
+        .unwrap_err();
         assert!(err.what.contains("slot number"), "{err}");
         assert_eq!(err.line, 3);
     }

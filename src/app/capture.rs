@@ -6,10 +6,11 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 
-use crate::filter::Filter;
 use crate::model::StateSet;
+use crate::query::Filter;
+use crate::source::facts::{fact_path, CAPTURE_FILES};
+use crate::source::live::Live;
 use crate::source::{netlink, SourceSpec};
-use crate::system::{fact_path, CAPTURE_FILES};
 
 /// Name of the raw sock_diag dump in a capture folder (`ss -D` layout).
 pub const DUMP_FILE: &str = "sock_diag.dump";
@@ -23,7 +24,11 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
     let root = spec.proc_root.as_deref().unwrap_or(Path::new("/proc"));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     // The files of the --netns namespace, if one was given.
-    let _inside = crate::enter_one(spec)?;
+    let live = Live {
+        kind: spec.kind,
+        netns: spec.netns.clone(),
+    };
+    let _inside = live.enter_one()?;
     let mut written = 0;
     let mut absent = Vec::new();
     for rel in CAPTURE_FILES {

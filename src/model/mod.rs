@@ -1,5 +1,12 @@
 //! The one socket model every reader produces and every later stage consumes.
 
+pub mod abi;
+mod consumer;
+pub mod facts;
+pub mod ports;
+
+pub use consumer::{Consumer, Flow};
+
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
@@ -320,6 +327,14 @@ pub enum Family {
 }
 
 impl Family {
+    /// The address family's number (AF_INET, AF_INET6), as sock_diag carries it.
+    pub fn af(self) -> u8 {
+        match self {
+            Family::Inet => libc::AF_INET as u8,
+            Family::Inet6 => libc::AF_INET6 as u8,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Family::Inet => "inet",

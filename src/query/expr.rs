@@ -7,10 +7,8 @@
 //! `and` (also implied between two conditions), then `not`; `state NAME` and
 //! `exclude NAME` may lead the expression.
 
-use std::net::IpAddr;
-
-use crate::filter::parse_state_word;
 use crate::model::{Cidr, PortRange, Socket, StateSet};
+use crate::query::parse_state_word;
 
 /// Which end of the connection a condition looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,188 +427,8 @@ impl Parser<'_> {
     }
 }
 
-// --- INET_DIAG_REQ_BYTECODE (include/uapi/linux/inet_diag.h) -------------
-
-const BC_JMP: u8 = 1;
-const BC_S_GE: u8 = 2;
-const BC_S_LE: u8 = 3;
-const BC_D_GE: u8 = 4;
-const BC_D_LE: u8 = 5;
-const BC_S_COND: u8 = 7;
-const BC_D_COND: u8 = 8;
-
-/// One `struct inet_diag_bc_op`: code, yes (u8), no (u16). Jumps are byte
-/// offsets from this op.
-fn op(code: u8, yes: u8, no: u16) -> [u8; 4] {
-    let n = no.to_ne_bytes();
-    [code, yes, n[0], n[1]]
-}
-
-/// A compiled fragment. Convention (as ss's ssfilter_bytecompile): when the
-/// condition holds, execution runs to the fragment's end; when it does not,
-/// it jumps 4 bytes past the end. The kernel (inet_diag_bc_run) accepts a
-/// socket when execution ends exactly at the program's end.
-struct Frag {
-    code: Vec<u8>,
-    /// Offsets of ops whose `no` jumps to end + 4 (to relocate in `and`).
-    fails: Vec<usize>,
-}
-
-impl Expr {
-    /// Compiles to bytecode, or `None` when it would not fit the format's
-    /// 16-bit jumps (then the filter runs in user space only).
-    pub fn bytecode(&self) -> Option<Vec<u8>> {
-        let f = self.compile()?;
-        (f.code.len() <= usize::from(u16::MAX) - 8).then_some(f.code)
-    }
-
-    fn compile(&self) -> Option<Frag> {
-        Some(match self {
-            Expr::Port { side, cmp, port } => {
-                // Equality as a hostcond with no address: valid on every
-                // kernel (S_EQ/D_EQ came later).
-                match cmp {
-                    Cmp::Eq => hostcond(*side, None, Some(*port)),
-                    Cmp::Ge | Cmp::Le => {
-                        let code = match (side, cmp) {
-                            (Side::Src, Cmp::Ge) => BC_S_GE,
-                            (Side::Src, _) => BC_S_LE,
-                            (Side::Dst, Cmp::Ge) => BC_D_GE,
-                            (Side::Dst, _) => BC_D_LE,
-                        };
-                        let mut code_bytes = op(code, 8, 12).to_vec();
-                        code_bytes.extend_from_slice(&op(0, 0, *port));
-                        Frag {
-                            code: code_bytes,
-                            fails: vec![0],
-                        }
-                    }
-                }
-            }
-            Expr::Host { side, net, port } => hostcond(*side, *net, *port),
-            Expr::And(a, b) => {
-                let (mut a, b) = (a.compile()?, b.compile()?);
-                let shift = b.code.len();
-                for &at in &a.fails {
-                    relocate(&mut a.code, at, shift)?;
-                }
-                let base = a.code.len();
-                a.fails.extend(b.fails.iter().map(|f| f + base));
-                a.code.extend_from_slice(&b.code);
-                a
-            }
-            Expr::Or(a, b) => {
-                // a; JMP over b when a held; b. a's failures land on b.
-                let (mut a, b) = (a.compile()?, b.compile()?);
-                let over = u16::try_from(4 + b.code.len()).ok()?;
-                a.code.extend_from_slice(&op(BC_JMP, 4, over));
-                let base = a.code.len();
-                Frag {
-                    fails: b.fails.iter().map(|f| f + base).collect(),
-                    code: [a.code, b.code].concat(),
-                }
-            }
-            Expr::Not(a) => {
-                // a; JMP to end + 4. a's failures (end of a + 4) fall on the
-                // new end: success.
-                let mut a = a.compile()?;
-                let at = a.code.len();
-                a.code.extend_from_slice(&op(BC_JMP, 4, 8));
-                Frag {
-                    code: a.code,
-                    fails: vec![at],
-                }
-            }
-        })
-    }
-}
-
-/// Moves the `no` jump of the op at `at` `shift` bytes further.
-fn relocate(code: &mut [u8], at: usize, shift: usize) -> Option<()> {
-    let no = u16::from_ne_bytes([code[at + 2], code[at + 3]]);
-    let no = u16::try_from(usize::from(no) + shift).ok()?;
-    code[at + 2..at + 4].copy_from_slice(&no.to_ne_bytes());
-    Some(())
-}
-
-/// `struct inet_diag_hostcond { u8 family; u8 prefix_len; int port;
-/// __be32 addr[]; }` after its op. Port -1 matches any port. An AF_INET
-/// block also matches IPv4-mapped addresses of AF_INET6 sockets in the
-/// kernel, as in [`Cidr::contains`].
-fn hostcond(side: Side, net: Option<Cidr>, port: Option<u16>) -> Frag {
-    let code = match side {
-        Side::Src => BC_S_COND,
-        Side::Dst => BC_D_COND,
-    };
-    let (family, prefix, addr): (u8, u8, Vec<u8>) = match net {
-        None => (libc::AF_UNSPEC as u8, 0, Vec::new()),
-        Some(Cidr {
-            addr: IpAddr::V4(a),
-            prefix,
-        }) => (libc::AF_INET as u8, prefix, a.octets().to_vec()),
-        Some(Cidr {
-            addr: IpAddr::V6(a),
-            prefix,
-        }) => (libc::AF_INET6 as u8, prefix, a.octets().to_vec()),
-    };
-    let len = 4 + 8 + addr.len();
-    let mut c = op(code, len as u8, (len + 4) as u16).to_vec();
-    c.extend_from_slice(&[family, prefix, 0, 0]);
-    c.extend_from_slice(&port.map_or(-1i32, i32::from).to_ne_bytes());
-    c.extend_from_slice(&addr);
-    Frag {
-        code: c,
-        fails: vec![0],
-    }
-}
-
-/// Runs bytecode over a socket as the kernel does (inet_diag_bc_run), for
-/// tests: proves the compiled program and [`Expr::matches`] agree.
-pub fn run_bytecode(bc: &[u8], s: &Socket) -> bool {
-    let mut at: isize = 0;
-    let len = bc.len() as isize;
-    while at < len {
-        let i = at as usize;
-        let (code, yes, no) = (
-            bc[i],
-            isize::from(bc[i + 1]),
-            u16::from_ne_bytes([bc[i + 2], bc[i + 3]]) as isize,
-        );
-        let port_arg = || u16::from_ne_bytes([bc[i + 6], bc[i + 7]]);
-        let ok = match code {
-            BC_JMP => false,
-            BC_S_GE => s.local.port >= port_arg(),
-            BC_S_LE => s.local.port <= port_arg(),
-            BC_D_GE => s.peer.port >= port_arg(),
-            BC_D_LE => s.peer.port <= port_arg(),
-            BC_S_COND | BC_D_COND => {
-                let e = if code == BC_S_COND { s.local } else { s.peer };
-                let family = bc[i + 4];
-                let prefix = bc[i + 5];
-                let port = i32::from_ne_bytes([bc[i + 8], bc[i + 9], bc[i + 10], bc[i + 11]]);
-                let addr = &bc[i + 12..i + usize::from(bc[i + 1])];
-                let net = match family {
-                    f if f == libc::AF_INET as u8 => Some(Cidr {
-                        addr: IpAddr::from(<[u8; 4]>::try_from(addr).expect("4 bytes")),
-                        prefix,
-                    }),
-                    f if f == libc::AF_INET6 as u8 => Some(Cidr {
-                        addr: IpAddr::from(<[u8; 16]>::try_from(addr).expect("16 bytes")),
-                        prefix,
-                    }),
-                    _ => None,
-                };
-                (port == -1 || port == i32::from(e.port)) && net.is_none_or(|n| n.contains(e.addr))
-            }
-            other => panic!("op {other} is never emitted"),
-        };
-        at += if ok { yes } else { no };
-    }
-    at == len
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{Endpoint, Family, TcpState};
 
@@ -626,7 +444,7 @@ mod tests {
         parse(&src.split(' ').collect::<Vec<_>>(), &services)
     }
 
-    fn e(src: &str) -> Expr {
+    pub(crate) fn e(src: &str) -> Expr {
         p(src).unwrap().expr.unwrap()
     }
 
@@ -643,7 +461,7 @@ mod tests {
         Socket::new(family, TcpState::Established, ep(local), ep(peer))
     }
 
-    fn samples() -> Vec<Socket> {
+    pub(crate) fn samples() -> Vec<Socket> {
         vec![
             sock("10.0.0.1:80", "10.1.2.3:40000"),
             sock("10.0.0.1:443", "192.168.1.9:50000"),
@@ -657,7 +475,7 @@ mod tests {
     }
 
     /// Each expression with the sockets of `samples()` it must select.
-    const CASES: &[(&str, &[usize])] = &[
+    pub(crate) const CASES: &[(&str, &[usize])] = &[
         ("dport = :443", &[2]),
         ("dport == 443", &[2]),
         ("dport eq :https", &[2]),
@@ -705,40 +523,6 @@ mod tests {
                 .collect();
             assert_eq!(&got, want, "{src}");
         }
-    }
-
-    #[test]
-    fn bytecode_agrees_with_user_space() {
-        let socks = samples();
-        for (src, _) in CASES {
-            let ex = e(src);
-            let bc = ex.bytecode().expect("fits");
-            assert_eq!(bc.len() % 4, 0, "{src}");
-            for s in &socks {
-                assert_eq!(run_bytecode(&bc, s), ex.matches(s), "{src} on {s:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn bytecode_layout_matches_the_kernel_structs() {
-        // dport >= 1024: D_GE {yes 8, no 12}, then {0, 0, 1024}.
-        let bc = e("dport >= :1024").bytecode().unwrap();
-        assert_eq!(bc.len(), 8);
-        assert_eq!(&bc[..2], &[BC_D_GE, 8]);
-        assert_eq!(u16::from_ne_bytes([bc[2], bc[3]]), 12);
-        assert_eq!(u16::from_ne_bytes([bc[6], bc[7]]), 1024);
-        // dst 10.0.0.0/8:443: D_COND {16, 20} + hostcond {AF_INET, 8, 443, 10.0.0.0}.
-        let bc = e("dst 10.0.0.0/8:443").bytecode().unwrap();
-        assert_eq!(bc.len(), 16);
-        assert_eq!(&bc[..2], &[BC_D_COND, 16]);
-        assert_eq!(&bc[4..6], &[libc::AF_INET as u8, 8]);
-        assert_eq!(i32::from_ne_bytes([bc[8], bc[9], bc[10], bc[11]]), 443);
-        assert_eq!(&bc[12..16], &[10, 0, 0, 0]);
-        // IPv6: 4 + 8 + 16 bytes; any port is -1.
-        let bc = e("src [::1]").bytecode().unwrap();
-        assert_eq!(bc.len(), 28);
-        assert_eq!(i32::from_ne_bytes([bc[8], bc[9], bc[10], bc[11]]), -1);
     }
 
     #[test]

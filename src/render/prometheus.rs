@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::io::{self, Write};
 
-use crate::doctor::{self, Severity};
-use crate::group::PortUse;
-use crate::metrics::{Snapshot, TIME_LEFT_BUCKETS};
+use crate::analyze::aggregate::PortUse;
+use crate::analyze::doctor::{self, Severity};
+use crate::analyze::scrape::{Snapshot, TIME_LEFT_BUCKETS};
 use crate::model::{Direction, Family, TcpState};
 
 /// The Content-Type of this format, for `tw serve`.

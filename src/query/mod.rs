@@ -1,9 +1,11 @@
 //! What the user asked for: state sets in ss's and netstat's spellings, port
 //! ranges, address blocks, and the per-socket test that applies them.
 
-use crate::expr::{Expr, Side};
+pub mod direction;
+pub mod expr;
+
 use crate::model::{Cidr, Direction, Family, PortRange, Socket, StateSet, TcpState};
-use crate::source::netlink::KernelFilter;
+use crate::query::expr::{Expr, Side};
 
 /// ss's state groups (misc/ss.c, scan_state), with ss's meanings.
 const GROUPS: &[(&str, &[TcpState])] = &[
@@ -145,20 +147,6 @@ impl Filter {
             && self.family.is_none_or(|f| f == s.family)
             && (self.direction.is_none() || self.direction == s.direction)
             && self.expr.as_ref().is_none_or(|e| e.matches(s))
-    }
-
-    /// What the kernel can apply of the expression: exact ports and a
-    /// bytecode program. Direction is never kernel-side (it needs listeners).
-    pub fn kernel_filter(&self) -> KernelFilter {
-        let Some(e) = &self.expr else {
-            return KernelFilter::default();
-        };
-        let (sport, dport) = e.exact_ports();
-        KernelFilter {
-            sport,
-            dport,
-            bytecode: e.bytecode(),
-        }
     }
 }
 

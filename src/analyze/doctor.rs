@@ -6,19 +6,12 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::group::{rank, PortGroups, PortUse, Summary};
+use crate::analyze::aggregate::{rank, PortGroups, PortUse, Summary};
+use crate::model::abi::TIME_WAIT_SECS;
+use crate::model::facts::Facts;
+use crate::model::ports::{port_capacity, PortCapacity, DEFAULT_PORT_RANGE};
+use crate::model::{Consumer, Flow};
 use crate::model::{Endpoint, PortRange, Socket, TcpState};
-use crate::source::Consumer;
-use crate::system::{port_capacity, Facts, PortCapacity};
-
-/// TCP_TIMEWAIT_LEN (include/net/tcp.h): fixed, not a sysctl.
-pub const TIME_WAIT_SECS: u64 = 60;
-
-/// The kernel's default ip_local_port_range, assumed when a capture has none.
-pub const DEFAULT_PORT_RANGE: PortRange = PortRange {
-    lo: 32768,
-    hi: 60999,
-};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,9 +113,9 @@ impl Scan {
 }
 
 impl Consumer for Scan {
-    fn push(&mut self, s: &Socket) {
-        self.summary.push(s);
-        self.ports.push(s);
+    fn push(&mut self, s: &Socket) -> Flow {
+        self.summary.push(s)?;
+        self.ports.push(s)?;
         match s.state {
             TcpState::CloseWait => *self.close_wait_ports.entry(s.local.port).or_insert(0) += 1,
             TcpState::Listen if s.recv_q > 0 => self.listen_queues.push(ListenQueue {
@@ -133,6 +126,7 @@ impl Consumer for Scan {
             TcpState::TimeWait if s.timewait_ms() == Some(0) => self.time_wait_at_zero += 1,
             _ => {}
         }
+        Flow::Continue(())
     }
 
     fn restart(&mut self) {
@@ -594,7 +588,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/procroot")
             .join(tree);
-        crate::system::read(&root).unwrap()
+        crate::source::facts::read(&root).unwrap()
     }
 
     fn sock(state: TcpState, local: &str, peer: &str, dir: Direction) -> Socket {
@@ -618,7 +612,7 @@ mod tests {
     fn outbound(scan: &mut Scan, n: u16, first: u16) {
         for i in 0..n {
             let local = format!("10.0.0.1:{}", first + i);
-            scan.push(&sock(
+            let _ = scan.push(&sock(
                 TcpState::TimeWait,
                 &local,
                 "10.0.0.9:80",
@@ -670,7 +664,7 @@ mod tests {
             .filter(|p| !(40100..40110).contains(p))
         {
             let local = format!("10.0.0.1:{p}");
-            scan.push(&sock(
+            let _ = scan.push(&sock(
                 TcpState::TimeWait,
                 &local,
                 "10.0.0.9:80",
@@ -694,7 +688,7 @@ mod tests {
         let mut scan = Scan::new(port_range(&f));
         for i in 0..180u16 {
             let peer = format!("10.0.0.9:{}", 40000 + i);
-            scan.push(&sock(
+            let _ = scan.push(&sock(
                 TcpState::TimeWait,
                 "10.0.0.1:80",
                 &peer,
@@ -798,11 +792,11 @@ mod tests {
                 kind: TimerKind::TimeWait,
                 ms: 0,
             });
-            scan.push(&s);
+            let _ = scan.push(&s);
         }
         for i in 0..150u16 {
             let peer = format!("10.0.0.7:{}", 40000 + i);
-            scan.push(&sock(
+            let _ = scan.push(&sock(
                 TcpState::CloseWait,
                 "10.0.0.1:8080",
                 &peer,
@@ -816,7 +810,7 @@ mod tests {
             Direction::Inbound,
         );
         (l.recv_q, l.send_q) = (128, 128);
-        scan.push(&l);
+        let _ = scan.push(&l);
         let got = diagnose(&f, &scan);
         assert_eq!(severity_of(&got, "time_wait_at_zero"), Some(Severity::Warn));
         let cw = find(&got, "close_wait");

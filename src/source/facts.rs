@@ -13,14 +13,12 @@
 //! resolves against the thread that opens it, and net/ files are read
 //! through /proc/thread-self/net ([`fact_path`]).
 
-use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
-use serde::Serialize;
-
+use crate::model::facts::{Conntrack, Facts, Raw, Sysctls, Table};
 use crate::model::PortRange;
+use anyhow::{anyhow, bail, Context, Result};
 
 const PORT_RANGE: &str = "sys/net/ipv4/ip_local_port_range";
 const RESERVED_PORTS: &str = "sys/net/ipv4/ip_local_reserved_ports";
@@ -61,271 +59,6 @@ pub const CAPTURE_FILES: &[&str] = &[
     "net/tcp",
     "net/tcp6",
 ];
-
-/// Everything [`read`] found. Each leaf is `None` when its file (or, for the
-/// counter files, its entry) is absent.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Facts {
-    pub sysctl: Sysctls,
-    pub conntrack: Conntrack,
-    pub sockstat: Sockstat,
-    pub tcp_ext: TcpExt,
-    pub tcp: TcpSnmp,
-    /// Whole counter files, for any counter not picked out above. Left out of
-    /// the JSON schema because their keys change with the kernel version.
-    #[serde(skip)]
-    pub raw: Raw,
-}
-
-/// Sysctls under /proc/sys/net. All are per network namespace except
-/// `tcp_max_orphans`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Sysctls {
-    /// net.ipv4.ip_local_port_range: the ephemeral ports, both ends included.
-    pub ip_local_port_range: Option<PortRange>,
-    /// net.ipv4.ip_local_reserved_ports: ports connect() and bind(0) skip.
-    pub ip_local_reserved_ports: Option<Vec<PortRange>>,
-    /// net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only (the default).
-    pub tcp_tw_reuse: Option<i64>,
-    /// net.ipv4.tcp_timestamps: 0 off, 1 on with random offsets, 2 on without.
-    /// tcp_tw_reuse needs timestamps on both sides.
-    pub tcp_timestamps: Option<i64>,
-    /// net.ipv4.tcp_fin_timeout, seconds: the life of an orphaned FIN_WAIT2,
-    /// not of TIME_WAIT (fixed at TCP_TIMEWAIT_LEN = 60 s).
-    pub tcp_fin_timeout: Option<i64>,
-    /// net.ipv4.tcp_max_tw_buckets: beyond it new TIME_WAIT sockets are not
-    /// kept and TcpExt TCPTimeWaitOverflow grows.
-    pub tcp_max_tw_buckets: Option<i64>,
-    /// net.ipv4.tcp_max_orphans. A global sysctl: only the initial network
-    /// namespace shows it, so it is `None` inside a container.
-    pub tcp_max_orphans: Option<i64>,
-    /// net.core.somaxconn: the cap on every listen() backlog.
-    pub somaxconn: Option<i64>,
-}
-
-/// Connection tracking (net/netfilter), all `None` when nf_conntrack is not
-/// loaded.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Conntrack {
-    /// nf_conntrack_count: entries now, in this namespace.
-    pub count: Option<i64>,
-    /// nf_conntrack_max: at this count new flows are dropped. Global, and
-    /// read-only outside the initial namespace.
-    pub max: Option<i64>,
-    /// nf_conntrack_buckets: hash table size.
-    pub buckets: Option<i64>,
-    /// nf_conntrack_tcp_timeout_time_wait, seconds (120 by default): conntrack
-    /// keeps its own TIME_WAIT entries, twice as long as the socket's.
-    pub tcp_timeout_time_wait: Option<i64>,
-}
-
-/// /proc/net/sockstat and sockstat6 (kernel: sockstat_seq_show in
-/// net/ipv4/proc.c).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Sockstat {
-    /// `TCP: inuse`: IPv4 TCP sockets of this namespace, TIME_WAIT excluded.
-    pub tcp_inuse: Option<i64>,
-    /// `TCP: orphan`: host-wide (tcp_orphan_count_sum), even inside a namespace.
-    pub tcp_orphan: Option<i64>,
-    /// `TCP: tw`: TIME_WAIT and FIN_WAIT2 minisockets of this namespace, IPv4
-    /// and IPv6 together (tw_refcount of the namespace's death row, minus 1).
-    pub tcp_tw: Option<i64>,
-    /// `TCP: alloc`: host-wide count of allocated TCP sockets.
-    pub tcp_alloc: Option<i64>,
-    /// `TCP: mem`: host-wide TCP memory, in pages.
-    pub tcp_mem: Option<i64>,
-    /// `TCP6: inuse` from sockstat6; `None` without IPv6.
-    pub tcp6_inuse: Option<i64>,
-}
-
-/// Picked from the TcpExt section of /proc/net/netstat: cumulative counters
-/// of this namespace, IPv4 and IPv6 together.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TcpExt {
-    /// `TW`: minisockets (TIME_WAIT or FIN_WAIT2) scheduled with a timeout
-    /// over 4 s. Current kernels count them when scheduled, not when they
-    /// expire (__inet_twsk_schedule in net/ipv4/inet_timewait_sock.c), so it
-    /// includes live ones.
-    pub tw: Option<i64>,
-    /// `TWRecycled`: TIME_WAIT entries taken over by connect() (tcp_tw_reuse).
-    pub tw_recycled: Option<i64>,
-    /// `TWKilled`: minisockets scheduled with a timeout of 4 s or less.
-    pub tw_killed: Option<i64>,
-    /// `TCPTimeWaitOverflow`: closes that skipped TIME_WAIT because
-    /// tcp_max_tw_buckets was reached.
-    pub time_wait_overflow: Option<i64>,
-    /// `ListenOverflows`: handshakes dropped on a full accept queue.
-    pub listen_overflows: Option<i64>,
-    /// `ListenDrops`: all drops at a listener, overflows included.
-    pub listen_drops: Option<i64>,
-}
-
-/// Picked from the Tcp section of /proc/net/snmp: IPv4 and IPv6 together.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TcpSnmp {
-    /// `ActiveOpens`: connect() calls that sent a SYN, cumulative.
-    pub active_opens: Option<i64>,
-    /// `PassiveOpens`: connections accepted by listeners, cumulative.
-    pub passive_opens: Option<i64>,
-    /// `CurrEstab`: sockets now in ESTABLISHED or CLOSE_WAIT.
-    pub curr_estab: Option<i64>,
-}
-
-/// The counter files as read; each table is empty when its file is absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Raw {
-    /// sockstat and sockstat6 together: `TCP` -> `tw`, `TCP6` -> `inuse`, ...
-    pub sockstat: Table,
-    /// /proc/net/netstat: `TcpExt`, `IpExt`, `MPTcpExt`, ...
-    pub netstat: Table,
-    /// /proc/net/snmp: `Ip`, `Icmp`, `Tcp`, `Udp`, ...
-    pub snmp: Table,
-}
-
-/// Named values by section, e.g. `TcpExt` -> `TW` -> 4.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Table(pub BTreeMap<String, BTreeMap<String, i64>>);
-
-impl Table {
-    /// One value, e.g. `get("TcpExt", "ListenOverflows")`.
-    pub fn get(&self, section: &str, name: &str) -> Option<i64> {
-        self.0.get(section)?.get(name).copied()
-    }
-
-    fn merge(&mut self, other: Table) {
-        for (section, values) in other.0 {
-            self.0.entry(section).or_default().extend(values);
-        }
-    }
-}
-
-/// How many ephemeral ports the kernel can hand out automatically, and how
-/// they split by parity. `available == preferred_parity + other_parity +
-/// never_chosen`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct PortCapacity {
-    /// Ports in ip_local_port_range.
-    pub range: u32,
-    /// Reserved ports inside the range (reserved ports outside it do not count).
-    pub reserved: u32,
-    /// `range - reserved`.
-    pub available: u32,
-    /// Available ports of the range's low-end parity: connect()'s first pass.
-    pub preferred_parity: u32,
-    /// Available ports of the other parity: bind(0)'s first pass and
-    /// connect()'s second.
-    pub other_parity: u32,
-    /// Available ports no automatic choice ever picks: the top port of a range
-    /// with an odd number of ports (0 or 1).
-    pub never_chosen: u32,
-}
-
-impl Facts {
-    /// The ephemeral port capacity, from ip_local_port_range and
-    /// ip_local_reserved_ports (none reserved if that file is absent).
-    pub fn ephemeral_capacity(&self) -> Option<PortCapacity> {
-        let range = self.sysctl.ip_local_port_range?;
-        let reserved = self
-            .sysctl
-            .ip_local_reserved_ports
-            .as_deref()
-            .unwrap_or(&[]);
-        Some(port_capacity(range, reserved))
-    }
-
-    /// Picks the typed counters out of the whole tables.
-    fn from_tables(sysctl: Sysctls, conntrack: Conntrack, raw: Raw) -> Facts {
-        let ss = |s, k| raw.sockstat.get(s, k);
-        let ext = |k| raw.netstat.get("TcpExt", k);
-        let tcp = |k| raw.snmp.get("Tcp", k);
-        Facts {
-            sysctl,
-            conntrack,
-            sockstat: Sockstat {
-                tcp_inuse: ss("TCP", "inuse"),
-                tcp_orphan: ss("TCP", "orphan"),
-                tcp_tw: ss("TCP", "tw"),
-                tcp_alloc: ss("TCP", "alloc"),
-                tcp_mem: ss("TCP", "mem"),
-                tcp6_inuse: ss("TCP6", "inuse"),
-            },
-            tcp_ext: TcpExt {
-                tw: ext("TW"),
-                tw_recycled: ext("TWRecycled"),
-                tw_killed: ext("TWKilled"),
-                time_wait_overflow: ext("TCPTimeWaitOverflow"),
-                listen_overflows: ext("ListenOverflows"),
-                listen_drops: ext("ListenDrops"),
-            },
-            tcp: TcpSnmp {
-                active_opens: tcp("ActiveOpens"),
-                passive_opens: tcp("PassiveOpens"),
-                curr_estab: tcp("CurrEstab"),
-            },
-            raw,
-        }
-    }
-}
-
-/// Counts the ports connect() and bind(0) can pick in `range`, skipping
-/// `reserved` (which may overlap each other or lie outside the range).
-///
-/// How the kernel walks the range (__inet_hash_connect in
-/// net/ipv4/inet_hashtables.c, inet_csk_find_open_port in
-/// net/ipv4/inet_connection_sock.c), without a per-socket IP_LOCAL_PORT_RANGE:
-/// - `remaining = high - low + 1`, rounded down to even when above 1, and only
-///   ports `low .. low + remaining` are tried. So when the range holds an odd
-///   number of ports (both ends of the same parity, which the kernel warns
-///   about: "prefer different parity for start/end values"), its top port is
-///   never chosen: counted in `never_chosen`, not in either half.
-/// - Ports are stepped by 2. connect() starts at an even offset from `low`, so
-///   tries ports with the parity of `low` first (`preferred_parity`), then the
-///   other parity; bind(0) does the opposite (`other_parity` first).
-/// - Reserved ports are skipped in both passes, so each reserved port inside
-///   the range is taken out of the half its parity belongs to.
-///
-/// A range of one port has `remaining = 1`: that port is the preferred half.
-///
-/// Measured on 6.18 in a namespace with the range 40000-40002: connect() got
-/// 40000 and 40001, then EADDRNOTAVAIL; bind(0) got 40001 and 40000, then
-/// EADDRINUSE. 40002 was never chosen.
-pub fn port_capacity(range: PortRange, reserved: &[PortRange]) -> PortCapacity {
-    let len = range.len();
-    let walked = if len > 1 { len & !1 } else { len };
-    // Bitmap of the range's reserved ports, so overlapping entries count once.
-    let mut is_reserved = vec![false; len as usize];
-    for r in reserved {
-        let lo = r.lo.max(range.lo);
-        let hi = r.hi.min(range.hi);
-        for port in u32::from(lo)..=u32::from(hi) {
-            // lo >= range.lo here, so the offset cannot underflow.
-            is_reserved[(port - u32::from(range.lo)) as usize] = true;
-        }
-    }
-    let mut cap = PortCapacity {
-        range: len,
-        reserved: 0,
-        available: 0,
-        preferred_parity: 0,
-        other_parity: 0,
-        never_chosen: 0,
-    };
-    for (offset, reserved) in (0u32..).zip(is_reserved) {
-        if reserved {
-            cap.reserved += 1;
-            continue;
-        }
-        cap.available += 1;
-        if offset >= walked {
-            cap.never_chosen += 1;
-        } else if offset % 2 == 0 {
-            cap.preferred_parity += 1;
-        } else {
-            cap.other_parity += 1;
-        }
-    }
-    cap
-}
 
 /// Reads every fact under `proc_root` (`/proc`, or a directory laid out like
 /// it, such as a `tw capture`). Absent files give `None`; a file that exists
@@ -535,6 +268,8 @@ fn snippet(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::facts::{Sockstat, TcpExt, TcpSnmp};
+    use crate::model::ports::tests::cap;
     use std::path::PathBuf;
 
     fn r(lo: u16, hi: u16) -> PortRange {
@@ -674,61 +409,6 @@ mod tests {
         for text in bad {
             assert!(parse_counters(text).is_err(), "{text:?}");
         }
-    }
-
-    fn cap(range: u32, reserved: u32, pref: u32, other: u32, never: u32) -> PortCapacity {
-        PortCapacity {
-            range,
-            reserved,
-            available: range - reserved,
-            preferred_parity: pref,
-            other_parity: other,
-            never_chosen: never,
-        }
-    }
-
-    #[test]
-    fn capacity_counts_parity_halves() {
-        // cap(range, reserved, preferred parity, other parity, never chosen)
-        #[rustfmt::skip]
-        let cases: &[(&str, PortRange, &[PortRange], PortCapacity)] = &[
-            ("default", r(32768, 60999), &[], cap(28232, 0, 14116, 14116, 0)),
-            ("one port", r(40000, 40000), &[], cap(1, 0, 1, 0, 0)),
-            ("one odd port", r(40001, 40001), &[], cap(1, 0, 1, 0, 0)),
-            ("one port, reserved", r(40000, 40000), &[r(40000, 40000)], cap(1, 1, 0, 0, 0)),
-            ("two ports", r(40000, 40001), &[], cap(2, 0, 1, 1, 0)),
-            // Both ends even: 201 ports, the walk covers 200, 40200 is never chosen.
-            ("even/even", r(40000, 40200), &[], cap(201, 0, 100, 100, 1)),
-            ("odd/odd", r(40001, 40201), &[], cap(201, 0, 100, 100, 1)),
-            ("odd/even", r(40001, 40200), &[], cap(200, 0, 100, 100, 0)),
-            ("three ports", r(40000, 40002), &[], cap(3, 0, 1, 1, 1)),
-            ("whole space", r(1, 65535), &[], cap(65535, 0, 32767, 32767, 1)),
-            ("zero to max", r(0, 65535), &[], cap(65536, 0, 32768, 32768, 0)),
-            // 40100-40109: five of each parity.
-            ("reserved inside", r(40000, 40199), &[r(40100, 40109)], cap(200, 10, 95, 95, 0)),
-            // Clipped to 40000-40004: 40000, 40002, 40004 preferred; 40001, 40003 other.
-            ("reserved across low end", r(40000, 40199), &[r(39990, 40004)], cap(200, 5, 97, 98, 0)),
-            // Clipped to 40195-40199: 40196, 40198 preferred; 40195, 40197, 40199 other.
-            ("reserved across high end", r(40000, 40199), &[r(40195, 40300)], cap(200, 5, 98, 97, 0)),
-            ("reserved outside", r(40000, 40199), &[r(8080, 8080), r(39000, 39999), r(40200, 41000)],
-                cap(200, 0, 100, 100, 0)),
-            // Union 40100-40120: 11 even, 10 odd.
-            ("reserved overlapping", r(40000, 40199), &[r(40100, 40109), r(40105, 40120), r(40100, 40100)],
-                cap(200, 21, 89, 90, 0)),
-            ("reserved never-chosen top", r(40000, 40200), &[r(40200, 40200)], cap(201, 1, 100, 100, 0)),
-            ("all reserved", r(40000, 40199), &[r(0, 65535)], cap(200, 200, 0, 0, 0)),
-        ];
-        for (name, range, reserved, want) in cases {
-            let got = port_capacity(*range, reserved);
-            assert_eq!(got, *want, "{name}");
-            assert_eq!(
-                got.available,
-                got.preferred_parity + got.other_parity + got.never_chosen,
-                "{name}"
-            );
-        }
-        // A reversed range (only constructible by hand) counts as empty.
-        assert_eq!(port_capacity(r(10, 5), &[r(0, 100)]), cap(0, 0, 0, 0, 0));
     }
 
     /// The parsers must not panic on anything a file could hold.

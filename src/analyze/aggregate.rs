@@ -6,8 +6,8 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::model::{Consumer, Flow};
 use crate::model::{Direction, Endpoint, Family, PortRange, Socket, TcpState};
-use crate::source::Consumer;
 
 /// `tw count`: how many sockets matched.
 #[derive(Debug, Default)]
@@ -16,8 +16,9 @@ pub struct Counter {
 }
 
 impl Consumer for Counter {
-    fn push(&mut self, _: &Socket) {
+    fn push(&mut self, _: &Socket) -> Flow {
         self.total += 1;
+        Flow::Continue(())
     }
 
     fn restart(&mut self) {
@@ -73,10 +74,17 @@ impl Collect {
 }
 
 impl Consumer for Collect {
-    fn push(&mut self, s: &Socket) {
+    fn push(&mut self, s: &Socket) -> Flow {
         match (self.order, self.limit) {
-            // In the reader's order the first `n` are final.
-            (None, Some(n)) if self.sockets.len() >= n => {}
+            // In the reader's order the first `n` are final: the read can end.
+            (None, Some(n)) => {
+                if self.sockets.len() < n {
+                    self.sockets.push(*s);
+                }
+                if self.sockets.len() >= n {
+                    return Flow::Break(());
+                }
+            }
             (Some(_), Some(n)) => {
                 self.sockets.push(*s);
                 // Stable sort, then cut: what goes can never be among the
@@ -87,6 +95,7 @@ impl Consumer for Collect {
             }
             _ => self.sockets.push(*s),
         }
+        Flow::Continue(())
     }
 
     fn restart(&mut self) {
@@ -214,9 +223,10 @@ impl Groups {
 }
 
 impl Consumer for Groups {
-    fn push(&mut self, s: &Socket) {
+    fn push(&mut self, s: &Socket) -> Flow {
         self.total += 1;
         *self.counts.entry(self.by.key(s)).or_insert(0) += 1;
+        Flow::Continue(())
     }
 
     fn restart(&mut self) {
@@ -304,14 +314,14 @@ impl PortGroups {
 }
 
 impl Consumer for PortGroups {
-    fn push(&mut self, s: &Socket) {
+    fn push(&mut self, s: &Socket) -> Flow {
         // LISTEN holds a port but for no destination; CLOSE sockets are not
         // in the connection hash.
         if s.direction != Some(Direction::Outbound)
             || matches!(s.state, TcpState::Listen | TcpState::Close)
             || !self.range.contains(s.local.port)
         {
-            return;
+            return Flow::Continue(());
         }
         let dest = Destination {
             local: s.local.addr,
@@ -323,6 +333,7 @@ impl Consumer for PortGroups {
             u.held_preferred += 1;
         }
         u.by_state[usize::from(s.state.kernel())] += 1;
+        Flow::Continue(())
     }
 
     fn restart(&mut self) {
@@ -411,7 +422,7 @@ impl Summary {
 }
 
 impl Consumer for Summary {
-    fn push(&mut self, s: &Socket) {
+    fn push(&mut self, s: &Socket) -> Flow {
         self.total += 1;
         match s.family {
             Family::Inet => self.ipv4 += 1,
@@ -442,6 +453,7 @@ impl Consumer for Summary {
             }
             *self.tw_peers.entry(s.peer.addr).or_insert(0) += 1;
         }
+        Flow::Continue(())
     }
 
     fn restart(&mut self) {
@@ -497,7 +509,7 @@ mod tests {
 
     fn feed(c: &mut dyn Consumer, socks: &[Socket]) {
         for s in socks {
-            c.push(s);
+            let _ = c.push(s);
         }
     }
 
@@ -577,7 +589,7 @@ mod tests {
             hi: 60999,
         });
         for s in &socks {
-            p.push(s);
+            let _ = p.push(s);
         }
         let r = p.ranked(None);
         assert_eq!(r.len(), 2);
@@ -616,7 +628,7 @@ mod tests {
                 let mut c = Collect::new(Some(order), Some(n));
                 let mut most = 0;
                 for s in &socks {
-                    c.push(s);
+                    let _ = c.push(s);
                     most = most.max(c.sockets.len());
                 }
                 assert!(most <= (2 * n).max(TRIM_BATCH), "held {most} for {n}");
