@@ -11,7 +11,9 @@ use std::collections::VecDeque;
 use std::io::{self, stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
-use std::sync::Once;
+use std::sync::{Arc, LazyLock, Once};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::thread;
 use std::time::Duration;
 
@@ -30,20 +32,27 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 use ratatui::{Frame, Terminal};
 
 use crate::analyze::watch::Record;
-use crate::app::watch::Sampling;
 use crate::model::TcpState;
 use crate::render::watch::{seconds, thousands};
 
 /// Samples kept for the sparklines: more than any terminal is wide.
 const HISTORY: usize = 1000;
 
+/// What feeds the live view: paced samples (`app::watch::Sampling`).
+pub trait Feed {
+    /// The baseline sample, at once.
+    fn first(&mut self) -> Result<Record>;
+    /// The next sample, after `wait` (false: stop early); `None` when done.
+    fn next(&mut self, wait: &mut dyn FnMut(Duration) -> bool) -> Option<Result<Record>>;
+    /// A note to show once (a fallback reader, a capture).
+    fn take_note(&mut self) -> Option<String>;
+}
+
 /// Runs the live view until the user quits or `--count` intervals are done.
 ///
-/// `open` makes the [`Sampling`] on the sampler thread, which takes every
-/// sample: with `--netns` that thread is the one that enters the namespace
-/// (a `Sampling` cannot move between threads).
-pub fn run(
-    open: impl FnOnce() -> Result<Sampling> + Send + 'static,
+/// `open` makes the feed on the sampler thread, which takes every sample.
+pub fn run<F: Feed>(
+    open: impl FnOnce() -> Result<F> + Send + 'static,
     interval: Duration,
 ) -> Result<()> {
     let (first_tx, first_rx) = mpsc::channel::<Result<(Record, Option<String>)>>();
@@ -52,7 +61,7 @@ pub fn run(
     let sampler = thread::spawn(move || {
         let opened = open().and_then(|mut s| {
             let first = s.first()?;
-            let note = s.note.take();
+            let note = s.take_note();
             Ok((s, first, note))
         });
         let mut sampling = match opened {
@@ -150,20 +159,23 @@ fn event_loop(
 /// dropped, tmux killed) even if no SIGHUP reached us: nothing to draw on,
 /// nothing to restore.
 fn terminal_gone() -> bool {
-    let mut fd = libc::pollfd {
-        fd: libc::STDOUT_FILENO,
-        events: 0,
-        revents: 0,
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let out = std::io::stdout();
+    let mut fds = [PollFd::new(&out, PollFlags::empty())];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    // SAFETY: one pollfd we own; a zero timeout never blocks.
-    let n = unsafe { libc::poll(&mut fd, 1, 0) };
-    n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+    poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
+        && fds[0]
+            .revents()
+            .intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL)
 }
 
 /// True while the terminal is in raw mode on the alternate screen.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Set by SIGTERM, SIGHUP or SIGINT.
-static TERMINATE: AtomicBool = AtomicBool::new(false);
+static TERMINATE: LazyLock<Arc<AtomicBool>> = LazyLock::new(Arc::default);
 
 /// The terminal in raw mode on the alternate screen, cursor hidden, until
 /// dropped.
@@ -178,13 +190,10 @@ impl Screen {
                 restore();
                 previous(info);
             }));
-            extern "C" fn on_signal(_: libc::c_int) {
-                TERMINATE.store(true, Ordering::SeqCst);
-            }
-            for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
-                // SAFETY: the handler only stores to an atomic, which is
-                // async-signal-safe.
-                unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+            for sig in [SIGTERM, SIGHUP, SIGINT] {
+                // Best effort: without it, a signal ends tw the default way
+                // and the terminal is left raw.
+                let _ = signal_hook::flag::register(sig, Arc::clone(&TERMINATE));
             }
         });
         enable_raw_mode()?;

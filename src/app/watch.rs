@@ -171,6 +171,20 @@ impl Sampling {
     }
 }
 
+impl crate::tui::Feed for Sampling {
+    fn first(&mut self) -> Result<Record> {
+        Sampling::first(self)
+    }
+
+    fn next(&mut self, wait: &mut dyn FnMut(Duration) -> bool) -> Option<Result<Record>> {
+        Sampling::next(self, wait)
+    }
+
+    fn take_note(&mut self) -> Option<String> {
+        self.note.take()
+    }
+}
+
 /// `tw watch`: `format` as given (`None`: decide by `tty`).
 pub fn run(
     args: &WatchArgs,
@@ -181,6 +195,12 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
+    if !source.is_live() {
+        bail!(
+            "watch samples the live system; --from and --proc-root hold one moment \
+             (run `tw` or `tw doctor` on them)"
+        );
+    }
     let mode = mode(format, tty)?;
     let opts = Options {
         interval: args.interval,

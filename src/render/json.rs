@@ -6,8 +6,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::cells::Annotation;
 use super::listing::{write_held, Rows};
-use super::{Annotation, Report};
+use super::report::Report;
 use crate::analyze::aggregate::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOTS};
 use crate::analyze::doctor::{Finding, Severity};
 use crate::model::ports::PortCapacity;

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::Annotation;
+use super::cells::Annotation;
 use crate::model::Socket;
 use crate::model::{Consumer, Flow};
 use crate::source::owners::Procs;

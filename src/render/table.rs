@@ -4,11 +4,14 @@ use std::io::{self, Write};
 
 use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::time_wait_left_section;
-use super::write_doctor;
-use super::{annotated_section, groups_section, ports_section, socket_row, summary_sections};
-use super::{Report, Section, Style};
-use super::{SOCKET_HEADERS, SOCKET_NUMERIC};
+use super::cells::{socket_row, SOCKET_HEADERS, SOCKET_NUMERIC};
+use super::doctor::write_doctor;
+use super::report::Report;
+use super::sections::{
+    self, annotated_section, groups_section, ports_section, summary_sections,
+    time_wait_left_section, Section,
+};
+use super::Style;
 use crate::analyze::doctor::Severity;
 use crate::model::TcpState;
 
@@ -102,7 +105,7 @@ fn new_table(headers: &[&str], style: &Style) -> Table {
 }
 
 fn write_sections(out: &mut dyn Write, sections: &[Section], style: &Style) -> io::Result<()> {
-    super::write_sections(out, sections, |out, sec| {
+    sections::write_sections(out, sections, |out, sec| {
         let mut t = new_table(&sec.headers, style);
         for row in &sec.rows {
             t.add_row(row.iter().zip(&sec.numeric).map(|(text, num)| {

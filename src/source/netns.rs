@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::marker::PhantomData;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -122,7 +122,7 @@ pub fn all() -> Result<Listing> {
 ///
 /// ```compile_fail,E0277
 /// fn on_another_thread<T: Send>() {}
-/// on_another_thread::<tw::netns::Entered>();
+/// on_another_thread::<tw::source::netns::Entered>();
 /// ```
 pub struct Entered {
     home: File,
@@ -131,11 +131,9 @@ pub struct Entered {
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        // SAFETY: setns with an fd we own. Failing to return would leave the
-        // thread in the other namespace; nothing reads after the last one.
-        unsafe {
-            libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWNET);
-        }
+        // Failing to return would leave the thread in the other namespace;
+        // nothing reads after the last one.
+        let _ = setns_net(&self.home);
     }
 }
 
@@ -152,9 +150,7 @@ pub fn enter(ns: &Namespace) -> Result<Entered> {
             permission_hint(&e)
         )
     })?;
-    // SAFETY: setns with a valid fd; affects only the calling thread.
-    if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = setns_net(&target) {
         return Err(anyhow!(
             "entering namespace {} ({}): {e}{}",
             ns.label,
@@ -166,6 +162,14 @@ pub fn enter(ns: &Namespace) -> Result<Entered> {
         home,
         _this_thread: PhantomData,
     })
+}
+
+/// setns(2) into the network namespace `ns` names; moves only the calling
+/// thread.
+fn setns_net(ns: &File) -> std::io::Result<()> {
+    use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
+    move_into_link_name_space(ns.as_fd(), Some(LinkNameSpaceType::Network))?;
+    Ok(())
 }
 
 fn permission_hint(e: &std::io::Error) -> &'static str {

@@ -112,9 +112,9 @@ pub fn decode(buf: &[u8], visit: &mut dyn FnMut(&Socket) -> Flow) -> Result<Prog
                 // a dump callback, say). The table is then incomplete, as ss
                 // reports it. A body too short to hold one is an old kernel's.
                 if body.len() >= 4 {
-                    match u32_ne(body, 0) as i32 {
-                        e @ -4095..=-1 => return Err(DecodeError::DumpFailed(-e)),
-                        _ => {}
+                    let status = u32_ne(body, 0) as i32;
+                    if (-4095..=-1).contains(&status) {
+                        return Err(DecodeError::DumpFailed(-status));
                     }
                 }
                 p.done = true;
