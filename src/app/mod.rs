@@ -7,6 +7,7 @@ mod doctor;
 pub mod generate;
 mod ls;
 mod metrics;
+pub mod outdir;
 mod ports;
 mod summary;
 pub mod watch;
