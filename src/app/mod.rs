@@ -167,7 +167,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             Outcome::Ok
         }
         Some(Command::Plot(args)) => {
-            crate::plot::plot(&args.file, &args.output)?;
+            crate::plot::plot(&args.file, &args.output, cx.err)?;
             Outcome::Ok
         }
     };

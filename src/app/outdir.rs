@@ -54,8 +54,7 @@ impl OutDir {
             Ok(_) => {}
             Err(_) => {
                 if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("creating {shown}"))?;
+                    std::fs::create_dir_all(parent).with_context(|| format!("creating {shown}"))?;
                 }
                 match std::fs::create_dir(dir) {
                     Ok(()) => {}
@@ -81,12 +80,18 @@ impl OutDir {
         #[allow(clippy::unnecessary_cast)]
         let magic = fs.f_type as i64;
         if let Some((_, name)) = KERNEL_FS.iter().find(|(m, _)| *m == magic) {
-            bail!("{shown} is on {name}, which holds kernel settings, not files; give a new folder");
+            bail!(
+                "{shown} is on {name}, which holds kernel settings, not files; give a new folder"
+            );
         }
         // Read through the descriptor, so it is the folder just checked.
         let fd_path = PathBuf::from(format!("/proc/self/fd/{}", raw(&fd)));
         let listed = std::fs::read_dir(&fd_path).or_else(|_| std::fs::read_dir(dir));
-        if listed.map_err(|e| anyhow!("reading {shown}: {e}"))?.next().is_some() {
+        if listed
+            .map_err(|e| anyhow!("reading {shown}: {e}"))?
+            .next()
+            .is_some()
+        {
             bail!("{shown} is not empty; give a new folder (tw writes only into one of its own)");
         }
         Ok(OutDir {
@@ -112,7 +117,9 @@ impl OutDir {
             anyhow!("writing {}: {e}{why}", shown.display())
         };
         let mut parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
-        let name = parts.pop().ok_or_else(|| anyhow!("no file name in {rel:?}"))?;
+        let name = parts
+            .pop()
+            .ok_or_else(|| anyhow!("no file name in {rel:?}"))?;
         let mut dirs: Vec<OwnedFd> = Vec::new();
         for part in parts {
             if part == ".." || part == "." {
@@ -215,7 +222,7 @@ mod tests {
         symlink(t.0.join("a"), t.0.join("link")).unwrap();
         let e = OutDir::fresh(&t.0.join("link")).err().unwrap().to_string();
         assert!(e.contains("symbolic link"), "{e}");
-        for (dir, fs) in [("/proc/self", "procfs"), ("/sys/kernel", "sysfs")] {
+        for (dir, fs) in [("/proc/sys/net", "procfs"), ("/sys/kernel", "sysfs")] {
             let e = OutDir::fresh(Path::new(dir)).err().unwrap().to_string();
             assert!(e.contains(fs), "{e}");
         }

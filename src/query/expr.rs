@@ -481,7 +481,10 @@ fn excerpt(s: &str, at: usize, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
-    let at = (0..=at.min(s.len())).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    let at = (0..=at.min(s.len()))
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
     let before: Vec<char> = s[..at].chars().rev().take(max / 2).collect();
     let start = at - before.iter().map(|c| c.len_utf8()).sum::<usize>();
     let text: String = s[start..].chars().take(max).collect();
@@ -635,7 +638,11 @@ pub(crate) mod tests {
             assert!(err.len() < 300, "{} bytes: {err}", err.len());
         }
         // As deep as allowed still parses, and matches.
-        let ok = format!("{}sport = :22{}", "( ".repeat(MAX_DEPTH), " )".repeat(MAX_DEPTH));
+        let ok = format!(
+            "{}sport = :22{}",
+            "( ".repeat(MAX_DEPTH),
+            " )".repeat(MAX_DEPTH)
+        );
         assert!(e(&ok).matches(&samples()[3]));
         let ok = vec!["sport = :22"; MAX_CONDITIONS].join(" or ");
         assert!(e(&ok).matches(&samples()[3]));

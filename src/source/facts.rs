@@ -115,7 +115,11 @@ pub fn fact_path(proc_root: &Path, rel: &str) -> PathBuf {
 /// Reads `proc_root/rel` and parses it; `Ok(None)` when it does not exist.
 fn fact<T>(proc_root: &Path, rel: &str, parse: fn(&str) -> Result<T>) -> Result<Option<T>> {
     let path = fact_path(proc_root, rel);
-    match std::fs::read_to_string(&path) {
+    // Bounded, and only a regular file: a FIFO or /dev/zero planted in a
+    // --proc-root tree must not hang or fill memory.
+    match super::input::read_small(&path)
+        .and_then(|b| String::from_utf8(b).map_err(|_| std::io::Error::other("not UTF-8 text")))
+    {
         Ok(text) => parse(&text).map(Some),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::marker::PhantomData;
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
@@ -33,12 +33,10 @@ pub fn named(arg: &str) -> Result<Namespace> {
     // user's process is EACCES (proc_ns_get_link, ptrace_may_access), not absent.
     match std::fs::metadata(&path) {
         Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(anyhow!(
-                "--netns {arg}: no such namespace ({} does not exist; `ip netns list` shows the names)",
-                path.display()
-            ))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(anyhow!(
+            "--netns {arg}: no such namespace ({} does not exist; `ip netns list` shows the names)",
+            path.display()
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             return Err(anyhow!(
                 "--netns {arg}: permission denied ({e}); reading another process's namespace \
@@ -154,17 +152,23 @@ impl Drop for Entered {
 pub fn enter(ns: &Namespace) -> Result<Entered> {
     let home = File::open("/proc/thread-self/ns/net")
         .map_err(|e| anyhow!("reading this thread's namespace: {e}"))?;
-    let target = File::open(&ns.path).map_err(|e| {
-        denied_or(
-            &e,
-            format!(
-                "namespace {} ({}): {e}{}",
-                ns.label,
-                ns.path.display(),
-                permission_hint(&e)
-            ),
-        )
-    })?;
+    // O_NONBLOCK: a FIFO given as --netns must not block the open for ever
+    // (fifo_open); it then fails setns like any file that is not a namespace.
+    let target = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&ns.path)
+        .map_err(|e| {
+            denied_or(
+                &e,
+                format!(
+                    "namespace {} ({}): {e}{}",
+                    ns.label,
+                    ns.path.display(),
+                    permission_hint(&e)
+                ),
+            )
+        })?;
     if let Err(e) = setns_net(&target) {
         return Err(denied_or(
             &e,
@@ -213,6 +217,10 @@ fn denied_or(e: &std::io::Error, msg: String) -> anyhow::Error {
 fn permission_hint(e: &std::io::Error) -> &'static str {
     match e.kind() {
         std::io::ErrorKind::PermissionDenied => "; entering a namespace needs root (CAP_SYS_ADMIN)",
+        // setns(2) on a file that is not a network namespace.
+        std::io::ErrorKind::InvalidInput => {
+            "; not a network namespace (give a name under /run/netns or /proc/PID/ns/net)"
+        }
         _ => "",
     }
 }
