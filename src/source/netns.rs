@@ -33,10 +33,12 @@ pub fn named(arg: &str) -> Result<Namespace> {
     // user's process is EACCES (proc_ns_get_link, ptrace_may_access), not absent.
     match std::fs::metadata(&path) {
         Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(anyhow!(
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(anyhow!(
             "--netns {arg}: no such namespace ({} does not exist; `ip netns list` shows the names)",
             path.display()
-        )),
+        ))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             return Err(anyhow!(
                 "--netns {arg}: permission denied ({e}); reading another process's namespace \
