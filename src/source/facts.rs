@@ -117,9 +117,10 @@ fn fact<T>(proc_root: &Path, rel: &str, parse: fn(&str) -> Result<T>) -> Result<
     let path = fact_path(proc_root, rel);
     // Bounded, and only a regular file: a FIFO or /dev/zero planted in a
     // --proc-root tree must not hang or fill memory.
-    match super::input::read_small(&path)
-        .and_then(|b| String::from_utf8(b).map_err(|_| std::io::Error::other("not UTF-8 text")))
-    {
+    match super::input::read_small(&path).and_then(|b| {
+        String::from_utf8(b)
+            .map_err(|_| std::io::Error::other("stream did not contain valid UTF-8"))
+    }) {
         Ok(text) => parse(&text).map(Some),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
