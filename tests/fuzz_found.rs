@@ -68,3 +68,49 @@ fn proc_error_messages_hold_no_control_characters() {
         assert!(err.contains('\u{FFFD}'), "{line:?}: {err:?}");
     }
 }
+
+/// serve_request: a request line holding a CR inside it (`POST /metrics1.1\r HTTP/1.1`) was
+/// parsed, and its path echoed with the CR into the 404 body (and 5xx bodies into the log).
+/// Control characters in a request line are now a 400 that echoes nothing.
+#[test]
+fn a_request_line_with_a_cr_inside_is_a_bad_request_that_echoes_nothing() {
+    use tw::serve::http::parse_request;
+    for raw in [
+        &b"POST /metrics1.1\r HTTP/1.1\r\nContent-Length: 3\r\n\r\n"[..],
+        b"GET /metrics\x1b[2J HTTP/1.1\r\n\r\n",
+        b"GET\x07 /metrics HTTP/1.1\r\n\r\n",
+    ] {
+        let reply = parse_request(raw).unwrap_err();
+        assert_eq!(reply.status, 400, "{raw:?}");
+        let body = String::from_utf8(reply.body).unwrap();
+        assert!(body.contains("control characters"), "{body:?}");
+        assert!(!body.trim_end().chars().any(char::is_control), "{body:?}");
+    }
+}
+
+/// proc_facts: /proc/net/netstat whose values line named another section quoted both section
+/// names whole, control characters and all (a 1,502-byte error from a 3,234-byte input); every
+/// word from the file is now quoted short and escaped.
+#[test]
+fn counter_file_errors_quote_words_short_and_escaped() {
+    use tw::source::facts::parse_file;
+    let names = format!("TcpExt: {}\n", "SyncookiesSent ".repeat(100));
+    let cases = [
+        format!("{names}{}\x01\0\x10Ip: 1 2\n", "TCPHys ".repeat(200)),
+        "Tcp\x1b[2J: A B\nTcp\x1b[2J: 1\n".to_string(),
+        "Tcp\x07: A\n".to_string(),
+        "Tcp: A\x1b\nTcp: x\n".to_string(),
+    ];
+    for text in &cases {
+        for rel in ["net/netstat", "net/snmp"] {
+            let e = parse_file(rel, text).unwrap().unwrap_err();
+            let msg = format!("{e:#}");
+            assert!(msg.len() < 300, "{} bytes: {msg:?}", msg.len());
+            assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        }
+    }
+    let e = parse_file("net/sockstat", "TCP: inuse\x1b[31m x\n")
+        .unwrap()
+        .unwrap_err();
+    assert!(!format!("{e:#}").chars().any(char::is_control), "{e:#}");
+}

@@ -29,8 +29,9 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => {
             let msg = format!("{e:#}");
             assert!(!msg.is_empty());
-            // Printed through printable() by main; the message itself must stay short.
+            // Words from the file are quoted (escaped) and cut: one short printable line.
             assert!(msg.len() < 512, "{} bytes: {msg:?}", msg.len());
+            assert!(!msg.chars().any(char::is_control), "{msg:?}");
         }
     }
 });

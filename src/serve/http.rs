@@ -34,6 +34,11 @@ pub fn parse_request(head: &[u8]) -> Result<Request<'_>, Reply> {
     let text = std::str::from_utf8(head).map_err(|_| bad("not UTF-8"))?;
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let line = lines.next().unwrap_or_default();
+    // RFC 9112: no control characters in a request line. Its method and
+    // path are echoed in replies and in the log.
+    if line.chars().any(char::is_control) {
+        return Err(bad("control characters in the request line"));
+    }
     let mut parts = line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())

@@ -227,7 +227,8 @@ fn parse_sockstat(text: &str) -> Result<Table> {
             let value = words
                 .next()
                 .ok_or_else(|| anyhow!("line {n}: {} has no value", snippet(key)))?;
-            let value = parse_counter(value).with_context(|| format!("line {n}: {key}"))?;
+            let value =
+                parse_counter(value).with_context(|| format!("line {n}: {}", snippet(key)))?;
             values.insert(key.to_owned(), value);
         }
     }
@@ -246,27 +247,36 @@ fn parse_counters(text: &str) -> Result<Table> {
         let (section, names) = header
             .split_once(':')
             .ok_or_else(|| anyhow!("line {n}: no `Section:` prefix in {}", snippet(header)))?;
-        let (m, values) = lines
-            .next()
-            .ok_or_else(|| anyhow!("line {n}: {section} names without a line of values"))?;
+        let (m, values) = lines.next().ok_or_else(|| {
+            anyhow!(
+                "line {n}: {} names without a line of values",
+                snippet(section)
+            )
+        })?;
         let (vsection, values) = values
             .split_once(':')
             .ok_or_else(|| anyhow!("line {m}: no `Section:` prefix in {}", snippet(values)))?;
         if vsection != section {
-            bail!("line {m}: values for {vsection} after names for {section}");
+            bail!(
+                "line {m}: values for {} after names for {}",
+                snippet(vsection),
+                snippet(section)
+            );
         }
         let names: Vec<&str> = names.split_whitespace().collect();
         let values: Vec<&str> = values.split_whitespace().collect();
         if names.len() != values.len() {
             bail!(
-                "line {m}: {section} has {} names but {} values",
+                "line {m}: {} has {} names but {} values",
+                snippet(section),
                 names.len(),
                 values.len()
             );
         }
         let entry = table.0.entry(section.trim().to_owned()).or_default();
         for (name, value) in names.into_iter().zip(values) {
-            let value = parse_counter(value).with_context(|| format!("line {m}: {name}"))?;
+            let value =
+                parse_counter(value).with_context(|| format!("line {m}: {}", snippet(name)))?;
             entry.insert(name.to_owned(), value);
         }
     }
