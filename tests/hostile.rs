@@ -1223,6 +1223,13 @@ fn fifos_devices_and_huge_files_never_hang_or_fill_memory() {
             3,
             &["tcp_fin_timeout", want],
         );
+        // capture copies through the same bound.
+        let cap = s.0.join(format!("cap-{}", what.replace(['/', ' '], "")));
+        refused(
+            &tw(&["--proc-root", t, "capture", cap.to_str().unwrap()]),
+            2,
+            &["tcp_fin_timeout", want],
+        );
         assert!(started.elapsed() < Duration::from_secs(5), "{what}");
     }
     // On purpose: a pipe with a writer is read as it comes.

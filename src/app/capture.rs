@@ -1,7 +1,7 @@
 //! `tw capture DIR`: copies exactly what tw reads, laid out like /proc, so
 //! `--proc-root DIR` (or `--from DIR`) elsewhere sees what tw saw here.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
@@ -11,8 +11,13 @@ use super::outdir::OutDir;
 use crate::model::StateSet;
 use crate::query::Filter;
 use crate::source::facts::{fact_path, CAPTURE_FILES};
+use crate::source::input;
 use crate::source::live::Live;
 use crate::source::{netlink, SourceSpec};
+
+/// Largest table copied: /proc/net/tcp6 of 4M sockets is about 1 GiB; more
+/// is /dev/zero or the like in a --proc-root tree.
+const MAX_TABLE: u64 = 4 << 30;
 
 /// Name of the raw sock_diag dump in a capture folder (`ss -D` layout).
 pub const DUMP_FILE: &str = "sock_diag.dump";
@@ -36,17 +41,27 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
     let mut absent = Vec::new();
     for rel in CAPTURE_FILES {
         let src = fact_path(root, rel);
-        // fs::read, not fs::copy: /proc files report size 0, and a
-        // copy_file_range of them can come back empty.
-        let bytes = match std::fs::read(&src) {
-            Ok(b) => b,
+        // Read, not fs::copy: /proc files report size 0, and a
+        // copy_file_range of them can come back empty. Through source::input,
+        // as tw reads them: a FIFO or /dev/zero in a --proc-root tree must
+        // not hang or fill memory.
+        // The tables are streamed, up to MAX_TABLE; the rest held (1 MiB at most).
+        let opened = if rel.starts_with("net/tcp") {
+            input::open(&src).map(|f| Box::new(f) as Box<dyn Read>)
+        } else {
+            input::read_small(&src).map(|b| Box::new(std::io::Cursor::new(b)) as Box<dyn Read>)
+        };
+        let mut from = match opened {
+            Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 absent.push(*rel);
                 continue;
             }
             Err(e) => return Err(anyhow!("reading {}: {e}", src.display())),
         };
-        out_dir.write(rel, &bytes)?;
+        out_dir
+            .copy(rel, &mut from, MAX_TABLE)
+            .map_err(|e| anyhow!("copying {}: {e:#}", src.display()))?;
         written += 1;
     }
     // The live kernel's own view too, as sock_diag replies.

@@ -11,7 +11,7 @@
 //! the write fail (EEXIST, ELOOP); it is never followed.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -108,6 +108,11 @@ impl OutDir {
     /// Writes a new file at `rel` (`net/tcp`), making its subfolders; never
     /// follows or replaces what is already there.
     pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<PathBuf> {
+        self.copy(rel, &mut &bytes[..], u64::MAX)
+    }
+
+    /// As [`OutDir::write`], from `src`, refusing more than `max` bytes.
+    pub fn copy(&self, rel: &str, src: &mut dyn Read, max: u64) -> Result<PathBuf> {
         let shown = self.path.join(rel);
         let fail = |e: Errno| {
             let why = match e {
@@ -147,9 +152,14 @@ impl OutDir {
             Mode::from_raw_mode(0o644),
         )
         .map_err(fail)?;
-        File::from(fd)
-            .write_all(bytes)
+        let copied = std::io::copy(&mut src.take(max.saturating_add(1)), &mut File::from(fd))
             .with_context(|| format!("writing {}", shown.display()))?;
+        if copied > max {
+            bail!(
+                "{}: over {max} bytes copied; not a /proc file",
+                shown.display()
+            );
+        }
         Ok(shown)
     }
 }
