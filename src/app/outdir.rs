@@ -53,7 +53,10 @@ impl OutDir {
             Ok(m) if !m.is_dir() => bail!("{shown} exists and is not a folder; give a new folder"),
             Ok(_) => {}
             Err(_) => {
-                if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                // Only when missing: create_dir_all tries mkdir(2) first, and an
+                // attempt outside the folder is a write there (tests/hostile.rs traces them).
+                let missing = |p: &&Path| !p.as_os_str().is_empty() && !p.is_dir();
+                if let Some(parent) = dir.parent().filter(missing) {
                     std::fs::create_dir_all(parent).with_context(|| format!("creating {shown}"))?;
                 }
                 match std::fs::create_dir(dir) {
