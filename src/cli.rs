@@ -244,7 +244,8 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
-    /// Folder to write (created if missing).
+    /// A new or empty folder to write (created if missing; never one on /proc
+    /// or /sys, and nothing in it is followed).
     pub dir: PathBuf,
 }
 
@@ -308,7 +309,8 @@ pub struct PlotArgs {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Folder to write tw.1, tw-COMMAND.1, tw.bash, _tw and tw.fish into.
+    /// A new or empty folder to write tw.1, tw-COMMAND.1, tw.bash, _tw and
+    /// tw.fish into.
     pub dir: PathBuf,
 }
 
