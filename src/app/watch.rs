@@ -279,7 +279,10 @@ mod tests {
         let second = s.next(&mut |_| true).unwrap().unwrap();
         assert_eq!(second.time_wait.new, Some(0));
         assert_eq!(second.time_wait.count, first.time_wait.count);
-        assert!(s.next(&mut |_| true).is_none(), "--count 1 takes one interval");
+        assert!(
+            s.next(&mut |_| true).is_none(),
+            "--count 1 takes one interval"
+        );
     }
 
     #[test]
