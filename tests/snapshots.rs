@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use tw::analyze::watch::Record;
 
@@ -327,12 +326,13 @@ fn watch_plain_and_json_lines_render_as_committed() {
     assert_snapshot("watch.jsonl", &String::from_utf8(json).unwrap());
 }
 
+#[cfg(feature = "tui")]
 #[test]
 fn the_live_view_renders_as_committed() {
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
     use tw::tui::{draw, View};
-    let mut view = View::new(Duration::from_secs(1), None);
+    let mut view = View::new(std::time::Duration::from_secs(1), None);
     for r in recorded() {
         view.push(r);
     }
@@ -375,6 +375,7 @@ fn mask_clock(s: &str) -> String {
     out
 }
 
+#[cfg(feature = "plot")]
 #[test]
 fn the_plot_renders_as_committed() {
     let dir = std::env::temp_dir().join(format!("tw-snapshot-plot-{}", std::process::id()));

@@ -171,6 +171,7 @@ impl Sampling {
     }
 }
 
+#[cfg(feature = "tui")]
 impl crate::tui::Feed for Sampling {
     fn first(&mut self) -> Result<Record> {
         Sampling::first(self)
@@ -211,8 +212,16 @@ pub fn run(
     if mode == Mode::Live {
         // The live view samples on a thread of its own, which makes the
         // Sampling.
-        let (interval, filter) = (opts.interval, filter.clone());
-        return crate::tui::run(move || Sampling::new(&opts, source, &filter), interval);
+        #[cfg(feature = "tui")]
+        {
+            let (interval, filter) = (opts.interval, filter.clone());
+            return crate::tui::run(move || Sampling::new(&opts, source, &filter), interval);
+        }
+        #[cfg(not(feature = "tui"))]
+        bail!(
+            "watch: this tw was built without the live view (cargo feature `tui`); \
+             use --format plain or --format json"
+        );
     }
     let label = source.label();
     let mut sampling = Sampling::new(&opts, source, filter)?;
