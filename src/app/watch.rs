@@ -32,7 +32,9 @@ pub enum Mode {
 /// `--format` says otherwise.
 pub fn mode(format: Option<Format>, tty: bool) -> Result<Mode> {
     Ok(match format {
-        None if tty => Mode::Live,
+        // Built without the live view: a terminal gets the plain lines.
+        None if tty && cfg!(feature = "tui") => Mode::Live,
+        None if tty => Mode::Plain,
         None | Some(Format::Json) => Mode::JsonLines,
         Some(Format::Plain) => Mode::Plain,
         Some(Format::Table) if tty => Mode::Live,
