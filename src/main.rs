@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser};
 
 use tw::app::{self, error_exit_code};
 use tw::cli::Cli;
+use tw::render::cells::printable;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -19,7 +20,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let _ = writeln!(io::stderr(), "tw: {}", usage_error(&e, command.as_deref()));
+            let line = usage_error(&e, command.as_deref());
+            let _ = writeln!(io::stderr(), "tw: {}", printable(&line));
             return ExitCode::from(error_exit_code(command.as_deref()));
         }
     };
@@ -33,7 +35,8 @@ fn main() -> ExitCode {
             // Drop what was buffered, unwritten: on error, stdout stays empty
             // (but for the whole rows a streamed `tw ls` had already written).
             drop(out.into_parts());
-            let _ = writeln!(err, "tw: {e:#}");
+            // Paths, names and words from outside stay one printable line.
+            let _ = writeln!(err, "tw: {}", printable(&format!("{e:#}")));
             ExitCode::from(error_exit_code(command.as_deref()))
         }
     }

@@ -175,6 +175,8 @@ fn five_interrupted_dumps_give_up_with_one_line_and_exit_2() {
     ] {
         for intr in [5, 1000] {
             let _ = std::fs::remove_file(&log);
+            // capture takes only a new or empty folder.
+            let _ = std::fs::remove_dir_all(&dir);
             let env = [
                 ("TW_SHIM_INTR", intr.to_string()),
                 ("TW_SHIM_LOG", log.display().to_string()),

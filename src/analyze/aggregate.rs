@@ -290,6 +290,11 @@ pub struct PortGroups {
 }
 
 impl PortGroups {
+    /// Destinations seen, before any `--top` cut.
+    pub fn destinations(&self) -> usize {
+        self.groups.len()
+    }
+
     pub fn new(range: PortRange) -> PortGroups {
         PortGroups {
             range,

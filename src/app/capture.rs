@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
+
+use super::outdir::OutDir;
 
 use crate::model::StateSet;
 use crate::query::Filter;
@@ -22,7 +24,8 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
         ));
     }
     let root = spec.proc_root.as_deref().unwrap_or(Path::new("/proc"));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Made and checked before the namespace is entered or anything is read.
+    let out_dir = OutDir::fresh(dir)?;
     // The files of the --netns namespace, if one was given.
     let live = Live {
         kind: spec.kind,
@@ -43,19 +46,13 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
             }
             Err(e) => return Err(anyhow!("reading {}: {e}", src.display())),
         };
-        let dst = dir.join(rel);
-        if let Some(parent) = dst.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::write(&dst, bytes).with_context(|| format!("writing {}", dst.display()))?;
+        out_dir.write(rel, &bytes)?;
         written += 1;
     }
     // The live kernel's own view too, as sock_diag replies.
     if spec.proc_root.is_none() {
         let raw = live_dump(filter).map_err(|e| anyhow!("{e}; the /proc copies were written"))?;
-        let dst = dir.join(DUMP_FILE);
-        std::fs::write(&dst, raw).with_context(|| format!("writing {}", dst.display()))?;
+        out_dir.write(DUMP_FILE, &raw)?;
         written += 1;
     }
     write!(out, "wrote {written} files to {}", dir.display())?;

@@ -7,6 +7,7 @@ mod doctor;
 pub mod generate;
 mod ls;
 mod metrics;
+pub mod outdir;
 mod ports;
 mod summary;
 pub mod watch;
@@ -166,7 +167,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             Outcome::Ok
         }
         Some(Command::Plot(args)) => {
-            plot(&args)?;
+            plot(&args, cx.err)?;
             Outcome::Ok
         }
     };
@@ -175,12 +176,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
 }
 
 #[cfg(feature = "plot")]
-fn plot(args: &crate::cli::PlotArgs) -> Result<()> {
-    crate::plot::plot(&args.file, &args.output)
+fn plot(args: &crate::cli::PlotArgs, err: &mut dyn Write) -> Result<()> {
+    crate::plot::plot(&args.file, &args.output, err)
 }
 
 #[cfg(not(feature = "plot"))]
-fn plot(_: &crate::cli::PlotArgs) -> Result<()> {
+fn plot(_: &crate::cli::PlotArgs, _: &mut dyn Write) -> Result<()> {
     bail!("plot: this tw was built without it (cargo feature `plot`)")
 }
 

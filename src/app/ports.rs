@@ -23,6 +23,7 @@ pub fn run(cx: &mut Ctx, args: &PortsArgs, out: &mut dyn Write) -> Result<Outcom
         .unwrap_or_else(|| port_capacity(range, &[]));
     let report = Report::Ports {
         rows: &rows,
+        destinations: ports.destinations(),
         capacity,
         low: range.lo,
     };

@@ -190,7 +190,21 @@ struct Parser<'a> {
     toks: Vec<Token>,
     pos: usize,
     service: &'a dyn Fn(&str) -> Option<u16>,
+    /// Open parentheses and `not`s around the current token.
+    depth: usize,
+    /// Conditions so far.
+    conditions: usize,
 }
+
+/// Deepest nesting of parentheses and `not`s. The parser, the matcher and
+/// the bytecode compiler recurse once per level: without a bound 15,000
+/// parentheses overflow the stack.
+pub const MAX_DEPTH: usize = 64;
+/// Most conditions in one expression; `and`/`or` chains nest too, one level
+/// per condition.
+pub const MAX_CONDITIONS: usize = 1024;
+/// Longest excerpt of the expression quoted in an error.
+const QUOTE: usize = 60;
 
 /// Parses the words after a command (`dport = :443`, `'( sport = :80 or
 /// sport = :443 )'`). `service` resolves port names (`ssh`, `https`).
@@ -208,6 +222,8 @@ pub fn parse<S: AsRef<str>>(
         src: &src,
         pos: 0,
         service,
+        depth: 0,
+        conditions: 0,
     };
     let states = p.states()?;
     let expr = if p.peek().is_some() {
@@ -240,14 +256,29 @@ impl Parser<'_> {
     fn error_at(&self, t: &Token, what: &str) -> String {
         format!(
             "filter: at '{}' (column {} of \"{}\"): {what}",
-            t.text,
+            excerpt(&t.text, 0, QUOTE / 2),
             t.at + 1,
-            self.src
+            excerpt(self.src, t.at, QUOTE)
         )
     }
 
     fn error_end(&self, what: &str) -> String {
-        format!("filter: at the end of \"{}\": {what}", self.src)
+        format!(
+            "filter: at the end of \"{}\": {what}",
+            excerpt(self.src, self.src.len(), QUOTE)
+        )
+    }
+
+    /// One more level of parentheses or `not` at `t`, refused past [`MAX_DEPTH`].
+    fn deeper(&mut self, t: &Token) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error_at(
+                t,
+                &format!("nested deeper than {MAX_DEPTH} levels of parentheses and 'not'"),
+            ));
+        }
+        Ok(())
     }
 
     fn expect_word(&mut self, what: &str) -> Result<Token, String> {
@@ -308,15 +339,27 @@ impl Parser<'_> {
         };
         let word = t.text.to_ascii_lowercase();
         match word.as_str() {
-            "not" | "!" => Ok(self.unary()?.negate()),
+            "not" | "!" => {
+                self.deeper(&t)?;
+                let e = self.unary()?.negate();
+                self.depth -= 1;
+                Ok(e)
+            }
             "(" => {
+                self.deeper(&t)?;
                 let e = self.or()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(c) if c.text == ")" => Ok(e),
                     Some(c) => Err(self.error_at(&c, "expected ')'")),
                     None => Err(self.error_end("expected ')' to close the '('")),
                 }
             }
+            "src" | "dst" | "sport" | "dport" if self.conditions >= MAX_CONDITIONS => Err(self
+                .error_at(
+                    &t,
+                    &format!("more than {MAX_CONDITIONS} conditions; use a shorter expression"),
+                )),
             "src" | "dst" => {
                 let side = if word == "src" { Side::Src } else { Side::Dst };
                 if self.peek_is(&["=", "==", "eq"]) {
@@ -325,6 +368,7 @@ impl Parser<'_> {
                 let h = self
                     .expect_word("expected an address, a block or :PORT (10.0.0.0/8, [::1]:80)")?;
                 let (net, port) = self.host(&h)?;
+                self.conditions += 1;
                 Ok(Expr::Host { side, net, port })
             }
             "sport" | "dport" => {
@@ -350,6 +394,7 @@ impl Parser<'_> {
                 }
                 let p = self.expect_word("expected a port such as :443")?;
                 let port = self.port_only(&p)?;
+                self.conditions += 1;
                 let e = Expr::Port { side, cmp, port };
                 Ok(if negate { e.negate() } else { e })
             }
@@ -383,6 +428,9 @@ impl Parser<'_> {
         }
         if let Ok(p) = text.parse::<u16>() {
             return Ok(Some(p));
+        }
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(self.error_at(t, "port out of range (0-65535)"));
         }
         if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             if let Some(p) = (self.service)(text) {
@@ -425,6 +473,27 @@ impl Parser<'_> {
             None => Ok((cidr(text)?, None)),
         }
     }
+}
+
+/// At most `max` characters of `s` around byte `at`, with `...` where cut:
+/// an error names the column, it does not echo a megabyte back.
+fn excerpt(s: &str, at: usize, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let at = (0..=at.min(s.len()))
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
+    let before: Vec<char> = s[..at].chars().rev().take(max / 2).collect();
+    let start = at - before.iter().map(|c| c.len_utf8()).sum::<usize>();
+    let text: String = s[start..].chars().take(max).collect();
+    let end = start + text.len();
+    format!(
+        "{}{text}{}",
+        if start > 0 { "..." } else { "" },
+        if end < s.len() { "..." } else { "" }
+    )
 }
 
 #[cfg(test)]
@@ -550,6 +619,42 @@ pub(crate) mod tests {
         );
         assert_eq!(got.expr, None);
         assert_eq!(p("").unwrap(), Parsed::default());
+    }
+
+    /// Issue 12 item 4: 15,000 parentheses or 30,000 `not`s overflowed the stack (SIGABRT).
+    #[test]
+    fn deep_nesting_is_refused_naming_the_column_without_echoing_it() {
+        let parens = format!("{}sport = :80{}", "( ".repeat(15_000), " )".repeat(15_000));
+        let nots = format!("{}sport = :80", "not ".repeat(30_000));
+        let chain = vec!["sport = :80"; 100_000].join(" or ");
+        for (src, col, what) in [
+            (&parens, 2 * MAX_DEPTH + 1, "nested deeper than 64"),
+            (&nots, 4 * MAX_DEPTH + 1, "nested deeper than 64"),
+            (&chain, 15 * MAX_CONDITIONS + 1, "more than 1024 conditions"),
+        ] {
+            let err = p(src).unwrap_err();
+            assert!(err.contains(&format!("(column {col} of ")), "{err}");
+            assert!(err.contains(what), "{err}");
+            assert!(err.len() < 300, "{} bytes: {err}", err.len());
+        }
+        // As deep as allowed still parses, and matches.
+        let ok = format!(
+            "{}sport = :22{}",
+            "( ".repeat(MAX_DEPTH),
+            " )".repeat(MAX_DEPTH)
+        );
+        assert!(e(&ok).matches(&samples()[3]));
+        let ok = vec!["sport = :22"; MAX_CONDITIONS].join(" or ");
+        assert!(e(&ok).matches(&samples()[3]));
+    }
+
+    /// Issue 12 item 11: `sport = :65536` said "unknown service".
+    #[test]
+    fn a_port_past_65535_is_out_of_range_not_an_unknown_service() {
+        for src in ["sport = :65536", "dport = 99999", "dst 10.0.0.1:70000"] {
+            let err = p(src).unwrap_err();
+            assert!(err.contains("port out of range (0-65535)"), "{err}");
+        }
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The text of one socket row, shared by every format's listing.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use crate::model::{decimal, Socket, Timer, TimerKind};
 use crate::source::owners::Procs;
 
@@ -31,6 +34,18 @@ impl Annotation<'_> {
         self.namespaces.is_empty() && self.procs.is_none()
     }
 
+    /// The NETNS cell for a terminal ([`printable`]); JSON takes [`Self::netns`].
+    pub fn netns_text(&self, s: &Socket) -> Option<Cow<'_, str>> {
+        self.netns(s).map(printable)
+    }
+
+    /// The PROCESS cell for a terminal: command names are anyone's to choose
+    /// (prctl(PR_SET_NAME)).
+    pub fn owner_text(&self, s: &Socket) -> Option<String> {
+        self.procs
+            .map(|p| printable(&p.label(s.inode)).into_owned())
+    }
+
     pub fn netns(&self, s: &Socket) -> Option<&str> {
         (!self.namespaces.is_empty()).then(|| {
             self.namespaces
@@ -38,6 +53,29 @@ impl Annotation<'_> {
                 .map_or("?", String::as_str)
         })
     }
+}
+
+/// Text from outside (a process name, a namespace name, a path) made safe
+/// for a terminal: control characters (ESC, BEL, newline, DEL, C1) are
+/// written as escapes (`\x1b`, `\n`), so they neither drive the terminal nor
+/// split a row.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// One listing row as text.
@@ -137,6 +175,18 @@ fn push_duration(out: &mut Vec<u8>, ms: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 item 7: a process named with ESC, BEL or a newline reached the terminal raw.
+    #[test]
+    fn control_characters_from_outside_are_escaped() {
+        assert_eq!(printable("nginx"), "nginx");
+        assert!(matches!(printable("nginx: worker"), Cow::Borrowed(_)));
+        assert_eq!(
+            printable("a\x1b]0;pwned\x07b\nc\rd\te\x7f\u{9b}f"),
+            "a\\x1b]0;pwned\\x07b\\nc\\rd\\te\\x7f\\x9bf"
+        );
+        assert_eq!(printable("café"), "café");
+    }
 
     #[test]
     fn durations() {

@@ -195,6 +195,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             rows,
             capacity,
             low,
+            ..
         } => line(out, &ports(rows, capacity, *low)),
         Report::Doctor { findings, .. } => line(
             out,

@@ -28,9 +28,10 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         Report::Summary(sum) => write_sections(out, &summary_sections(sum)),
         Report::Ports {
             rows,
+            destinations,
             capacity,
             low,
-        } => write_sections(out, &[ports_section(rows, capacity, *low)]),
+        } => write_sections(out, &[ports_section(rows, *destinations, capacity, *low)]),
         Report::Doctor { findings, verbose } => {
             write_doctor(out, findings, *verbose, &|s| s.name().to_uppercase())
         }
@@ -84,10 +85,10 @@ impl ListingRows {
         }
         // Bytes, as the section renderer these rows once went through
         // measured them (padding counts characters).
-        if let Some(ns) = a.netns(s) {
+        if let Some(ns) = a.netns_text(s) {
             self.widths[0] = self.widths[0].max(ns.len());
         }
-        let owner = a.procs.map(|p| p.label(s.inode));
+        let owner = a.owner_text(s);
         if let Some(o) = &owner {
             self.widths[9] = self.widths[9].max(o.len());
         }
@@ -137,8 +138,9 @@ impl Rows for ListingRows {
             push_row(out, cells, &self.widths[1..9], &LISTING_NUMERIC[1..9]);
             return Ok(());
         }
+        let netns = a.netns_text(s);
         let cells = [
-            a.netns(s).map(str::as_bytes),
+            netns.as_deref().map(str::as_bytes),
             Some(c.cell(0)),
             Some(c.cell(1)),
             Some(c.cell(2)),

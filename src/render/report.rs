@@ -27,6 +27,8 @@ pub enum Report<'a> {
     },
     Ports {
         rows: &'a [(Destination, PortUse)],
+        /// Destinations counted, before `--top` kept the first rows.
+        destinations: usize,
         capacity: PortCapacity,
         /// Low end of ip_local_port_range: its parity is connect()'s first choice.
         low: u16,

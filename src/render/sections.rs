@@ -27,13 +27,11 @@ pub fn annotated_section(socks: &[Socket], a: &Annotation) -> Section {
         .iter()
         .map(|s| {
             let mut row = Vec::with_capacity(headers.len());
-            if let Some(ns) = a.netns(s) {
-                row.push(ns.to_string());
+            if let Some(ns) = a.netns_text(s) {
+                row.push(ns.into_owned());
             }
             row.extend(socket_row(s));
-            if let Some(p) = a.procs {
-                row.push(p.label(s.inode));
-            }
+            row.extend(a.owner_text(s));
             row
         })
         .collect();
@@ -65,8 +63,9 @@ pub fn write_sections(
         if i > 0 {
             writeln!(out)?;
         }
+        // Titles can hold a namespace's name.
         if !sec.title.is_empty() {
-            writeln!(out, "{}", sec.title)?;
+            writeln!(out, "{}", super::cells::printable(&sec.title))?;
         }
         if !sec.rows.is_empty() {
             body(out, sec)?;
@@ -194,8 +193,19 @@ pub fn bar(n: u64, max: u64, width: usize) -> String {
     s
 }
 
-/// `tw ports` as a section.
-pub fn ports_section(rows: &[(Destination, PortUse)], cap: &PortCapacity, low: u16) -> Section {
+/// `tw ports` as a section; `destinations` were counted, `rows` the busiest
+/// of them (`--top`).
+pub fn ports_section(
+    rows: &[(Destination, PortUse)],
+    destinations: usize,
+    cap: &PortCapacity,
+    low: u16,
+) -> Section {
+    let shown = if rows.len() < destinations {
+        format!("the busiest {} of {destinations}", rows.len())
+    } else {
+        destinations.to_string()
+    };
     let usable = u64::from(cap.preferred_parity + cap.other_parity);
     let pct = |n: u64, of: u64| {
         if of == 0 {
@@ -206,11 +216,9 @@ pub fn ports_section(rows: &[(Destination, PortUse)], cap: &PortCapacity, low: u
     };
     Section {
         title: format!(
-            "{} outbound destinations; {usable} usable ephemeral ports each \
+            "{shown} outbound destinations; {usable} usable ephemeral ports each \
              ({} reserved), {} of them of the parity connect() tries first (that of {low})",
-            rows.len(),
-            cap.reserved,
-            cap.preferred_parity
+            cap.reserved, cap.preferred_parity
         ),
         headers: vec![
             "LOCAL",

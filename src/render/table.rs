@@ -56,9 +56,14 @@ pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result
         Report::Summary(sum) => write_sections(out, &summary_sections(sum), style),
         Report::Ports {
             rows,
+            destinations,
             capacity,
             low,
-        } => write_sections(out, &[ports_section(rows, capacity, *low)], style),
+        } => write_sections(
+            out,
+            &[ports_section(rows, *destinations, capacity, *low)],
+            style,
+        ),
         // Prose, not a table: the same text as plain, with coloured labels.
         Report::Doctor { findings, verbose } => {
             write_doctor(out, findings, *verbose, &|s| severity_label(s, style.color))

@@ -271,6 +271,20 @@ mod tests {
         }
     }
 
+    /// Issue 12 item 3: `Duration::from_secs_f64(1e300)` panicked the connection's thread.
+    #[test]
+    fn a_scrape_timeout_too_large_for_a_duration_is_no_limit_not_a_panic() {
+        for huge in ["1e300", "1.9e19", "inf", "Infinity", "1e309"] {
+            let raw = format!(
+                "GET /metrics HTTP/1.1\r\nX-Prometheus-Scrape-Timeout-Seconds: {huge}\r\n\r\n"
+            );
+            let r = std::panic::catch_unwind(|| {
+                parse_request(raw.as_bytes()).map(|r| r.scrape_timeout)
+            });
+            assert_eq!(r.ok().and_then(Result::ok), Some(None), "{huge}");
+        }
+    }
+
     #[test]
     fn paths_before_methods() {
         let status = |raw: &str| match route(&parse_request(raw.as_bytes()).unwrap()) {

@@ -3,8 +3,10 @@
 //! limit) and `/healthz`. Nothing else is served.
 //!
 //! Bounds, so that a stuck read or a flood of clients cannot pile up
-//! threads: at most [`MAX_CONNECTIONS`] connections are served at once (more
-//! are answered 503 by one rejecting thread), at most [`MAX_SCRAPES`]
+//! threads: at most [`MAX_CONNECTIONS`] connections are served at once (at
+//! that limit a new one closes the connection that has waited longest for a
+//! request, so idle keep-alive connections cannot lock scrapes out; with
+//! none waiting it is answered 503 by one rejecting thread), at most [`MAX_SCRAPES`]
 //! snapshots run at once (more get 503), and a request head must arrive
 //! within [`REQUEST_TIMEOUT`]. A snapshot that overruns its time limit gets
 //! 503 and keeps its slot until the read returns, since a netlink dump
@@ -21,10 +23,11 @@
 
 pub mod http;
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -75,6 +78,60 @@ struct Shared {
     /// A note (fallback to /proc, --from without facts) is logged once, not
     /// on every scrape.
     noted: AtomicBool,
+    /// Connections waiting for a request (idle between scrapes, or not sent
+    /// one yet), by id: since when, and a handle to close them by.
+    waiting: Mutex<HashMap<u64, (Instant, TcpStream)>>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    /// Closes the connection that has waited longest for a request, so that
+    /// a new one can have its slot: held idle connections must not lock
+    /// scrapes out for the whole idle timeout. False when none is waiting
+    /// (every slot is busy with a request).
+    fn evict_longest_waiting(&self) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(id) = waiting
+            .iter()
+            .min_by_key(|(_, (t, _))| *t)
+            .map(|(id, _)| *id)
+        else {
+            return false;
+        };
+        if let Some((_, stream)) = waiting.remove(&id) {
+            // Its read returns at once and its thread ends, freeing the slot.
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        true
+    }
+}
+
+/// A connection's entry in [`Shared::waiting`], removed on drop.
+struct Waiting<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(shared: &'a Shared, stream: &TcpStream) -> Waiting<'a> {
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(handle) = stream.try_clone() {
+            let mut waiting = shared.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            waiting.insert(id, (Instant::now(), handle));
+        }
+        Waiting { shared, id }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self
+            .shared
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        waiting.remove(&self.id);
+    }
 }
 
 /// Binds `cfg.listen` and serves until the process is stopped. Returns only
@@ -98,6 +155,8 @@ pub fn serve(cfg: Config) -> Result<()> {
         connections: Arc::default(),
         scrapes: Arc::default(),
         noted: AtomicBool::new(false),
+        waiting: Mutex::default(),
+        next_id: AtomicU64::new(0),
     });
     let (reject, rejected) = mpsc::sync_channel::<TcpStream>(REJECT_QUEUE);
     thread::Builder::new()
@@ -116,10 +175,16 @@ pub fn serve(cfg: Config) -> Result<()> {
                 continue;
             }
         };
-        let Some(slot) = Slot::take(&shared.connections, MAX_CONNECTIONS) else {
-            // Past the queue too, the connection is closed unanswered.
-            let _ = reject.try_send(stream);
-            continue;
+        let slot = match Slot::take(&shared.connections, MAX_CONNECTIONS) {
+            Some(slot) => slot,
+            // The closed connection's slot is freed as its thread ends; the
+            // count is over the limit by the closings under way, no more.
+            None if shared.evict_longest_waiting() => Slot::force(&shared.connections),
+            None => {
+                // Past the queue too, the connection is closed unanswered.
+                let _ = reject.try_send(stream);
+                continue;
+            }
         };
         let shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()
@@ -169,6 +234,12 @@ impl Slot {
         });
         taken.ok().map(|_| Slot(Arc::clone(counter)))
     }
+
+    /// A slot whatever the count, for one that another is giving up.
+    fn force(counter: &Arc<AtomicUsize>) -> Slot {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Slot(Arc::clone(counter))
+    }
 }
 
 impl Drop for Slot {
@@ -183,7 +254,10 @@ fn handle(shared: &Arc<Shared>, mut stream: TcpStream) {
     let mut buf = Vec::new();
     let mut wait = REQUEST_TIMEOUT;
     loop {
-        let head = match read_head(&mut stream, &mut buf, wait) {
+        let waiting = Waiting::new(shared, &stream);
+        let read = read_head(&mut stream, &mut buf, wait);
+        drop(waiting);
+        let head = match read {
             Ok(Some(h)) => h,
             // Closed by the client, or idle too long: nothing to answer.
             Ok(None) => return,

@@ -115,7 +115,12 @@ pub fn fact_path(proc_root: &Path, rel: &str) -> PathBuf {
 /// Reads `proc_root/rel` and parses it; `Ok(None)` when it does not exist.
 fn fact<T>(proc_root: &Path, rel: &str, parse: fn(&str) -> Result<T>) -> Result<Option<T>> {
     let path = fact_path(proc_root, rel);
-    match std::fs::read_to_string(&path) {
+    // Bounded, and only a regular file: a FIFO or /dev/zero planted in a
+    // --proc-root tree must not hang or fill memory.
+    match super::input::read_small(&path).and_then(|b| {
+        String::from_utf8(b)
+            .map_err(|_| std::io::Error::other("stream did not contain valid UTF-8"))
+    }) {
         Ok(text) => parse(&text).map(Some),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
@@ -124,6 +129,30 @@ fn fact<T>(proc_root: &Path, rel: &str, parse: fn(&str) -> Result<T>) -> Result<
 }
 
 // ---- pure parsers ----
+
+/// What one fact file parses to ([`parse_file`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    Int(i64),
+    Range(PortRange),
+    Ports(Vec<PortRange>),
+    Table(Table),
+}
+
+/// Parses the text of the fact file `rel` (one of [`CAPTURE_FILES`] but the
+/// socket tables) as [`read`] does: the entry point of the fuzz target
+/// (fuzz/fuzz_targets/proc_facts.rs). `None` for a file that is no fact.
+pub fn parse_file(rel: &str, text: &str) -> Option<Result<Parsed>> {
+    Some(match rel {
+        PORT_RANGE => parse_port_range(text).map(Parsed::Range),
+        RESERVED_PORTS => parse_port_list(text).map(Parsed::Ports),
+        SOCKSTAT | SOCKSTAT6 => parse_sockstat(text).map(Parsed::Table),
+        NETSTAT | SNMP => parse_counters(text).map(Parsed::Table),
+        "net/tcp" | "net/tcp6" => return None,
+        r if CAPTURE_FILES.contains(&r) => parse_int(text).map(Parsed::Int),
+        _ => return None,
+    })
+}
 
 /// A sysctl holding one integer, such as "60\n".
 fn parse_int(text: &str) -> Result<i64> {

@@ -72,6 +72,18 @@ impl Source for Live {
                             .push(format!("--all-netns: {label} went away while being read"));
                         continue;
                     }
+                    // Without privilege (setns needs CAP_SYS_ADMIN) a named namespace
+                    // cannot be entered: the others are still worth reading.
+                    Err(e) if all && e.is::<netns::Denied>() => {
+                        let label = ns.as_ref().map_or("", |n| n.label.as_str());
+                        let note = format!(
+                            "--all-netns: {label} skipped: permission denied; root sees it"
+                        );
+                        if !info.notes.contains(&note) {
+                            info.notes.push(note);
+                        }
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 };
                 let mut f = Filtered::new(filter, consumer, i as u16);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::marker::PhantomData;
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
@@ -29,11 +29,23 @@ pub fn named(arg: &str) -> Result<Namespace> {
     } else {
         Path::new(NAMED).join(arg)
     };
-    if !path.exists() {
-        return Err(anyhow!(
+    // Path::exists() is false on any error: /proc/PID/ns/net of another
+    // user's process is EACCES (proc_ns_get_link, ptrace_may_access), not absent.
+    match std::fs::metadata(&path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(anyhow!(
             "--netns {arg}: no such namespace ({} does not exist; `ip netns list` shows the names)",
             path.display()
-        ));
+        ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(anyhow!(
+                "--netns {arg}: permission denied ({e}); reading another process's namespace \
+                 needs root (CAP_SYS_PTRACE over it)"
+            ))
+        }
+        Err(e) => return Err(anyhow!("--netns {arg}: {}: {e}", path.display())),
     }
     Ok(Namespace {
         label: arg.to_string(),
@@ -142,20 +154,32 @@ impl Drop for Entered {
 pub fn enter(ns: &Namespace) -> Result<Entered> {
     let home = File::open("/proc/thread-self/ns/net")
         .map_err(|e| anyhow!("reading this thread's namespace: {e}"))?;
-    let target = File::open(&ns.path).map_err(|e| {
-        anyhow!(
-            "namespace {} ({}): {e}{}",
-            ns.label,
-            ns.path.display(),
-            permission_hint(&e)
-        )
-    })?;
+    // O_NONBLOCK: a FIFO given as --netns must not block the open for ever
+    // (fifo_open); it then fails setns like any file that is not a namespace.
+    let target = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&ns.path)
+        .map_err(|e| {
+            denied_or(
+                &e,
+                format!(
+                    "namespace {} ({}): {e}{}",
+                    ns.label,
+                    ns.path.display(),
+                    permission_hint(&e)
+                ),
+            )
+        })?;
     if let Err(e) = setns_net(&target) {
-        return Err(anyhow!(
-            "entering namespace {} ({}): {e}{}",
-            ns.label,
-            ns.path.display(),
-            permission_hint(&e)
+        return Err(denied_or(
+            &e,
+            format!(
+                "entering namespace {} ({}): {e}{}",
+                ns.label,
+                ns.path.display(),
+                permission_hint(&e)
+            ),
         ));
     }
     Ok(Entered {
@@ -172,9 +196,33 @@ fn setns_net(ns: &File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// An [`enter`] refused for want of privilege (EACCES, EPERM): `--all-netns`
+/// skips such a namespace with a note rather than giving up on them all.
+#[derive(Debug)]
+pub struct Denied(String);
+
+impl std::fmt::Display for Denied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Denied {}
+
+fn denied_or(e: &std::io::Error, msg: String) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => Denied(msg).into(),
+        _ => anyhow!(msg),
+    }
+}
+
 fn permission_hint(e: &std::io::Error) -> &'static str {
     match e.kind() {
         std::io::ErrorKind::PermissionDenied => "; entering a namespace needs root (CAP_SYS_ADMIN)",
+        // setns(2) on a file that is not a network namespace.
+        std::io::ErrorKind::InvalidInput => {
+            "; not a network namespace (give a name under /run/netns or /proc/PID/ns/net)"
+        }
         _ => "",
     }
 }

@@ -3,13 +3,12 @@
 //! `--proc-root` (a copy of /proc, as `tw capture` writes) for sockets and
 //! facts.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::{facts, netlink, proc, Filtered, ReadInfo, Source};
+use super::{facts, input, netlink, proc, Filtered, ReadInfo, Source};
 use crate::model::facts::Facts;
 use crate::model::ports::DEFAULT_PORT_RANGE;
 use crate::model::Consumer;
@@ -70,8 +69,8 @@ fn read_from(path: &Path, filter: &Filter, consumer: &mut dyn Consumer) -> Resul
         };
         return proc::read_tables(&dir, filter, &mut Filtered::new(filter, consumer, 0), false);
     }
-    let file = File::open(path).map_err(|e| proc::open_error(path, e))?;
-    let unchanged = proc::Unchanged::before(&file, path)?;
+    let file = input::open(path).map_err(|e| proc::open_error(path, e))?;
+    let unchanged = proc::Unchanged::before(file.file(), path)?;
     let mut r = BufReader::with_capacity(128 * 1024, file);
     let head = r
         .fill_buf()

@@ -601,6 +601,33 @@ mod tests {
         );
     }
 
+    /// Issue 12 item 10: an NLMSG_DONE carrying a negative errno (netlink_dump_done after a
+    /// failed dump callback) was taken for a complete dump.
+    #[test]
+    fn a_done_carrying_a_negative_errno_is_a_failed_dump() {
+        let body = diag(2, 10, 0, &[0; 4], 22, &[0; 4], 0, 0, 0, 1);
+        let mut buf = msg(SOCK_DIAG_BY_FAMILY, 2, &body);
+        buf.extend(msg(NLMSG_DONE, 2, &(-libc::ENOMEM).to_ne_bytes()));
+        let mut n = 0;
+        let got = decode(&buf, &mut |_| {
+            n += 1;
+            Flow::Continue(())
+        });
+        assert_eq!(got.unwrap_err(), DecodeError::DumpFailed(libc::ENOMEM));
+        let err = read_capture(&buf[..], &mut |_| Flow::Continue(())).unwrap_err();
+        assert_eq!(err, DecodeError::DumpFailed(libc::ENOMEM));
+        assert!(err.to_string().contains("Cannot allocate memory"), "{err}");
+        // 0 is a whole dump; a positive status is no errno and no failure.
+        for status in [0i32, 1] {
+            let mut buf = msg(SOCK_DIAG_BY_FAMILY, 2, &body);
+            buf.extend(msg(NLMSG_DONE, 2, &status.to_ne_bytes()));
+            assert!(
+                decode(&buf, &mut |_| Flow::Continue(())).unwrap().done,
+                "{status}"
+            );
+        }
+    }
+
     #[test]
     fn capture_needs_every_done() {
         let body = diag(2, 10, 0, &[0; 4], 22, &[0; 4], 0, 0, 0, 1);

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::{read_states, Filtered};
+use super::{input, read_states, Filtered};
 use crate::model::{Consumer, Family};
 use crate::query::Filter;
 
@@ -26,7 +26,7 @@ pub(crate) fn read_tables(dir: &Path, filter: &Filter, f: &mut Filtered, live: b
             Family::Inet => "tcp",
             Family::Inet6 => "tcp6",
         });
-        let file = match File::open(&path) {
+        let file = match input::open(&path) {
             Ok(f) => f,
             Err(e)
                 if e.kind() == std::io::ErrorKind::NotFound
@@ -58,11 +58,12 @@ pub(crate) fn read_tables(dir: &Path, filter: &Filter, f: &mut Filtered, live: b
     let mut tables: Vec<(PathBuf, Box<dyn BufRead>)> = Vec::new();
     let mut copies = Vec::new();
     for (path, file) in files {
-        let r: Box<dyn BufRead> = if live {
-            let p = Prefetch::spawn(file).with_context(|| format!("reading {}", path.display()))?;
+        let r: Box<dyn BufRead> = if live && !file.is_pipe() {
+            let p = Prefetch::spawn(file.into_file())
+                .with_context(|| format!("reading {}", path.display()))?;
             Box::new(p)
         } else {
-            copies.push((path.clone(), Unchanged::before(&file, &path)?));
+            copies.push((path.clone(), Unchanged::before(file.file(), &path)?));
             Box::new(BufReader::with_capacity(128 * 1024, file))
         };
         tables.push((path, r));

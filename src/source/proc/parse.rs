@@ -251,7 +251,9 @@ fn parse_fields(line: &[u8], states: StateSet) -> Result<Option<Socket>, String>
     if sl == b"sl" {
         return Ok(None);
     }
-    if sl.last() != Some(&b':') {
+    // The kernel's `%4d:`, digits only: `x:` or `:` is no slot.
+    let digits = &sl[..sl.len().saturating_sub(1)];
+    if sl.last() != Some(&b':') || digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return Err(format!(
             "expected a slot number like '12:', found '{}'",
             show(sl)
@@ -489,18 +491,15 @@ fn show(b: &[u8]) -> String {
     }
 }
 
-/// At most 16 hex digits (after an optional `+`, as `from_str_radix` takes
-/// it), read byte by byte: a table of a million lines holds ten million.
+/// 1 to 16 hex digits, read byte by byte: a table of a million lines holds
+/// ten million. No sign: the kernel prints none (`%08X`), so a `+` is a sign
+/// of a file that is not a copy of its table.
 fn hex(b: &[u8], name: &str) -> Result<u64, String> {
     parse_hex(b).ok_or_else(|| format!("bad hex '{}' in {name}", show(b)))
 }
 
 fn parse_hex(b: &[u8]) -> Option<u64> {
-    let digits = b.strip_prefix(b"+").unwrap_or(b);
-    if b.len() > 16 {
-        return None;
-    }
-    parse_hex_exact(digits)
+    parse_hex_exact(b)
 }
 
 /// 1 to 16 hex digits and nothing else.
@@ -544,8 +543,10 @@ fn dec<T: std::str::FromStr + TryFrom<u64>>(b: &[u8], name: &str) -> Result<T, S
             return Ok(v);
         }
     }
+    // str::parse takes a leading `+`; the kernel never prints one.
     std::str::from_utf8(b)
         .ok()
+        .filter(|s| !s.starts_with('+'))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("bad number '{}' in {name}", show(b)))
 }
@@ -809,6 +810,34 @@ mod tests {
             ("garbage", "slot number"),
         ];
         for (line, want) in cases {
+            let err = parse_line(line.as_bytes(), StateSet::ALL).unwrap_err();
+            assert!(err.contains(want), "{line}\n  -> {err}");
+        }
+    }
+
+    /// Issue 12 item 11: `+`-prefixed hex (from_str_radix takes a sign), a `+` on a decimal,
+    /// and a slot like `x:` were accepted silently.
+    #[test]
+    fn signs_and_slots_the_kernel_never_prints_are_refused() {
+        let good =
+            "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1";
+        assert!(parse_line(good.as_bytes(), StateSet::ALL)
+            .unwrap()
+            .is_some());
+        let cases = [
+            (good.replace("0100007F:1F90", "+100007F:1F90"), "bad hex"),
+            (good.replace("0100007F:1F90", "0100007F:+F90"), "bad hex"),
+            (good.replace(" 0A ", " +A "), "bad hex"),
+            (good.replace("00:00000000 ", "00:+0000000 "), "bad hex"),
+            (
+                good.replace("00000000 0 0 1", "00000000 +0 0 1"),
+                "bad number '+0'",
+            ),
+            (good.replace("   0:", "   x:"), "slot number"),
+            (good.replace("   0:", "   :"), "slot number"),
+            (good.replace("   0:", "  +0:"), "slot number"),
+        ];
+        for (line, want) in &cases {
             let err = parse_line(line.as_bytes(), StateSet::ALL).unwrap_err();
             assert!(err.contains(want), "{line}\n  -> {err}");
         }
