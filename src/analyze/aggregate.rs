@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::analyze::inflow::{Inflow, InflowScan};
 use crate::model::{Consumer, Flow};
 use crate::model::{Direction, Endpoint, Family, PortRange, Socket, TcpState};
 
@@ -265,6 +266,8 @@ pub struct PortUse {
     pub held_preferred: u64,
     /// Held sockets per kernel state number.
     by_state: [u64; 13],
+    /// Inflow into TIME_WAIT of the sockets counted here, from timer ages.
+    pub inflow: Inflow,
 }
 
 impl PortUse {
@@ -277,6 +280,13 @@ impl PortUse {
             .collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v
+    }
+
+    /// Seconds until this destination holds all `usable` ports at its
+    /// recent inflow; `Some(0.0)` when it already does, `None` never.
+    pub fn exhaustion_in(&self, usable: u64) -> Option<f64> {
+        let tw = self.by_state[usize::from(TcpState::TimeWait.kernel())];
+        crate::analyze::inflow::exhaustion_in(usable, self.held, tw, &self.inflow)
     }
 }
 
@@ -333,6 +343,11 @@ impl Consumer for PortGroups {
             u.held_preferred += 1;
         }
         u.by_state[usize::from(s.state.kernel())] += 1;
+        if s.state == TcpState::TimeWait {
+            if let Some(ms) = s.timewait_ms() {
+                u.inflow.add(ms);
+            }
+        }
         Flow::Continue(())
     }
 
@@ -390,6 +405,9 @@ pub struct Summary {
     tw_lports: HashMap<u16, u64>,
     /// Outbound TIME_WAIT by destination: where ephemeral ports go.
     tw_dests: HashMap<Endpoint, u64>,
+    /// Inflow into TIME_WAIT from timer ages: overall, per destination and
+    /// per listener.
+    pub inflow: InflowScan,
 }
 
 impl Summary {
@@ -452,6 +470,7 @@ impl Consumer for Summary {
                 None => {}
             }
             *self.tw_peers.entry(s.peer.addr).or_insert(0) += 1;
+            self.inflow.push(s);
         }
         Flow::Continue(())
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::analyze::aggregate::{rank, PortGroups, PortUse, Summary};
+use crate::analyze::inflow::per_s;
 use crate::model::abi::TIME_WAIT_SECS;
 use crate::model::facts::Facts;
 use crate::model::ports::{port_capacity, PortCapacity, DEFAULT_PORT_RANGE};
@@ -246,17 +247,24 @@ fn state_breakdown(u: &PortUse) -> String {
     format!("held by: {}", parts.join(", "))
 }
 
-/// In steady state TIME_WAIT = close rate x 60 s, so the count gives the rate.
+/// The rate from the timers' ages (see analyze::inflow): the last 10 s and
+/// the busiest 10 s of the last 60, against what the range sustains, and
+/// when the ports run out at the recent rate.
 fn rate_arithmetic(u: &PortUse, usable: u64) -> String {
-    let tw = u
-        .states()
-        .iter()
-        .find(|(s, _)| *s == TcpState::TimeWait)
-        .map_or(0, |x| x.1);
+    let f = &u.inflow;
+    let (peak, ago) = f.peak();
+    let when = match u.exhaustion_in(usable) {
+        Some(t) if t <= 0.0 => "already exhausted".to_string(),
+        Some(t) => format!("full in about {:.0} s at that rate", t.ceil()),
+        None => "that rate alone never fills it".to_string(),
+    };
     format!(
-        "{tw} TIME_WAIT / {TIME_WAIT_SECS} s = about {} connections/s closed to it; \
-         the range sustains at most {usable} / {TIME_WAIT_SECS} s = {} connections/s",
-        tw / TIME_WAIT_SECS,
+        "timer ages: {} connections/s closed to it over the last 10 s, {} at the peak \
+         ({}-{ago} s ago); the range sustains at most {usable} / {TIME_WAIT_SECS} s = {} \
+         connections/s; {when}",
+        per_s(f.recent_per_s()),
+        per_s(peak),
+        ago - 10,
         usable / TIME_WAIT_SECS
     )
 }
@@ -325,10 +333,13 @@ fn outbound_time_wait(facts: &Facts, scan: &Scan, exhaustion_found: bool) -> Fin
          one holds an ephemeral port toward its destination."
     ));
     for (d, n) in top.iter().take(3) {
+        let inflow = scan.summary.inflow.to_peer(d);
         f = f.evidence(format!(
-            "{d}: {n} TIME_WAIT, about {}/s closed by this box first ({:.1}% of {usable} ports)",
-            n / TIME_WAIT_SECS,
-            pct(*n, usable)
+            "{d}: {n} TIME_WAIT ({:.1}% of {usable} ports); closed by this box first: \
+             {} over the last 10 s, {} at the busiest 10 s of the last 60 (timer ages)",
+            pct(*n, usable),
+            per_s(inflow.recent_per_s()),
+            per_s(inflow.peak_per_s()),
         ));
     }
     if severity > Severity::Ok {

@@ -19,6 +19,7 @@ pub use record::{DestinationRecord, Record, StateCounts, TimeWaitRecord};
 
 use crate::analyze::aggregate::Destination;
 use crate::analyze::doctor::{self, Scan};
+use crate::analyze::inflow::RATE_SECS;
 use crate::model::abi::TIME_WAIT_SECS;
 use crate::model::facts::Facts;
 use crate::model::ports::{port_capacity, DEFAULT_PORT_RANGE};
@@ -237,9 +238,18 @@ impl Watcher {
         let watched = self.time_wait_watched && interval_ms.is_some();
         let per_s = |n: u64, ms: i64| n as f64 * 1000.0 / ms as f64;
         let rate = watched.then(|| per_s(self.window.iter().map(|w| w.new).sum(), window_ms));
+        // The first sample has no interval yet, but its timers' ages already
+        // give the last 10 s of inflow (analyze::inflow).
+        let first = self.time_wait_watched && interval_ms.is_none();
+        let sum = &s.scan.summary;
+        let rate = rate.or(first.then(|| sum.inflow.all.recent_per_s()));
+        let window_ms = if first {
+            RATE_SECS as i64 * 1000
+        } else {
+            window_ms
+        };
         let delta = |now: Option<i64>, before: Option<i64>| Some(now? - before?);
 
-        let sum = &s.scan.summary;
         let time_wait = TimeWaitRecord {
             count: sum.count(TcpState::TimeWait),
             inbound: sum.time_wait_inbound,
@@ -266,14 +276,16 @@ impl Watcher {
             .into_iter()
             .map(|(d, u)| {
                 let tw = s.dests.get(&d).unwrap_or(&empty);
-                let rate = watched.then(|| {
-                    let n = self
-                        .window
-                        .iter()
-                        .filter_map(|w| w.by_dest.get(&d))
-                        .sum::<u64>();
-                    per_s(n, window_ms)
-                });
+                let rate = watched
+                    .then(|| {
+                        let n = self
+                            .window
+                            .iter()
+                            .filter_map(|w| w.by_dest.get(&d))
+                            .sum::<u64>();
+                        per_s(n, window_ms)
+                    })
+                    .or(first.then(|| u.inflow.recent_per_s()));
                 let other = u.held.saturating_sub(tw.count);
                 let r = rate.unwrap_or(0.0);
                 DestinationRecord {
@@ -383,12 +395,18 @@ pub(crate) mod tests {
     #[test]
     fn inflow_counts_tuples_new_since_the_last_sample() {
         let mut w = Watcher::new(5, StateSet::ALL);
-        // Baseline at t=0: two sockets, 30 s and 59 s left. No rates yet.
+        // Baseline at t=0: two sockets, 30 s and 59 s left. No interval
+        // yet; the rate is the timers' ages: one entered in the last 10 s.
         let base = [tw(40000, 30_000), tw(40001, 59_000)];
         let r = sample(&mut w, 0, 100, &base);
         assert_eq!(r.interval_s, None);
         assert_eq!(r.time_wait.count, 2);
-        assert_eq!((r.time_wait.new, r.time_wait.forecast), (None, None));
+        assert_eq!(r.time_wait.new, None);
+        assert_eq!(
+            (r.time_wait.rate_per_s, r.time_wait.forecast),
+            (Some(0.1), Some(6))
+        );
+        assert_eq!(r.time_wait.rate_window_s, Some(10.0));
         assert_eq!(r.time_wait.kernel_tw, None);
 
         // t=2 s: both still there (2 s less on the clock), three new ones.
