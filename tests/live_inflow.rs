@@ -1,0 +1,119 @@
+//! Inflow from one snapshot's timer ages, on a real namespace: a client
+//! that closes first, paced at a fixed rate to one destination, then a
+//! single `tw ports --format json` read. ss's timers of the same namespace
+//! are the oracle. Needs root.
+
+mod common;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::Netns;
+use serde_json::Value;
+
+/// Accepts on `listener` until `stop`, reading each connection to its EOF
+/// before closing, so the client always closes first (outbound TIME_WAIT).
+fn server(listener: TcpListener, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
+    listener.set_nonblocking(true).unwrap();
+    thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut buf = [0u8; 64];
+                    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    })
+}
+
+/// `n` connections to `to` at `rate` per second on a fixed schedule (a late
+/// one does not push the rest back), each closed at once by the client.
+/// Returns how long the load took.
+fn drive(to: SocketAddr, n: u32, rate: u32) -> Duration {
+    let start = Instant::now();
+    let limit = Duration::from_secs_f64(f64::from(n) / f64::from(rate) + 10.0);
+    for i in 0..n {
+        let due = start + Duration::from_secs_f64(f64::from(i) / f64::from(rate));
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
+        let s = TcpStream::connect_timeout(&to, Duration::from_secs(2))
+            .unwrap_or_else(|e| panic!("connection {i} to {to}: {e}"));
+        drop(s);
+        assert!(start.elapsed() < limit, "{n} connections took over {limit:?}");
+    }
+    start.elapsed()
+}
+
+/// The rate ss's timers give over the last 10 s, for `peer`: TIME_WAIT
+/// sockets with 50 s or more left (ss prints whole seconds, rounded down).
+fn ss_recent_rate(ns: &Netns, peer: &str) -> f64 {
+    let ms = common::ss_timewait_ms(ns);
+    let recent = ms
+        .iter()
+        .filter(|((_, p), left)| p == peer && **left >= 50_000)
+        .count();
+    recent as f64 / 10.0
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn one_read_gives_a_fixed_200_per_second_load_within_ten_percent() {
+    let ns = Netns::new("inflow");
+    assert_eq!(ns.sysctl("net/ipv4/tcp_tw_reuse"), "0");
+    let to = SocketAddr::from(([127, 0, 0, 2], 5000));
+    let listener = ns.run(|| TcpListener::bind(to).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let srv = server(listener, stop.clone());
+
+    // 200/s for 20 s: 4000 connections, all made from inside the namespace.
+    let took = ns.run(|| drive(to, 4000, 200));
+    let out = ns.output(env!("CARGO_BIN_EXE_tw"), &["ports", "--format", "json"]);
+    let oracle = ss_recent_rate(&ns, "127.0.0.2:5000");
+    stop.store(true, Ordering::Relaxed);
+    srv.join().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(took < Duration::from_secs(21), "the load fell behind: {took:?}");
+
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dests = v["destinations"].as_array().unwrap();
+    assert_eq!(dests.len(), 1, "{v}");
+    let d = &dests[0];
+    assert_eq!(d["peer"], "127.0.0.2:5000", "{v}");
+    // The last close or two may still wait in FIN_WAIT2 for the server's
+    // FIN at the moment of the read.
+    let tw = d["states"]["TIME_WAIT"].as_u64().unwrap();
+    assert!((3990..=4000).contains(&tw), "{v}");
+    let recent = d["recent_inflow_per_s"].as_f64().unwrap();
+    let peak = d["peak_inflow_per_s"].as_f64().unwrap();
+    eprintln!("recent {recent}/s, peak {peak}/s, ss's timers {oracle}/s, load took {took:?}");
+    assert!((recent - 200.0).abs() <= 20.0, "recent {recent}/s: {v}");
+    assert!((peak - 200.0).abs() <= 20.0, "peak {peak}/s: {v}");
+    // ss read the same timers a moment later.
+    assert!((recent - oracle).abs() <= 10.0, "tw {recent}/s, ss {oracle}/s");
+    // The 60 s histogram: nothing older than the load (20 s, plus the read).
+    let hist: Vec<u64> = d["inflow_last_60s"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert_eq!(hist.len(), 60);
+    assert_eq!(hist[22..].iter().sum::<u64>(), 0, "{hist:?}");
+    assert_eq!(hist.iter().sum::<u64>(), tw, "{hist:?}");
+    // 4000 of 28232 ports held, 200/s more and 200/s expiring from 40 s on:
+    // it never fills at this rate.
+    assert_eq!(d["exhausted_in_s"], Value::Null, "{v}");
+}
