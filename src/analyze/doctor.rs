@@ -259,9 +259,9 @@ fn rate_arithmetic(u: &PortUse, usable: u64) -> String {
         None => "that rate alone never fills it".to_string(),
     };
     format!(
-        "timer ages: {} connections/s closed to it over the last 10 s, {} at the peak \
-         ({}-{ago} s ago); the range sustains at most {usable} / {TIME_WAIT_SECS} s = {} \
-         connections/s; {when}",
+        "closed to it (from timer ages): {} over the last 10 s, {} at the busiest 10 s \
+         ({}-{ago} s ago); the range sustains at most {usable} / {TIME_WAIT_SECS} s = {}/s; \
+         {when}",
         per_s(f.recent_per_s()),
         per_s(peak),
         ago - 10,
