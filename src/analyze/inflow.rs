@@ -23,6 +23,7 @@
 //! - A dump is not instantaneous (about 0.3 s at a million sockets): each
 //!   timer is read at its own moment, which shifts ages by at most the dump's
 //!   length, a relative error of at most dump/10 s on the 10 s rate.
+//!
 //! What it cannot see, so the inflow is a lower bound of connections closed
 //! first by this box: entries that tcp_tw_reuse took over before the read
 //! (TcpExt TWRecycled), sockets that skipped TIME_WAIT because
