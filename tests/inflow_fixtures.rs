@@ -73,7 +73,10 @@ fn peak_inflow_per_destination_is_within_20_percent_of_the_real_rate() {
             let peer = d["peer"].as_str().unwrap();
             let want = real_peak(&load, peer);
             let peak = d["peak_inflow_per_s"].as_f64().unwrap();
-            assert!(within(peak, want, 20.0), "{read:?} {peer}: peak {peak}/s, real {want}/s");
+            assert!(
+                within(peak, want, 20.0),
+                "{read:?} {peer}: peak {peak}/s, real {want}/s"
+            );
             // TIME_WAIT / 60, what doctor said before, is far off for all.
             let tw = d["states"]["TIME_WAIT"].as_f64().unwrap();
             assert!(!within(tw / 60.0, want, 20.0), "{peer}: {tw} / 60");
@@ -84,7 +87,10 @@ fn peak_inflow_per_destination_is_within_20_percent_of_the_real_rate() {
         for p in ["127.0.0.21:8080", "127.0.0.22:8080"] {
             let recent = by_peer(p)["recent_inflow_per_s"].as_f64().unwrap();
             let want = load[p]["measured_per_s"].as_f64().unwrap();
-            assert!(within(recent, want, 10.0), "{p}: recent {recent}, real {want}");
+            assert!(
+                within(recent, want, 10.0),
+                "{p}: recent {recent}, real {want}"
+            );
         }
         assert_eq!(by_peer("127.0.0.23:9000")["recent_inflow_per_s"], 0.0);
         // The burst's 300 all entered in one or two seconds of age, 11-13 s
@@ -146,7 +152,13 @@ fn doctor_on_an_exhaustion_capture_read_with_its_facts_is_critical() {
     let root = fixture("exhaustion");
     let dump = fixture("exhaustion/sock_diag.dump");
     let out = tw(&[
-        "--from", &dump, "--proc-root", &root, "doctor", "--format", "json",
+        "--from",
+        &dump,
+        "--proc-root",
+        &root,
+        "doctor",
+        "--format",
+        "json",
     ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -52,7 +52,10 @@ fn drive(to: SocketAddr, n: u32, rate: u32) -> Duration {
         let s = TcpStream::connect_timeout(&to, Duration::from_secs(2))
             .unwrap_or_else(|e| panic!("connection {i} to {to}: {e}"));
         drop(s);
-        assert!(start.elapsed() < limit, "{n} connections took over {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "{n} connections took over {limit:?}"
+        );
     }
     start.elapsed()
 }
@@ -85,7 +88,10 @@ fn one_read_gives_a_fixed_200_per_second_load_within_ten_percent() {
     stop.store(true, Ordering::Relaxed);
     srv.join().unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(took < Duration::from_secs(21), "the load fell behind: {took:?}");
+    assert!(
+        took < Duration::from_secs(21),
+        "the load fell behind: {took:?}"
+    );
 
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let dests = v["destinations"].as_array().unwrap();
@@ -102,7 +108,10 @@ fn one_read_gives_a_fixed_200_per_second_load_within_ten_percent() {
     assert!((recent - 200.0).abs() <= 20.0, "recent {recent}/s: {v}");
     assert!((peak - 200.0).abs() <= 20.0, "peak {peak}/s: {v}");
     // ss read the same timers a moment later.
-    assert!((recent - oracle).abs() <= 10.0, "tw {recent}/s, ss {oracle}/s");
+    assert!(
+        (recent - oracle).abs() <= 10.0,
+        "tw {recent}/s, ss {oracle}/s"
+    );
     // The 60 s histogram: nothing older than the load (20 s, plus the read).
     let hist: Vec<u64> = d["inflow_last_60s"]
         .as_array()

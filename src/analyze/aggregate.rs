@@ -296,6 +296,11 @@ pub struct PortGroups {
     /// ip_local_port_range; ports outside it (an explicit bind()) do not use
     /// the range and are not counted.
     range: PortRange,
+    /// ip_local_reserved_ports: connect() never hands these out, so a socket
+    /// on one (an explicit bind(), or older than the reservation) uses none
+    /// of the destination's usable ports, and counting it could push use
+    /// past 100%.
+    reserved: Vec<PortRange>,
     groups: HashMap<Destination, PortUse>,
 }
 
@@ -303,8 +308,20 @@ impl PortGroups {
     pub fn new(range: PortRange) -> PortGroups {
         PortGroups {
             range,
+            reserved: Vec::new(),
             groups: HashMap::with_capacity(256),
         }
+    }
+
+    /// Leaves sockets on `reserved` ports out, as connect() does.
+    pub fn skipping(mut self, reserved: &[PortRange]) -> PortGroups {
+        self.reserved = reserved.iter().filter(|r| r.lo <= r.hi).copied().collect();
+        self
+    }
+
+    /// The reserved ports left out (see [`PortGroups::skipping`]).
+    pub fn reserved(&self) -> &[PortRange] {
+        &self.reserved
     }
 
     pub fn range(&self) -> PortRange {
@@ -330,6 +347,7 @@ impl Consumer for PortGroups {
         if s.direction != Some(Direction::Outbound)
             || matches!(s.state, TcpState::Listen | TcpState::Close)
             || !self.range.contains(s.local.port)
+            || self.reserved.iter().any(|r| r.contains(s.local.port))
         {
             return Flow::Continue(());
         }

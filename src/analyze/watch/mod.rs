@@ -197,7 +197,7 @@ impl Watcher {
         read: impl FnOnce(&mut dyn Consumer) -> Result<()>,
     ) -> Result<Record> {
         let s = &mut self.sampler;
-        s.scan = Scan::new(doctor::port_range(facts));
+        s.scan = doctor::scan_for(facts);
         s.now_ms = now_ms;
         s.cur.clear();
         s.new = 0;
