@@ -126,3 +126,109 @@ fn one_read_gives_a_fixed_200_per_second_load_within_ten_percent() {
     // it never fills at this rate.
     assert_eq!(d["exhausted_in_s"], Value::Null, "{v}");
 }
+
+/// Closes `s` with SO_LINGER on and a 0 timeout: an RST, no TIME_WAIT.
+fn close_linger_zero(s: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt reads `l` for the given length on a descriptor `s` owns.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
+/// A counter of the namespace as the kernel prints it, the oracle. Through
+/// thread-self: /proc/net is /proc/self/net, the main thread's namespace.
+fn kernel_counter(ns: &Netns, file: &str, section: &str, name: &str) -> i64 {
+    let text = ns.run(|| std::fs::read_to_string(format!("/proc/thread-self/net/{file}")).unwrap());
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{section}:")))
+        .collect();
+    let names: Vec<&str> = lines[0].split_whitespace().collect();
+    let values: Vec<&str> = lines[1].split_whitespace().collect();
+    let i = names.iter().position(|n| *n == name).unwrap();
+    values[i].parse().unwrap()
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn linger_zero_and_unread_data_closes_show_in_doctor_summary_and_metrics() {
+    use std::io::Write;
+    let ns = Netns::new("resets");
+    let to = SocketAddr::from(([127, 0, 0, 2], 5000));
+    let listener = ns.run(|| TcpListener::bind(to).unwrap());
+    ns.run(|| {
+        // 5 linger-0 closes (TCPAbortOnData), then 3 closes with unread
+        // data (TCPAbortOnClose), all by the client.
+        for _ in 0..5 {
+            let c = TcpStream::connect(to).unwrap();
+            let (_s, _) = listener.accept().unwrap();
+            close_linger_zero(c);
+        }
+        for _ in 0..3 {
+            let c = TcpStream::connect(to).unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"unread").unwrap();
+            thread::sleep(Duration::from_millis(50));
+            drop(c);
+        }
+    });
+    let on_data = kernel_counter(&ns, "netstat", "TcpExt", "TCPAbortOnData");
+    let on_close = kernel_counter(&ns, "netstat", "TcpExt", "TCPAbortOnClose");
+    let out_rsts = kernel_counter(&ns, "snmp", "Tcp", "OutRsts");
+    assert_eq!((on_data, on_close), (5, 3));
+
+    let tw = env!("CARGO_BIN_EXE_tw");
+    let doctor = ns.output(tw, &["doctor", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "resets")
+        .unwrap_or_else(|| panic!("{v}"));
+    let title = f["title"].as_str().unwrap();
+    assert!(
+        title.contains("5 linger-0 closes, 3 closes with unread data"),
+        "{title}"
+    );
+    assert!(
+        title.starts_with(&format!("resets: {out_rsts} sent")),
+        "{title}"
+    );
+
+    let sum = ns.output(tw, &["summary", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&sum.stdout).unwrap();
+    let get = |n: &str| {
+        v["resets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .map(|c| c["value"].clone())
+    };
+    assert_eq!(get("TCPAbortOnData"), Some(5.into()), "{v}");
+    assert_eq!(get("TCPAbortOnClose"), Some(3.into()), "{v}");
+
+    let m = ns.output(tw, &["metrics"]);
+    let m = String::from_utf8_lossy(&m.stdout);
+    assert!(
+        m.lines().any(|l| l == "tw_tcpext_abort_on_data_total 5"),
+        "{m}"
+    );
+    assert!(
+        m.lines().any(|l| l == "tw_tcpext_abort_on_close_total 3"),
+        "{m}"
+    );
+}

@@ -426,6 +426,8 @@ pub struct Summary {
     /// Inflow into TIME_WAIT from timer ages: overall, per destination and
     /// per listener.
     pub inflow: InflowScan,
+    /// The reset counters, when the command read the system facts.
+    pub resets: Vec<crate::analyze::resets::ResetCounter>,
 }
 
 impl Summary {
@@ -494,7 +496,9 @@ impl Consumer for Summary {
     }
 
     fn restart(&mut self) {
+        let resets = std::mem::take(&mut self.resets);
         *self = Summary::default();
+        self.resets = resets;
     }
 }
 

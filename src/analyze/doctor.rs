@@ -218,6 +218,7 @@ pub fn diagnose(facts: &Facts, scan: &Scan) -> Vec<Finding> {
     out.push(timers_at_zero(scan));
     out.push(close_wait(scan));
     out.push(listen_overflows(facts, scan));
+    out.push(resets(facts));
     out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
 }
@@ -345,9 +346,11 @@ fn port_fixes(facts: &Facts) -> Vec<String> {
         ));
     }
     fixes.push(
-        "Close with RST instead of FIN (SO_LINGER with timeout 0, as HAProxy does toward \
-         servers): no TIME_WAIT at all, but a late segment of the old connection can no \
-         longer be told apart, and unsent data is dropped."
+        "Close with RST instead of FIN (SO_LINGER with timeout 0; TcpExt TCPAbortOnData \
+         counts these): no TIME_WAIT at all, but a late segment of the old connection can \
+         no longer be told apart, and unsent data is dropped. HAProxy does this toward a \
+         server only when it closes first (http-pretend-keepalive); with http-server-close \
+         the server mostly closes first and keeps the TIME_WAIT."
             .to_string(),
     );
     fixes
@@ -691,6 +694,40 @@ fn listen_overflows(facts: &Facts, scan: &Scan) -> Finding {
         ]);
     }
     f
+}
+
+/// The reset counters: how many connections ended without the FIN
+/// exchange, and why. Informational: resets are normal in small numbers.
+fn resets(facts: &Facts) -> Finding {
+    let c = crate::analyze::resets::counters(facts);
+    let v = |name: &str| c.iter().find(|x| x.name == name).and_then(|x| x.value);
+    let mut f = Finding::new(
+        "resets",
+        Severity::Ok,
+        format!(
+            "resets: {} sent, {} established connections reset, {} linger-0 closes, {} \
+             closes with unread data",
+            counter(v("OutRsts")),
+            counter(v("EstabResets")),
+            counter(v("TCPAbortOnData")),
+            counter(v("TCPAbortOnClose")),
+        ),
+    );
+    for x in &c {
+        f = f.evidence(format!(
+            "{} {}: {} ({})",
+            x.section,
+            x.name,
+            counter(x.value),
+            x.meaning
+        ));
+    }
+    f.evidence(format!("all {COUNTERS_SPAN}")).why(
+        "A connection ended by RST holds no TIME_WAIT on either side, so resets hide closes \
+         from the TIME_WAIT count and from inflow. A proxy that resets toward its servers \
+         (HAProxy when it closes first, as with http-pretend-keepalive) shows here, not in \
+         TIME_WAIT.",
+    )
 }
 
 #[cfg(test)]

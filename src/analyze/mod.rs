@@ -4,5 +4,6 @@
 pub mod aggregate;
 pub mod doctor;
 pub mod inflow;
+pub mod resets;
 pub mod scrape;
 pub mod watch;

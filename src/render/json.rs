@@ -103,6 +103,8 @@ struct SummaryJson {
     top_time_wait_local_ports: Vec<GroupJson>,
     top_time_wait_destinations: Vec<GroupJson>,
     inflow: InflowJson,
+    /// Reset counters with what each means; empty when not read.
+    resets: Vec<crate::analyze::resets::ResetCounter>,
 }
 
 /// Inflow into TIME_WAIT from the timers' ages of this read.
@@ -218,6 +220,7 @@ fn summary(sum: &Summary) -> SummaryJson {
                 .collect(),
         ),
         inflow: inflow(sum),
+        resets: sum.resets.clone(),
     }
 }
 

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use crate::analyze::aggregate::PortUse;
 use crate::analyze::doctor::{self, Severity};
 use crate::analyze::inflow::Inflow;
+use crate::analyze::resets;
 use crate::analyze::scrape::{Snapshot, TIME_LEFT_BUCKETS};
 use crate::model::{Direction, Family, TcpState};
 
@@ -32,6 +33,7 @@ pub fn render(snap: &Snapshot, top: usize, out: &mut dyn Write) -> io::Result<()
     ports(&mut w, snap, top)?;
     inflow(&mut w, snap, top)?;
     facts(&mut w, snap)?;
+    resets(&mut w, snap)?;
     findings(&mut w, snap)?;
     w.gauge(
         "tw_scrape_duration_seconds",
@@ -163,6 +165,35 @@ fn ports(w: &mut Exposition, snap: &Snapshot, top: usize) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The reset counters (analyze::resets), each its own counter family, left
+/// out when not read: `tw_tcp_out_rsts_total`, `tw_tcpext_abort_on_data_total`...
+fn resets(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
+    for c in resets::counters(&snap.facts) {
+        let Some(v) = c.value else { continue };
+        let name = format!("tw_{}_{}_total", c.section.to_lowercase(), snake(c.name));
+        let help = format!(
+            "{} {}: {} (per network namespace).",
+            c.section, c.name, c.meaning
+        );
+        w.family(&name, "counter", &help)?;
+        w.sample(&name, &[], v)?;
+    }
+    Ok(())
+}
+
+/// `TCPAbortOnData` -> `abort_on_data`, `OutRsts` -> `out_rsts`.
+fn snake(name: &str) -> String {
+    let name = name.strip_prefix("TCP").unwrap_or(name);
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
 }
 
 /// Inflow into TIME_WAIT from the timers' ages of this one read (see

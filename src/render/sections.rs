@@ -100,6 +100,26 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
             .map(|(s, n)| vec![s.name().to_string(), n.to_string(), share(n)])
             .collect(),
     });
+    if sum.resets.iter().any(|c| c.value.is_some()) {
+        out.push(Section {
+            title: "Resets (kernel counters of this network namespace): connections ended \
+                    by RST hold no TIME_WAIT"
+                .into(),
+            headers: vec!["COUNTER", "COUNT", "MEANING"],
+            numeric: vec![false, true, false],
+            rows: sum
+                .resets
+                .iter()
+                .map(|c| {
+                    vec![
+                        format!("{} {}", c.section, c.name),
+                        crate::analyze::resets::value_text(c.value),
+                        c.meaning.to_string(),
+                    ]
+                })
+                .collect(),
+        });
+    }
     let tw = sum.count(TcpState::TimeWait);
     if tw == 0 {
         return out;
