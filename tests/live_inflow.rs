@@ -232,3 +232,106 @@ fn linger_zero_and_unread_data_closes_show_in_doctor_summary_and_metrics() {
         "{m}"
     );
 }
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn watch_forecast_under_tcp_tw_reuse_2_matches_where_ports_settle() {
+    use std::process::Stdio;
+    let ns = Netns::new("reuse");
+    // 2000 ports, 1000 of the first-choice parity; 130/s x 60 s would need
+    // 7800, so without reuse the range would fill in about 15 s.
+    ns.set_sysctl("net/ipv4/ip_local_port_range", "40000 41999");
+    ns.set_sysctl("net/ipv4/tcp_tw_reuse", "2");
+    assert_eq!(ns.sysctl("net/ipv4/tcp_timestamps"), "1");
+    let to = SocketAddr::from(([127, 0, 0, 2], 5000));
+    let listener = ns.run(|| TcpListener::bind(to).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let srv = server(listener, stop.clone());
+
+    let mut watch = ns.cmd(env!("CARGO_BIN_EXE_tw"));
+    watch.args([
+        "watch",
+        "--format",
+        "json",
+        "--interval",
+        "1s",
+        "--count",
+        "30",
+    ]);
+    let child = watch
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // 130/s for 25 s, then nothing while watch takes its last samples.
+    let took = ns.run(|| drive(to, 3250, 130));
+    let out = common::wait_bounded(child, "tw watch", Instant::now() + Duration::from_secs(60));
+    stop.store(true, Ordering::Relaxed);
+    srv.join().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        took < Duration::from_secs(27),
+        "the load fell behind: {took:?}"
+    );
+
+    let records: Vec<Value> = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 30);
+    let dest = |r: &Value| -> Option<Value> {
+        r["destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["peer"] == "127.0.0.2:5000")
+            .cloned()
+    };
+    // Where the ports held actually settle: the most held while loaded.
+    let loaded: Vec<Value> = records
+        .iter()
+        .filter(|r| r["elapsed_s"].as_f64().unwrap() < took.as_secs_f64() - 1.0)
+        .filter_map(dest)
+        .collect();
+    let settled = loaded
+        .iter()
+        .map(|d| d["held"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    eprintln!(
+        "held: {:?}",
+        loaded
+            .iter()
+            .map(|d| (d["held"].clone(), d["settles_at"].clone()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        settled < 2000 * 6 / 10,
+        "ports held {settled}: did connect() take over TIME_WAIT?"
+    );
+    // Once 10 s of rate are in (and the rate window is full), every forecast
+    // is within 20% of where they settled, and none says the range fills.
+    for d in &loaded[10..] {
+        let f = d["settles_at"].as_f64().unwrap();
+        assert!(
+            (f - settled as f64).abs() <= settled as f64 * 0.2,
+            "forecast {f}, settled {settled}: {d}"
+        );
+        assert_eq!(d["exhausted_in_s"], Value::Null, "{d}");
+    }
+    // After the load: no forecast from the first sample that saw no inflow.
+    let after: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["time_wait"]["new"] == 0)
+        .collect();
+    assert!(!after.is_empty(), "watch outlived the load");
+    for r in after {
+        assert_eq!(r["time_wait"]["forecast"], Value::Null, "{r}");
+        if let Some(d) = dest(r) {
+            assert_eq!(d["exhausted_in_s"], Value::Null, "{d}");
+        }
+    }
+}
