@@ -335,3 +335,77 @@ fn watch_forecast_under_tcp_tw_reuse_2_matches_where_ports_settle() {
         }
     }
 }
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn count_by_lport_and_the_summary_keep_two_backends_on_one_port_apart() {
+    let ns = Netns::new("lport");
+    let backends = [
+        (SocketAddr::from(([127, 0, 0, 21], 8080)), 30),
+        (SocketAddr::from(([127, 0, 0, 22], 8080)), 20),
+    ];
+    let _listeners = ns.run(|| {
+        let mut keep = Vec::new();
+        for (addr, n) in backends {
+            let l = TcpListener::bind(addr).unwrap();
+            for _ in 0..n {
+                // The server closes first: TIME_WAIT on the backend's port.
+                let mut c = TcpStream::connect(addr).unwrap();
+                let (s, _) = l.accept().unwrap();
+                drop(s);
+                let mut buf = [0u8; 8];
+                assert_eq!(c.read(&mut buf).unwrap(), 0);
+            }
+            // Listeners stay open for the reads below.
+            keep.push(l);
+        }
+        keep
+    });
+    // ss, the oracle: TIME_WAIT per local address and port.
+    let mut want = std::collections::BTreeMap::new();
+    for ((local, _), _) in common::ss_timewait_ms(&ns) {
+        *want.entry(local).or_insert(0u64) += 1;
+    }
+    assert_eq!(want.len(), 2, "{want:?}");
+    let tw = env!("CARGO_BIN_EXE_tw");
+    for args in [
+        &[
+            "count",
+            "--state",
+            "time-wait",
+            "--by",
+            "lport",
+            "--format",
+            "json",
+        ][..],
+        &["count", "--by", "lport", "--format", "json"][..],
+    ] {
+        let out = ns.output(tw, args);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got: std::collections::BTreeMap<String, u64> = v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["key"].as_str().unwrap().to_string(),
+                    g["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        // With the listeners (second read) each group also holds its listener.
+        let listeners = u64::from(!args.contains(&"time-wait"));
+        let want: std::collections::BTreeMap<String, u64> = want
+            .iter()
+            .map(|(k, n)| (k.clone(), n + listeners))
+            .collect();
+        assert_eq!(got, want, "{args:?}: {v}");
+    }
+    let out = ns.output(tw, &["summary", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["top_time_wait_local_ports"],
+        serde_json::json!([{"key": "127.0.0.21:8080", "count": 30}, {"key": "127.0.0.22:8080", "count": 20}]),
+        "{v}"
+    );
+}

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::analyze::inflow::{Inflow, InflowScan};
+use crate::analyze::local_ports::LocalPorts;
 use crate::model::{Consumer, Flow};
 use crate::model::{Direction, Endpoint, Family, PortRange, Socket, TcpState};
 
@@ -205,6 +206,8 @@ pub struct Groups {
     pub by: GroupBy,
     pub total: u64,
     counts: HashMap<Key, u64>,
+    /// `--by lport`: grouped by listener (see analyze::local_ports).
+    lports: LocalPorts,
 }
 
 impl Groups {
@@ -214,11 +217,15 @@ impl Groups {
             by,
             total: 0,
             counts: HashMap::with_capacity(1024),
+            lports: LocalPorts::default(),
         }
     }
 
     /// Groups largest first, ties by key; at most `top` of them.
     pub fn ranked(&self, top: Option<usize>) -> Vec<(Key, u64)> {
+        if self.by == GroupBy::Lport {
+            return rank(&self.lports.groups(), top);
+        }
         rank(&self.counts, top)
     }
 }
@@ -226,13 +233,19 @@ impl Groups {
 impl Consumer for Groups {
     fn push(&mut self, s: &Socket) -> Flow {
         self.total += 1;
-        *self.counts.entry(self.by.key(s)).or_insert(0) += 1;
+        if self.by == GroupBy::Lport {
+            self.lports.listener(s);
+            self.lports.count(s);
+        } else {
+            *self.counts.entry(self.by.key(s)).or_insert(0) += 1;
+        }
         Flow::Continue(())
     }
 
     fn restart(&mut self) {
         self.total = 0;
         self.counts.clear();
+        self.lports.clear();
     }
 }
 
@@ -419,8 +432,8 @@ pub struct Summary {
     /// TIME_WAIT on connect()ed connections: this box closed first as a client.
     pub time_wait_outbound: u64,
     tw_peers: HashMap<IpAddr, u64>,
-    /// Inbound TIME_WAIT by local (listening) port: which service closes first.
-    tw_lports: HashMap<u16, u64>,
+    /// Inbound TIME_WAIT by listener: which service closes first.
+    tw_lports: LocalPorts,
     /// Outbound TIME_WAIT by destination: where ephemeral ports go.
     tw_dests: HashMap<Endpoint, u64>,
     /// Inflow into TIME_WAIT from timer ages: overall, per destination and
@@ -450,8 +463,10 @@ impl Summary {
         rank(&self.tw_peers, Some(SUMMARY_TOP))
     }
 
-    pub fn top_local_ports(&self) -> Vec<(u16, u64)> {
-        rank(&self.tw_lports, Some(SUMMARY_TOP))
+    /// Inbound TIME_WAIT by listening port, or by address and port where
+    /// listeners on different addresses share it (analyze::local_ports).
+    pub fn top_local_ports(&self) -> Vec<(Key, u64)> {
+        rank(&self.tw_lports.groups(), Some(SUMMARY_TOP))
     }
 
     pub fn top_destinations(&self) -> Vec<(Endpoint, u64)> {
@@ -467,6 +482,7 @@ impl Consumer for Summary {
             Family::Inet6 => self.ipv6 += 1,
         }
         self.by_state[usize::from(s.state.kernel())] += 1;
+        self.tw_lports.listener(s);
         if s.state == TcpState::TimeWait {
             if let Some(ms) = s.timewait_ms() {
                 for (i, w) in EXPIRY_WINDOWS.iter().enumerate() {
@@ -481,7 +497,7 @@ impl Consumer for Summary {
             match s.direction {
                 Some(Direction::Inbound) => {
                     self.time_wait_inbound += 1;
-                    *self.tw_lports.entry(s.local.port).or_insert(0) += 1;
+                    self.tw_lports.count(s);
                 }
                 Some(Direction::Outbound) => {
                     self.time_wait_outbound += 1;
@@ -606,7 +622,10 @@ mod tests {
         assert_eq!((time_wait_slot(4_999), time_wait_slot(60_000)), (0, 11));
         assert_eq!((sum.time_wait_inbound, sum.time_wait_outbound), (3, 1));
         assert_eq!(sum.top_peers()[0], ("10.0.0.9".parse().unwrap(), 2));
-        assert_eq!(sum.top_local_ports(), [(80, 2), (443, 1)]);
+        assert_eq!(
+            sum.top_local_ports(),
+            [(Key::Port(80), 2), (Key::Port(443), 1)]
+        );
         let dest = sum.top_destinations();
         assert_eq!(dest.len(), 1);
         assert_eq!(dest[0].0.to_string(), "[::1]:5004");
