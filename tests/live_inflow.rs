@@ -409,3 +409,56 @@ fn count_by_lport_and_the_summary_keep_two_backends_on_one_port_apart() {
         "{v}"
     );
 }
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn time_wait_of_a_restarted_server_stays_inbound_and_is_called_a_guess() {
+    let ns = Netns::new("restart");
+    let addr = SocketAddr::from(([127, 0, 0, 2], 8080));
+    ns.run(|| {
+        let l = TcpListener::bind(addr).unwrap();
+        for _ in 0..25 {
+            // The server closes first: TIME_WAIT on 127.0.0.2:8080.
+            let mut c = TcpStream::connect(addr).unwrap();
+            let (s, _) = l.accept().unwrap();
+            drop(s);
+            let mut buf = [0u8; 8];
+            assert_eq!(c.read(&mut buf).unwrap(), 0);
+        }
+        // The server stops (a restart): its listener is gone.
+        drop(l);
+    });
+    let oracle = common::ss_timewait_ms(&ns)
+        .keys()
+        .filter(|(local, _)| local == "127.0.0.2:8080")
+        .count();
+    assert_eq!(oracle, 25);
+    let tw = env!("CARGO_BIN_EXE_tw");
+    let out = ns.output(
+        tw,
+        &[
+            "count",
+            "--state",
+            "time-wait",
+            "--by",
+            "direction",
+            "--format",
+            "json",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["groups"],
+        serde_json::json!([{"key": "in", "count": 25}]),
+        "{v}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("tw: 25 sockets taken as inbound from the port range alone (a guess)"),
+        "{err}"
+    );
+    // No ephemeral port is held for them.
+    let ports = ns.output(tw, &["ports", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&ports.stdout).unwrap();
+    assert_eq!(v["destinations"], serde_json::json!([]), "{v}");
+}
