@@ -211,3 +211,55 @@ fn processes_with_a_capture_are_refused() {
         );
     }
 }
+
+#[test]
+fn listen_send_q_from_proc_is_unknown_not_zero() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let proc_dir = base.join("proc");
+    let dump = base.join("netlink/tcp.dump");
+    // /proc does not show a listener's backlog: "-" and null.
+    let out = tw(&[
+        "--from",
+        proc_dir.to_str().unwrap(),
+        "ls",
+        "--state",
+        "listen",
+        "--format",
+        "plain",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows.iter().all(|r| r[5] == "-"), "{text}");
+    let v = json(&tw(&[
+        "--from",
+        proc_dir.to_str().unwrap(),
+        "ls",
+        "--state",
+        "listen",
+        "--format",
+        "json",
+    ]));
+    assert!(
+        v.as_array().unwrap().iter().all(|s| s["send_q"].is_null()),
+        "{v}"
+    );
+    // sock_diag has it: the backlog of the same listeners (16, as ss shows).
+    let v = json(&tw(&[
+        "--from",
+        dump.to_str().unwrap(),
+        "ls",
+        "--state",
+        "listen",
+        "--format",
+        "json",
+    ]));
+    assert!(
+        v.as_array().unwrap().iter().all(|s| s["send_q"] == 16),
+        "{v}"
+    );
+}

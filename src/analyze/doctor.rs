@@ -127,7 +127,7 @@ impl Consumer for Scan {
             TcpState::Listen if s.recv_q > 0 => self.listen_queues.push(ListenQueue {
                 local: s.local,
                 queued: s.recv_q,
-                backlog: s.send_q,
+                backlog: s.send_q_known().unwrap_or(0),
             }),
             TcpState::TimeWait if s.timewait_ms() == Some(0) => self.time_wait_at_zero += 1,
             TcpState::FinWait2 if s.timewait_ms().is_some() => self.fin_wait2_timewait += 1,

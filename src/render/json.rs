@@ -27,7 +27,8 @@ struct SocketJson {
     timer: Option<TimerJson>,
     retrans: u8,
     recv_q: u32,
-    send_q: u32,
+    /// null for a listener read from /proc, whose backlog is not there.
+    send_q: Option<u32>,
     uid: u32,
     inode: u64,
 }
@@ -69,7 +70,7 @@ impl From<&Socket> for SocketJson {
             }),
             retrans: s.retrans,
             recv_q: s.recv_q,
-            send_q: s.send_q,
+            send_q: s.send_q_known(),
             uid: s.uid,
             inode: s.inode,
         }
