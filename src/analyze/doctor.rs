@@ -701,9 +701,9 @@ fn listen_overflows(facts: &Facts, scan: &Scan) -> Finding {
 fn resets(facts: &Facts) -> Finding {
     let c = crate::analyze::resets::counters(facts);
     let v = |name: &str| c.iter().find(|x| x.name == name).and_then(|x| x.value);
-    let mut f = Finding::new(
-        "resets",
-        Severity::Ok,
+    let title = if c.iter().all(|x| x.value.is_none()) {
+        "resets: unknown (the counters were not read)".to_string()
+    } else {
         format!(
             "resets: {} sent, {} established connections reset, {} linger-0 closes, {} \
              closes with unread data",
@@ -711,8 +711,9 @@ fn resets(facts: &Facts) -> Finding {
             counter(v("EstabResets")),
             counter(v("TCPAbortOnData")),
             counter(v("TCPAbortOnClose")),
-        ),
-    );
+        )
+    };
+    let mut f = Finding::new("resets", Severity::Ok, title);
     for x in &c {
         f = f.evidence(format!(
             "{} {}: {} ({})",
@@ -1000,6 +1001,8 @@ mod tests {
         );
         let ct = find(&got, "conntrack");
         assert_eq!(ct[0].title, "conntrack unknown: not captured");
+        let rs = find(&got, "resets");
+        assert_eq!(rs[0].title, "resets: unknown (the counters were not read)");
         // With facts, missing netfilter files mean it was not loaded there.
         let f = facts("no-conntrack");
         let ct = diagnose(&f, &Scan::new(port_range(&f)));
