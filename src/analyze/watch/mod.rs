@@ -73,6 +73,11 @@ struct Sampler {
     prev: HashMap<u64, i64>,
     new: u64,
     dests: HashMap<Destination, DestTimeWait>,
+    /// Listening ports of earlier samples -> when last seen (ms). A socket
+    /// on such a port whose listener is gone now (a restart between two
+    /// samples) was accepted on it: inbound, for as long as its TIME_WAIT
+    /// can last.
+    listened: HashMap<u16, i64>,
 }
 
 impl Sampler {
@@ -91,6 +96,20 @@ fn tuple_key(s: &Socket) -> u64 {
 
 impl Consumer for Sampler {
     fn push(&mut self, s: &Socket) -> Flow {
+        let mut fixed;
+        let mut s = s;
+        if s.state == TcpState::Listen {
+            self.listened.insert(s.local.port, self.now_ms);
+        } else if s.direction == Some(Direction::Outbound)
+            && self
+                .listened
+                .get(&s.local.port)
+                .is_some_and(|&at| self.now_ms - at <= TIME_WAIT_MS)
+        {
+            fixed = *s;
+            fixed.direction = Some(Direction::Inbound);
+            s = &fixed;
+        }
         self.scan.push(s)?;
         if s.state != TcpState::TimeWait {
             return Flow::Continue(());
@@ -169,6 +188,7 @@ impl Watcher {
                 prev: HashMap::new(),
                 new: 0,
                 dests: HashMap::new(),
+                listened: HashMap::new(),
             },
             last: None,
             start_ms: 0,
@@ -206,6 +226,7 @@ impl Watcher {
         let record = self.finish(now_ms, unix_s, facts);
         let s = &mut self.sampler;
         std::mem::swap(&mut s.prev, &mut s.cur);
+        s.listened.retain(|_, at| now_ms - *at <= TIME_WAIT_MS);
         Ok(record)
     }
 
@@ -660,6 +681,30 @@ pub(crate) mod tests {
         assert_eq!(d.rate_per_s, Some(7.5));
         assert_eq!((d.exhausted_in_s, d.settles_at), (None, 0));
         assert_eq!(r[4].time_wait.forecast, None);
+    }
+
+    #[test]
+    fn a_listener_seen_in_an_earlier_sample_keeps_its_sockets_inbound() {
+        let mut w = Watcher::new(5, StateSet::ALL);
+        // A service on 40050, inside the port range: the range cannot tell.
+        let mut listen = tw(40050, 0);
+        (listen.state, listen.timer, listen.peer.port) = (TcpState::Listen, None, 0);
+        listen.direction = Some(Direction::Inbound);
+        let mut accepted = tw(40050, 59_000);
+        accepted.peer.port = 50000;
+        accepted.direction = Some(Direction::Inbound);
+        let r = sample(&mut w, 0, 0, &[listen, accepted]);
+        assert_eq!((r.time_wait.inbound, r.destinations.len()), (1, 0));
+        // It restarted: gone from this sample, so the reader said outbound.
+        let mut later = accepted;
+        later.timer.as_mut().unwrap().ms -= 1000;
+        later.direction = Some(Direction::Outbound);
+        let r = sample(&mut w, 1000, 0, &[later]);
+        assert_eq!((r.time_wait.inbound, r.time_wait.outbound), (1, 0));
+        assert!(r.destinations.is_empty(), "{:?}", r.destinations);
+        // Past a TIME_WAIT's life the memory is dropped.
+        let r = sample(&mut w, 62_000, 0, &[later]);
+        assert_eq!(r.time_wait.outbound, 1);
     }
 
     #[test]
