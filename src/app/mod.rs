@@ -166,12 +166,22 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             Outcome::Ok
         }
         Some(Command::Plot(args)) => {
-            crate::plot::plot(&args.file, &args.output)?;
+            plot(&args)?;
             Outcome::Ok
         }
     };
     out.flush()?;
     Ok(outcome)
+}
+
+#[cfg(feature = "plot")]
+fn plot(args: &crate::cli::PlotArgs) -> Result<()> {
+    crate::plot::plot(&args.file, &args.output)
+}
+
+#[cfg(not(feature = "plot"))]
+fn plot(_: &crate::cli::PlotArgs) -> Result<()> {
+    bail!("plot: this tw was built without it (cargo feature `plot`)")
 }
 
 /// The filter expression words after the command, if it takes them.
@@ -196,7 +206,9 @@ fn build_filter(g: &Global, words: &[String]) -> Result<Filter> {
             bail!("--state and `state`/`exclude` words both give states: use one or the other")
         }
         (Some(s), true) => s,
-        (None, _) => query::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?,
+        (None, _) => {
+            crate::model::state::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?
+        }
     };
     let flags = query::flags_expr(&g.sport, &g.dport, &g.src, &g.dst);
     let expr = match (flags, parsed.expr) {
