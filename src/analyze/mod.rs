@@ -3,5 +3,8 @@
 
 pub mod aggregate;
 pub mod doctor;
+pub mod inflow;
+pub mod local_ports;
+pub mod resets;
 pub mod scrape;
 pub mod watch;

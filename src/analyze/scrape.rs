@@ -93,7 +93,10 @@ impl Consumer for MetricScan {
     }
 
     fn restart(&mut self) {
-        *self = MetricScan::new(self.scan.ports.range());
+        self.scan.restart();
+        self.by_family_state = [[0; 13]; 2];
+        self.time_left = [0; TIME_LEFT_BUCKETS.len() + 1];
+        self.time_left_sum_ms = 0;
     }
 }
 
@@ -123,6 +126,7 @@ impl Snapshot {
         let facts = source.facts(notes)?;
         let range = doctor::port_range(&facts);
         let mut scan = MetricScan::new(range);
+        scan.scan = doctor::scan_for(&facts);
         notes.extend(source.read(filter, &mut scan)?.notes);
         let findings = doctor::diagnose(&facts, &scan.scan);
         // As doctor counts: without ip_local_port_range, the kernel's default

@@ -6,13 +6,13 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::{Ctx, Outcome};
-use crate::analyze::doctor::{self, Scan, Severity};
+use crate::analyze::doctor::{self, Severity};
 use crate::cli::DoctorArgs;
 use crate::render::{self, Report};
 
 pub fn run(cx: &mut Ctx, args: &DoctorArgs, out: &mut dyn Write) -> Result<Outcome> {
     let facts = cx.facts()?;
-    let mut scan = Scan::new(doctor::port_range(&facts));
+    let mut scan = doctor::scan_for(&facts);
     cx.read(&mut scan)?;
     let findings = doctor::diagnose(&facts, &scan);
     let report = Report::Doctor {

@@ -62,6 +62,10 @@ impl Direction {
     }
 }
 
+/// [`Socket::send_q`] of a LISTEN socket read from /proc: its backlog is
+/// not there to read.
+pub const SEND_Q_UNKNOWN: u32 = u32::MAX;
+
 /// One TCP socket. Small and `Copy`, so readers can hand sockets to a
 /// consumer without allocating.
 ///
@@ -103,6 +107,13 @@ impl Socket {
             direction: None,
             netns: 0,
         }
+    }
+
+    /// Send-Q when known. A LISTEN socket's Send-Q is its backlog from
+    /// inet_diag, but /proc/net/tcp prints 0 there (get_tcp4_sock: tx_queue
+    /// is write_seq - snd_una), so the /proc reader marks it [`SEND_Q_UNKNOWN`].
+    pub fn send_q_known(&self) -> Option<u32> {
+        (self.send_q != SEND_Q_UNKNOWN).then_some(self.send_q)
     }
 
     /// Time left on the timewait timer, if this socket is in the timewait

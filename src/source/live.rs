@@ -86,7 +86,10 @@ impl Source for Live {
                     }
                     Err(e) => return Err(e),
                 };
-                let mut f = Filtered::new(filter, consumer, i as u16);
+                // Read inside the namespace: /proc/sys/net is the reading
+                // thread's.
+                let range = facts::port_range_at(Path::new("/proc"));
+                let mut f = Filtered::new(filter, consumer, i as u16).with_range(range);
                 match read_live(kind, filter, &mut f) {
                     Ok(Read::Whole(bytes)) => info.bytes_received += bytes,
                     Ok(Read::Again(errno)) => {
@@ -107,6 +110,9 @@ impl Source for Live {
                         ))
                     }
                     Err(LiveError::Other(e)) => return Err(e),
+                }
+                if let Some(note) = f.guess_note().filter(|_| !f.stopped()) {
+                    info.notes.push(note);
                 }
                 if f.stopped() {
                     break;

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::model::facts::Facts;
-use crate::model::{Consumer, Flow, Socket, StateSet, TcpState};
+use crate::model::{Consumer, Flow, PortRange, Socket, StateSet, TcpState};
 use crate::query::direction::Listeners;
 use crate::query::Filter;
 use netns::Namespace;
@@ -141,6 +141,8 @@ pub(crate) struct Filtered<'a> {
     /// The consumer answered `Break` (`tw ls --limit N` has its rows, or its
     /// output closed): no more namespaces or tables are read.
     stopped: bool,
+    /// Sockets passed on whose direction was guessed from the port range.
+    guessed: u64,
 }
 
 impl<'a> Filtered<'a> {
@@ -151,6 +153,7 @@ impl<'a> Filtered<'a> {
             listeners: Listeners::default(),
             netns,
             stopped: false,
+            guessed: 0,
         }
     }
 
@@ -163,16 +166,40 @@ impl<'a> Filtered<'a> {
     pub(crate) fn stopped(&self) -> bool {
         self.stopped
     }
+
+    /// Classifies with `range` (ip_local_port_range of the namespace read)
+    /// where a socket's listener is gone; the default range when `None`.
+    pub(crate) fn with_range(mut self, range: Option<PortRange>) -> Self {
+        if let Some(r) = range {
+            self.listeners.set_range(r);
+        }
+        self
+    }
+
+    /// A note when some directions were guessed from the port range.
+    pub(crate) fn guess_note(&self) -> Option<String> {
+        let n = self.guessed;
+        (n > 0).then(|| {
+            format!(
+                "{n} socket{} taken as inbound from the port range alone (a guess): no listener \
+                 on their local port, which is outside ip_local_port_range while the peer's is \
+                 inside (a service closed or restarted since it accepted them)",
+                if n == 1 { "" } else { "s" }
+            )
+        })
+    }
 }
 
 impl Consumer for Filtered<'_> {
     fn push(&mut self, s: &Socket) -> Flow {
         let mut s = *s;
+        let before = self.listeners.guessed;
         s.direction = Some(self.listeners.classify(&s));
         s.netns = self.netns;
         if !self.filter.matches(&s) {
             return Flow::Continue(());
         }
+        self.guessed += u64::from(self.listeners.guessed > before);
         let flow = self.inner.push(&s);
         self.stopped |= flow.is_break();
         flow
@@ -182,5 +209,6 @@ impl Consumer for Filtered<'_> {
         self.listeners.clear();
         self.inner.restart();
         self.stopped = false;
+        self.guessed = 0;
     }
 }
