@@ -33,7 +33,7 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
         let bytes = match std::fs::read(&src) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                absent.push(*rel);
+                absent.push(rel.to_string());
                 continue;
             }
             Err(e) => return Err(anyhow!("reading {}: {e}", src.display())),
@@ -52,6 +52,14 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
         let dst = dir.join(DUMP_FILE);
         std::fs::write(&dst, raw).with_context(|| format!("writing {}", dst.display()))?;
         written += 1;
+    }
+    // The conntrack table and its settings (src/source/conntrack.rs).
+    if spec.proc_root.is_none() {
+        let (n, absent_note) = crate::source::conntrack::capture(dir)?;
+        written += n;
+        if let Some(note) = absent_note {
+            absent.push(format!("the conntrack table ({note})"));
+        }
     }
     write!(out, "wrote {written} files to {}", dir.display())?;
     if !absent.is_empty() {

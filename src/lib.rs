@@ -24,6 +24,14 @@ pub mod system;
 pub mod tui;
 pub mod watch;
 
+// Layers of the new layout (src/app, src/analyze); conntrack lives there already.
+pub mod analyze {
+    pub mod conntrack;
+}
+pub mod app {
+    pub mod conntrack;
+}
+
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -73,6 +81,19 @@ pub fn error_exit_code(cli: &Cli) -> u8 {
 /// exception is a streamed `tw ls` longer than the rows it holds first
 /// (`render::listing::HOLD`), whose written rows stay.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
+    // conntrack has its own states and filter (src/app/conntrack.rs).
+    if let Some(Command::Conntrack(args)) = &cli.command {
+        let tty = std::io::stdout().is_terminal();
+        let style = Style {
+            color: tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            width: None,
+        };
+        let format = cli
+            .global
+            .format
+            .unwrap_or(if tty { Format::Table } else { Format::Plain });
+        return app::conntrack::run(&cli.global, args, out, err, format, &style);
+    }
     let filter = build_filter(&cli.global, expression_words(&cli.command))?;
     let spec = SourceSpec {
         kind: cli.global.source,
@@ -210,7 +231,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             let facts = load_facts(&spec, err)?;
             let mut scan = doctor::Scan::new(doctor::port_range(&facts));
             read(&mut scan, err)?;
-            let findings = doctor::diagnose(&facts, &scan);
+            let mut findings = doctor::diagnose(&facts, &scan);
+            let tw = scan.summary.count(model::TcpState::TimeWait);
+            app::conntrack::enrich_doctor(&spec, tw, &mut findings);
             outcome = match doctor::worst(&findings) {
                 doctor::Severity::Ok => Outcome::Ok,
                 doctor::Severity::Warn => Outcome::CheckTripped,
@@ -246,6 +269,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             watch::run(&args, cli.global.format, tty, &spec, &filter, out, err)?;
         }
         Some(Command::Plot(cli::PlotArgs { file, output })) => plot::plot(&file, &output)?,
+        // Run above, before the socket filter was built.
+        Some(Command::Conntrack(_)) => {}
     }
     out.flush()?;
     Ok(outcome)

@@ -105,6 +105,8 @@ pub struct Snapshot {
     /// The ephemeral ports each outbound destination can use.
     pub capacity: PortCapacity,
     pub range: PortRange,
+    /// The conntrack table, when there is one to read.
+    pub conntrack: Option<crate::render::conntrack::Metrics>,
     /// How long the reads and the rules took.
     pub elapsed: Duration,
 }
@@ -122,7 +124,9 @@ impl Snapshot {
         for note in &info.notes {
             writeln!(notes, "tw: {note}")?;
         }
-        let findings = doctor::diagnose(&facts, &scan.scan);
+        let mut findings = doctor::diagnose(&facts, &scan.scan);
+        let tw = scan.scan.summary.count(TcpState::TimeWait);
+        let conntrack = crate::app::conntrack::metrics(spec, tw, &mut findings);
         // As doctor counts: without ip_local_port_range, the kernel's default
         // range less whatever is reserved.
         let reserved = facts.sysctl.ip_local_reserved_ports.as_deref();
@@ -133,6 +137,7 @@ impl Snapshot {
             findings,
             capacity,
             range,
+            conntrack,
             elapsed: start.elapsed(),
         })
     }

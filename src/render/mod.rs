@@ -1,6 +1,7 @@
 //! Output. Each format has its own renderer; they share the row and section
 //! text built here so a table and its plain twin always say the same thing.
 
+pub mod conntrack;
 pub mod json;
 pub mod listing;
 pub mod metrics;

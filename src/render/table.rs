@@ -104,7 +104,11 @@ fn new_table(headers: &[&str], style: &Style) -> Table {
     t
 }
 
-fn write_sections(out: &mut dyn Write, sections: &[Section], style: &Style) -> io::Result<()> {
+pub(crate) fn write_sections(
+    out: &mut dyn Write,
+    sections: &[Section],
+    style: &Style,
+) -> io::Result<()> {
     super::write_sections(out, sections, |out, sec| {
         let mut t = new_table(&sec.headers, style);
         for row in &sec.rows {

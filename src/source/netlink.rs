@@ -20,10 +20,10 @@ use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NlSocket, SocketAddr};
 
 use crate::model::{Endpoint, Family, Socket, StateSet, TcpState, Timer, TimerKind};
 
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_NOOP: u16 = 1;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
+pub(crate) const NLMSG_HDRLEN: usize = 16;
+pub(crate) const NLMSG_NOOP: u16 = 1;
+pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
 /// sizeof(struct inet_diag_msg).
 const INET_DIAG_MSG_LEN: usize = 72;
 /// The legacy request and reply type (include/uapi/linux/inet_diag.h). Its
@@ -272,7 +272,7 @@ pub fn read_capture(
 }
 
 /// Fills `buf` from `r` unless the input ends first; returns the bytes read.
-fn read_full(
+pub(crate) fn read_full(
     r: &mut impl std::io::Read,
     buf: &mut [u8],
     offset: usize,
@@ -426,9 +426,9 @@ impl std::error::Error for DumpError {}
 
 /// A receive buffer larger than the kernel's largest dump skb (32 KiB, see
 /// netlink_recvmsg), so one recv always takes a whole skb.
-const RECV_BUF: usize = 64 * 1024;
+pub(crate) const RECV_BUF: usize = 64 * 1024;
 /// SO_RCVBUF asked for: room for several skbs queued while we decode.
-const SOCK_RCVBUF: usize = 1 << 20;
+pub(crate) const SOCK_RCVBUF: usize = 1 << 20;
 
 /// A sock_diag socket in the network namespace that was current when it was
 /// opened, with its receive buffer.
