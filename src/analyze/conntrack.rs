@@ -506,10 +506,10 @@ pub fn finding(
         fixes.push(format!(
             "Raise net.netfilter.nf_conntrack_max (now {max}) and the hash with it \
              (/sys/module/nf_conntrack/parameters/hashsize, now {}; about max/4 or more). \
-             Cost: up to {ENTRY_BYTES} bytes of kernel memory per entry ({} MiB for twice the \
+             Cost: up to {ENTRY_BYTES} bytes of kernel memory per entry ({} for twice the \
              table) plus 8 bytes per bucket; both are global, shared by every namespace.",
             settings.buckets.map_or("?".into(), |b| b.to_string()),
-            2 * max * ENTRY_BYTES / (1 << 20)
+            bytes(2 * max * ENTRY_BYTES)
         ));
         fixes.push(
             "Keep connections alive (HTTP keep-alive, connection pools) toward the \
@@ -530,6 +530,15 @@ pub fn finding(
               and forwarded or NATed flows have no socket here at all."
             .into(),
         fixes,
+    }
+}
+
+/// 168 MiB, 13 KiB: a size as an operator reads it.
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{} MiB", n >> 20),
+        n => format!("{} KiB", n.div_ceil(1024)),
     }
 }
 
