@@ -210,8 +210,11 @@ fn replace(findings: &mut Vec<Finding>, t: &Table, h: &Health, socket_time_wait:
         h.stats.as_ref().map(|s| &s.0),
         Some(socket_time_wait),
     );
-    findings.retain(|f| f.rule != "conntrack");
-    findings.push(f);
+    // In the rule's place, so the order of the rules stays doctor's.
+    match findings.iter_mut().find(|old| old.rule == "conntrack") {
+        Some(old) => *old = f,
+        None => findings.push(f),
+    }
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 }
 
