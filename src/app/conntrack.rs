@@ -229,3 +229,38 @@ pub fn metrics(
     replace(findings, &table, &health, socket_time_wait);
     Some(Metrics { table, health })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::Severity;
+
+    fn rule(rule: &'static str, severity: Severity) -> Finding {
+        Finding {
+            rule,
+            severity,
+            title: String::new(),
+            evidence: vec![],
+            why: String::new(),
+            fixes: vec![],
+        }
+    }
+
+    /// Regression: the table's finding went to the end, so root (who reads the table) and an
+    /// unprivileged user (who cannot) saw doctor's rules in different orders.
+    #[test]
+    fn the_table_finding_keeps_the_rules_place() {
+        let mut f = vec![
+            rule("a", Severity::Ok),
+            rule("conntrack", Severity::Ok),
+            rule("b", Severity::Ok),
+        ];
+        replace(&mut f, &Table::default(), &Health::default(), 0);
+        let rules: Vec<&str> = f.iter().map(|f| f.rule).collect();
+        assert_eq!(rules, ["a", "conntrack", "b"]);
+        assert!(f[1]
+            .evidence
+            .iter()
+            .any(|e| e.contains("TIME_WAIT sockets")));
+    }
+}
