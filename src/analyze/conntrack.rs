@@ -159,11 +159,13 @@ pub struct StateAgg {
     pub sum_left: u64,
 }
 
-/// Entries toward one destination, by state label.
+/// Entries toward one destination, by state label. u32 per label: one
+/// destination holds at most nf_conntrack_max entries, and the table may hold
+/// as many destinations as entries, so this is what the report's memory is.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DestAgg {
     pub count: u64,
-    by_label: [u64; LABELS],
+    by_label: [u32; LABELS],
 }
 
 impl DestAgg {
@@ -174,7 +176,7 @@ impl DestAgg {
             .iter()
             .enumerate()
             .max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))
-            .map(|(i, n)| (i, *n))
+            .map(|(i, n)| (i, u64::from(*n)))
             .unwrap_or((0, 0));
         (label_name(i), n)
     }
@@ -261,7 +263,7 @@ impl EntrySink for Table {
         s.sum_left += u64::from(e.timeout);
         let d = self.dests.entry(dest(e)).or_default();
         d.count += 1;
-        d.by_label[li] += 1;
+        d.by_label[li] = d.by_label[li].saturating_add(1);
         *self.sources.entry(e.orig.src).or_insert(0) += 1;
         *self.zones.entry(e.zone).or_insert(0) += 1;
         *self.marks.entry(e.mark).or_insert(0) += 1;
