@@ -311,7 +311,7 @@ fn json(v: &View, out: &mut dyn Write) -> io::Result<()> {
         timeouts: &s.timeouts,
         finding: v.finding,
     };
-    serde_json::to_writer(&mut *out, &j)?;
+    serde_json::to_writer_pretty(&mut *out, &j)?;
     writeln!(out)
 }
 
