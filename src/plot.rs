@@ -17,8 +17,9 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::analyze::watch::Record;
 use crate::model::TcpState;
-use crate::watch::{date_time, thousands, Record};
+use crate::render::watch::{date_time, thousands};
 
 /// Chart size in pixels.
 pub const SIZE: (u32, u32) = (1100, 960);
@@ -307,7 +308,7 @@ fn busiest_destinations(records: &[Record]) -> Vec<(String, String)> {
 }
 
 fn count(r: &Record, s: TcpState) -> u64 {
-    r.states.get(s.name()).copied().unwrap_or(0)
+    r.states.get(s)
 }
 
 #[cfg(test)]

@@ -178,7 +178,7 @@ fn populated(tag: &str) -> (Netns, Population, Vec<OwnedFd>) {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn conntrack_matches_conntrack_tools_by_state_and_destination() {
     let (ns, _pop, _held) = populated("ct-oracle");
     let by_state = groups(&tw_ok(&ns, &["conntrack", "--by", "state"]));
@@ -258,7 +258,7 @@ fn conntrack_matches_conntrack_tools_by_state_and_destination() {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn the_dump_shows_only_its_own_namespace() {
     let a = Netns::new("ct-a");
     let b = Netns::new("ct-b");
@@ -284,7 +284,7 @@ fn the_dump_shows_only_its_own_namespace() {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn capture_keeps_the_table_and_proc_root_reads_it_back() {
     let (ns, _pop, _held) = populated("ct-capture");
     let dir = std::env::temp_dir().join(format!("tw-ct-capture-{}", std::process::id()));
@@ -331,7 +331,7 @@ fn capture_keeps_the_table_and_proc_root_reads_it_back() {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn doctor_and_metrics_count_conntrack_entries() {
     let (ns, _pop, _held) = populated("ct-doctor");
     let out = tw(&ns, &["doctor", "--verbose", "--format", "json"]);
@@ -390,7 +390,7 @@ fn doctor_and_metrics_count_conntrack_entries() {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn without_permission_conntrack_says_so_in_one_line_and_exits_2() {
     let ns = Netns::new("ct-perm");
     track(&ns);

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::doctor::{Finding, Severity, TIME_WAIT_SECS};
+use crate::analyze::doctor::{Finding, Severity};
+use crate::model::abi::TIME_WAIT_SECS;
 use crate::model::conntrack::{proto_name, CtState, Entry, Settings, Stats, IPPROTO_TCP};
 use crate::model::{Cidr, Endpoint, Family, PortRange};
 use crate::source::conntrack::EntrySink;
@@ -233,15 +234,15 @@ impl Table {
     }
 
     pub fn top_sources(&self, top: Option<usize>) -> Vec<(IpAddr, u64)> {
-        crate::group::rank(&self.sources, top)
+        crate::analyze::aggregate::rank(&self.sources, top)
     }
 
     pub fn zones(&self) -> Vec<(u16, u64)> {
-        crate::group::rank(&self.zones, None)
+        crate::analyze::aggregate::rank(&self.zones, None)
     }
 
     pub fn marks(&self, top: Option<usize>) -> Vec<(u32, u64)> {
-        crate::group::rank(&self.marks, top)
+        crate::analyze::aggregate::rank(&self.marks, top)
     }
 }
 
@@ -271,6 +272,42 @@ impl EntrySink for Table {
 
     fn restart(&mut self) {
         *self = Table::new(std::mem::take(&mut self.filter));
+    }
+}
+
+/// What `tw metrics` adds about conntrack, read once per scrape.
+#[derive(Debug)]
+pub struct Metrics {
+    pub table: Table,
+    pub health: crate::source::conntrack::Health,
+}
+
+impl Metrics {
+    /// The whole table of `source`'s system, for doctor and metrics; `None`
+    /// when there is none to read (no conntrack, no permission, a --from
+    /// capture), and the caller keeps the facts-only rule.
+    pub fn read(source: &dyn crate::source::Source) -> Option<Metrics> {
+        let mut table = Table::default();
+        let (_, health) = source.conntrack(&mut table).ok()??;
+        Some(Metrics { table, health })
+    }
+
+    /// Replaces doctor's facts-only conntrack finding with one from the
+    /// table, in the rule's place so the order of the rules stays doctor's.
+    /// `socket_time_wait`: the TIME_WAIT sockets of the same scan.
+    pub fn replace_finding(&self, findings: &mut Vec<Finding>, socket_time_wait: u64) {
+        let stats = self.health.stats.as_ref().map(|s| &s.0);
+        let f = finding(
+            &self.table,
+            &self.health.settings,
+            stats,
+            Some(socket_time_wait),
+        );
+        match findings.iter_mut().find(|old| old.rule == "conntrack") {
+            Some(old) => *old = f,
+            None => findings.push(f),
+        }
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     }
 }
 
@@ -307,7 +344,7 @@ impl Groups {
 
     /// `(label, count)`, largest first, ties by key; at most `top`.
     pub fn ranked(&self, top: Option<usize>) -> Vec<(String, u64)> {
-        crate::group::rank(&self.counts, top)
+        crate::analyze::aggregate::rank(&self.counts, top)
             .into_iter()
             .map(|(k, n)| {
                 let label = match k {
@@ -680,6 +717,39 @@ mod tests {
         assert!(!f.matches(&entry(Some(CtState::Close), 6, "127.0.0.9", 1, 1)));
         assert!(parse_state("fin-wait2").unwrap_err().contains("FIN_WAIT"));
         assert_eq!(parse_state("unreplied"), Ok("UNREPLIED"));
+    }
+
+    fn rule(rule: &'static str, severity: Severity) -> Finding {
+        Finding {
+            rule,
+            severity,
+            title: String::new(),
+            evidence: vec![],
+            why: String::new(),
+            fixes: vec![],
+        }
+    }
+
+    /// Regression: the table's finding went to the end, so root (who reads the table) and an
+    /// unprivileged user (who cannot) saw doctor's rules in different orders.
+    #[test]
+    fn the_table_finding_keeps_the_rules_place() {
+        let mut f = vec![
+            rule("a", Severity::Ok),
+            rule("conntrack", Severity::Ok),
+            rule("b", Severity::Ok),
+        ];
+        let m = Metrics {
+            table: Table::default(),
+            health: Default::default(),
+        };
+        m.replace_finding(&mut f, 0);
+        let rules: Vec<&str> = f.iter().map(|f| f.rule).collect();
+        assert_eq!(rules, ["a", "conntrack", "b"]);
+        assert!(f[1]
+            .evidence
+            .iter()
+            .any(|e| e.contains("TIME_WAIT sockets")));
     }
 
     #[test]

@@ -6,10 +6,10 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Section, Style};
-use crate::analyze::conntrack::{StateRow, Table};
-use crate::cli::Format;
-use crate::doctor::{Finding, Severity};
+use super::sections::Section;
+use super::{Format, Style};
+use crate::analyze::conntrack::{Metrics, StateRow, Table};
+use crate::analyze::doctor::{Finding, Severity};
 use crate::model::conntrack::{proto_name, Settings, Stats};
 use crate::source::conntrack::{Health, Origin};
 
@@ -192,7 +192,7 @@ fn finding_text(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
         return Ok(());
     }
     writeln!(out)?;
-    super::write_doctor(out, std::slice::from_ref(f), false, &|s| {
+    super::doctor::write_doctor(out, std::slice::from_ref(f), false, &|s| {
         s.name().to_uppercase()
     })
 }
@@ -316,13 +316,6 @@ fn json(v: &View, out: &mut dyn Write) -> io::Result<()> {
 }
 
 // ---- Prometheus ----
-
-/// What `tw metrics` adds about conntrack, read once per scrape.
-#[derive(Debug)]
-pub struct Metrics {
-    pub table: Table,
-    pub health: Health,
-}
 
 /// Writes the conntrack families: entries by protocol and state, the `top`
 /// destinations holding most entries, and the statistics as `_total`

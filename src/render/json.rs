@@ -6,12 +6,13 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::cells::Annotation;
 use super::listing::{write_held, Rows};
-use super::{Annotation, Report};
-use crate::doctor::{Finding, Severity};
-use crate::group::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOTS};
+use super::report::Report;
+use crate::analyze::aggregate::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOTS};
+use crate::analyze::doctor::{Finding, Severity};
+use crate::model::ports::PortCapacity;
 use crate::model::{Socket, StateSet};
-use crate::system::PortCapacity;
 
 #[derive(Serialize)]
 struct SocketJson {
@@ -198,7 +199,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         Report::Doctor { findings, .. } => line(
             out,
             &DoctorJson {
-                status: crate::doctor::worst(findings),
+                status: crate::analyze::doctor::worst(findings),
                 findings,
             },
         ),

@@ -15,12 +15,12 @@ use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use netlink_packet_core::{NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket as NlSocket, SocketAddr};
 
-use super::netlink::{
-    read_full, MAX_DUMP_ATTEMPTS, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, RECV_BUF,
-    SOCK_RCVBUF,
+use super::facts::fact_path;
+use super::netlink::{decode::read_full, MAX_DUMP_ATTEMPTS, RECV_BUF, SOCK_RCVBUF};
+use crate::model::abi::{
+    NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
 use crate::model::conntrack::{
     CtState, Entry, Settings, Stats, Tuple, IPPROTO_TCP, IPS_ASSURED, IPS_SEEN_REPLY,
@@ -919,7 +919,7 @@ pub fn read_live(want: Want, sink: &mut dyn EntrySink) -> anyhow::Result<(Origin
                 return Ok((Origin::Ctnetlink, health));
             }
             Err(DumpError::Unavailable(m)) if want == Want::Auto => {
-                let path = crate::system::fact_path(proc, PROC_TABLE);
+                let path = fact_path(proc, PROC_TABLE);
                 if !path.exists() {
                     anyhow::bail!("{m}");
                 }
@@ -936,13 +936,13 @@ pub fn read_live(want: Want, sink: &mut dyn EntrySink) -> anyhow::Result<(Origin
 }
 
 fn read_proc_stats_file(root: &Path) -> Option<(Stats, usize)> {
-    let path = crate::system::fact_path(root, PROC_STATS);
+    let path = fact_path(root, PROC_STATS);
     parse_proc_stats(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// The table as procfs text under `root`.
 fn read_proc_root(root: &Path, sink: &mut dyn EntrySink) -> anyhow::Result<()> {
-    let path = crate::system::fact_path(root, PROC_TABLE);
+    let path = fact_path(root, PROC_TABLE);
     let f = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => anyhow::bail!(
@@ -1016,7 +1016,7 @@ pub fn capture(dir: &Path) -> anyhow::Result<(usize, Option<String>)> {
     let mut written = 0;
     // Copies one file; false when it is absent here.
     let copy = |rel: &str| -> anyhow::Result<bool> {
-        let src = crate::system::fact_path(proc, rel);
+        let src = fact_path(proc, rel);
         let bytes = match std::fs::read(&src) {
             Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),

@@ -1,0 +1,8 @@
+//! What the sockets read add up to: counts and groups, ports held per
+//! destination, doctor's rules, scrape snapshots and watch's rate model.
+
+pub mod aggregate;
+pub mod conntrack;
+pub mod doctor;
+pub mod scrape;
+pub mod watch;
