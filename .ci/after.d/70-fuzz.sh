@@ -23,6 +23,10 @@ targets=(proc_parse netlink_decode netlink_messages)
 if grep -q '^name = "expr_parse"' Cargo.toml; then
   targets+=(expr_parse)
 fi
+# The conntrack readers (src/source/conntrack.rs), when the tree has them.
+if grep -q '^name = "conntrack_decode"' Cargo.toml; then
+  targets+=(conntrack_decode)
+fi
 
 # Seeds. proc_parse reads two bytes of state mask first: zeros keep every
 # state. netlink_messages edits the fixture captures itself and needs none.
@@ -34,6 +38,12 @@ done
 for f in "$fixtures"/netlink/*.dump "$fixtures"/iproute2/*.dump "$fixtures"/corrupt/*.dump; do
   cp "$f" "corpus/netlink_decode/$(echo "${f#"$fixtures"/}" | tr / _)"
 done
+if [ -d corpus/conntrack_decode ]; then
+  for f in "$fixtures"/conntrack/capture/*.dump "$fixtures"/conntrack/procfs/net/nf_conntrack \
+      "$fixtures"/conntrack/procfs/net/stat/nf_conntrack; do
+    cp "$f" "corpus/conntrack_decode/$(echo "${f#"$fixtures"/}" | tr / _)"
+  done
+fi
 if [ -d seeds/expr_parse ] && [ -d corpus/expr_parse ]; then
   cp seeds/expr_parse/* corpus/expr_parse/
 fi
