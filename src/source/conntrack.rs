@@ -889,8 +889,8 @@ pub struct Health {
 
 /// Reads the live table (in the current network namespace) into `sink`:
 /// ctnetlink, or /proc/net/nf_conntrack when ctnetlink is unavailable and
-/// `want` allows. `proc` is the live proc root ("/proc", entered through
-/// thread-self for net/ files).
+/// `want` allows. net/ files are read through /proc/thread-self, so a
+/// thread that entered another namespace (`--netns`) reads its own.
 pub fn read_live(want: Want, sink: &mut dyn EntrySink) -> anyhow::Result<(Origin, Health)> {
     let proc = Path::new("/proc");
     // Checked first: ctnetlink would load the module on demand
