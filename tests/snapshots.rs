@@ -244,6 +244,41 @@ const CASES: &[(&str, &[&str])] = &[
         "metrics-narrow.prom",
         &["--proc-root", "fixtures/procroot/narrow-range", "metrics"],
     ),
+    // The conntrack table, from a `tw capture` of a namespace with tracking on.
+    (
+        "conntrack.table",
+        &[
+            "--proc-root",
+            "fixtures/conntrack/capture",
+            "conntrack",
+            "--format",
+            "table",
+        ],
+    ),
+    (
+        "conntrack.plain",
+        &["--proc-root", "fixtures/conntrack/capture", "conntrack"],
+    ),
+    (
+        "conntrack.json",
+        &[
+            "--proc-root",
+            "fixtures/conntrack/capture",
+            "conntrack",
+            "--format",
+            "json",
+        ],
+    ),
+    (
+        "conntrack-by-dst.plain",
+        &[
+            "--proc-root",
+            "fixtures/conntrack/procfs",
+            "conntrack",
+            "--by",
+            "dst",
+        ],
+    ),
 ];
 
 /// Values that change from run to run, whatever the input.

@@ -2,6 +2,7 @@
 //! destination, doctor's rules, scrape snapshots and watch's rate model.
 
 pub mod aggregate;
+pub mod conntrack;
 pub mod doctor;
 pub mod inflow;
 pub mod local_ports;

@@ -109,6 +109,8 @@ pub struct Snapshot {
     /// The ephemeral ports each outbound destination can use.
     pub capacity: PortCapacity,
     pub range: PortRange,
+    /// The conntrack table, when there is one to read.
+    pub conntrack: Option<super::conntrack::Metrics>,
     /// How long the reads and the rules took.
     pub elapsed: Duration,
 }
@@ -128,7 +130,11 @@ impl Snapshot {
         let mut scan = MetricScan::new(range);
         scan.scan = doctor::scan_for(&facts);
         notes.extend(source.read(filter, &mut scan)?.notes);
-        let findings = doctor::diagnose(&facts, &scan.scan);
+        let mut findings = doctor::diagnose(&facts, &scan.scan);
+        let conntrack = super::conntrack::Metrics::read(source);
+        if let Some(ct) = &conntrack {
+            ct.replace_finding(&mut findings, scan.scan.summary.count(TcpState::TimeWait));
+        }
         // As doctor counts: without ip_local_port_range, the kernel's default
         // range less whatever is reserved.
         let reserved = facts.sysctl.ip_local_reserved_ports.as_deref();
@@ -139,6 +145,7 @@ impl Snapshot {
             findings,
             capacity,
             range,
+            conntrack,
             elapsed: start.elapsed(),
         })
     }

@@ -2,6 +2,7 @@
 //! and decides the exit code; `run` only dispatches.
 
 pub mod capture;
+mod conntrack;
 mod count;
 mod doctor;
 pub mod generate;
@@ -101,7 +102,11 @@ impl Ctx<'_> {
 /// exception is a streamed `tw ls` longer than the rows it holds first
 /// (`render::listing::HOLD`), whose written rows stay.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
-    let filter = build_filter(&cli.global, expression_words(&cli.command))?;
+    let filter = match cli.command {
+        // conntrack has its own states and filter (src/app/conntrack.rs).
+        Some(Command::Conntrack(_)) => Filter::default(),
+        _ => build_filter(&cli.global, expression_words(&cli.command))?,
+    };
     let spec = SourceSpec {
         kind: cli.global.source,
         from: cli.global.from.clone(),
@@ -166,6 +171,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             )?;
             Outcome::Ok
         }
+        Some(Command::Conntrack(args)) => conntrack::run(&mut cx, &cli.global, &args, out)?,
         Some(Command::Plot(args)) => {
             plot(&args, cx.err)?;
             Outcome::Ok

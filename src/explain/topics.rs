@@ -541,7 +541,8 @@ Entries outlive sockets: an idle established flow is kept 5 days
 Fixes: raise nf_conntrack_max (an entry is about 256 bytes of slab, more
 with extensions) and the buckets with it; exempt busy local traffic with
 notrack rules; shorten the long timeouts.
-Check: tw doctor compares count with max.
+Check: tw conntrack names the states and destinations that fill it;
+tw doctor compares count with max.
 ",
     },
     Topic {
@@ -563,7 +564,7 @@ Lowering it shrinks that part of the table. It does not touch the
 sockets' TIME_WAIT, and socket tuning (tcp_tw_reuse, tcp_fin_timeout)
 does not touch it.
 Count them: conntrack -L -p tcp --state TIME_WAIT | wc -l
-(conntrack-tools); tw doctor
+(conntrack-tools); tw conntrack --state time-wait --by dst
 ",
     },
 ];

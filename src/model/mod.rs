@@ -5,6 +5,7 @@
 //! wire constants ([`abi`]) and the [`Consumer`] readers hand sockets to.
 
 pub mod abi;
+pub mod conntrack;
 mod consumer;
 pub mod endpoint;
 pub mod facts;

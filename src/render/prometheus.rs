@@ -35,6 +35,9 @@ pub fn render(snap: &Snapshot, top: usize, out: &mut dyn Write) -> io::Result<()
     facts(&mut w, snap)?;
     resets(&mut w, snap)?;
     findings(&mut w, snap)?;
+    if let Some(ct) = &snap.conntrack {
+        crate::render::conntrack::prometheus(ct, top, w.out)?;
+    }
     w.gauge(
         "tw_scrape_duration_seconds",
         "Time tw took to read the facts and the socket table and run doctor's rules.",

@@ -20,6 +20,22 @@ pub struct Live {
 }
 
 impl Source for Live {
+    fn conntrack(
+        &self,
+        sink: &mut dyn super::conntrack::EntrySink,
+    ) -> Result<Option<(super::conntrack::Origin, super::conntrack::Health)>> {
+        if matches!(self.netns, NetnsChoice::All) {
+            bail!("--all-netns: each namespace has its own conntrack table; use --netns NAME");
+        }
+        let _inside = self.enter_one()?;
+        let want = match self.kind {
+            SourceKind::Auto => super::conntrack::Want::Auto,
+            SourceKind::Netlink => super::conntrack::Want::Netlink,
+            SourceKind::Proc => super::conntrack::Want::Proc,
+        };
+        super::conntrack::read_live(want, sink).map(Some)
+    }
+
     fn read(&self, filter: &Filter, consumer: &mut dyn Consumer) -> Result<ReadInfo> {
         let mut info = ReadInfo::default();
         let namespaces: Vec<Option<Namespace>> = match &self.netns {

@@ -5,6 +5,7 @@
 //! same [`Consumer`], and facts (sysctls, counters) come from the same
 //! source as the sockets, so what follows does not know which one ran.
 
+pub mod conntrack;
 pub mod facts;
 pub mod input;
 pub mod live;
@@ -37,6 +38,15 @@ pub trait Source: Send + Sync {
     }
     /// True for the live kernel: its answers change from one read to the next.
     fn is_live(&self) -> bool;
+    /// The conntrack table of the same system into `sink`, with its settings
+    /// and statistics (src/source/conntrack.rs); `Ok(None)` when the source
+    /// holds none (a --from capture).
+    fn conntrack(
+        &self,
+        _sink: &mut dyn conntrack::EntrySink,
+    ) -> Result<Option<(conntrack::Origin, conntrack::Health)>> {
+        Ok(None)
+    }
 }
 
 /// `--source`: which live reader to use.

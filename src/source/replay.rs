@@ -23,6 +23,19 @@ pub struct Replay {
 }
 
 impl Source for Replay {
+    fn conntrack(
+        &self,
+        sink: &mut dyn super::conntrack::EntrySink,
+    ) -> Result<Option<(super::conntrack::Origin, super::conntrack::Health)>> {
+        match (&self.from, &self.proc_root) {
+            (None, Some(root)) => Ok(Some((
+                super::conntrack::Origin::Capture,
+                super::conntrack::read_captured(root, sink)?,
+            ))),
+            _ => Ok(None),
+        }
+    }
+
     fn read(&self, filter: &Filter, consumer: &mut dyn Consumer) -> Result<ReadInfo> {
         // Directions of sockets whose listener is gone come from the
         // capture's port range (the default without --proc-root).
