@@ -27,6 +27,7 @@ Examples:
   tw serve --listen 127.0.0.1:9838    HTTP /metrics for Prometheus
   tw watch --record tw.jsonl          live view: TIME_WAIT inflow, forecast, ports running out
   tw plot tw.jsonl -o tw.svg          the recording as a chart
+  tw conntrack --by dst --top 10      what fills the conntrack table
 
 Exit status: 0 ok; 1 a check tripped (--fail-above, doctor warning); 2 error (doctor:
 critical); 3 doctor could not run.";
@@ -74,6 +75,10 @@ pub enum Command {
     /// Draw a `tw watch --record` file as an SVG chart: sockets by state
     /// and TIME_WAIT inflow over time.
     Plot(PlotArgs),
+    /// The conntrack table: entries by state (with the time left), protocol,
+    /// destination, source, zone and mark; the table's health (count against
+    /// nf_conntrack_max, timeouts, buckets, per-CPU statistics) and what fills it.
+    Conntrack(ConntrackArgs),
 }
 
 /// Options every command takes, before or after the command name.
@@ -295,6 +300,33 @@ pub struct WatchArgs {
 
     #[command(flatten)]
     pub expr: Expression,
+}
+
+#[derive(Debug, Args)]
+pub struct ConntrackArgs {
+    /// Count entries per group instead: state, proto, dst (address:port),
+    /// daddr, dport, src, zone, mark. KEY<TAB>COUNT lines when piped.
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub by: Option<crate::analyze::conntrack::CtBy>,
+
+    /// Rows of each top list, and of --by [default: 10; --by: all].
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+
+    /// Print one integer: the entries that pass the filters.
+    #[arg(long)]
+    pub count: bool,
+
+    /// Protocols to keep: tcp, udp, icmp, icmpv6, sctp, gre, or a number.
+    /// Comma lists. (--state takes conntrack's states: TIME_WAIT, SYN_SENT,
+    /// FIN_WAIT, CLOSE ..., and UNREPLIED, ASSURED, REPLIED.)
+    #[arg(long, value_name = "PROTO", value_delimiter = ',',
+          value_parser = crate::model::conntrack::parse_proto)]
+    pub proto: Vec<u8>,
+
+    /// Exit 1 when more than N entries pass the filters.
+    #[arg(long, value_name = "N")]
+    pub fail_above: Option<u64>,
 }
 
 #[derive(Debug, Args)]

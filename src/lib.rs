@@ -19,10 +19,12 @@ pub mod app;
 pub mod cli;
 pub mod explain;
 pub mod model;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod query;
 
 pub mod render;
 pub mod serve;
 pub mod source;
+#[cfg(feature = "tui")]
 pub mod tui;

@@ -340,6 +340,10 @@ fn headline_text(r: &Record) -> Line<'static> {
         Span::styled(thousands(tw.count), BOLD),
     ];
     match (r.interval_s, tw.inflow_per_s, tw.rate_per_s) {
+        (None, _, Some(avg)) => {
+            spans.push(Span::raw(format!("  in {}/s", rate(avg))));
+            spans.push(Span::styled(" (last 10s, from timer ages)", DIM));
+        }
         (None, _, _) => spans.push(Span::styled("  measuring the inflow…", DIM)),
         (Some(_), None, _) | (Some(_), _, None) => {
             spans.push(Span::styled("  (not in --state: no inflow)", DIM))

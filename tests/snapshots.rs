@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use tw::analyze::watch::Record;
 
@@ -245,6 +244,41 @@ const CASES: &[(&str, &[&str])] = &[
         "metrics-narrow.prom",
         &["--proc-root", "fixtures/procroot/narrow-range", "metrics"],
     ),
+    // The conntrack table, from a `tw capture` of a namespace with tracking on.
+    (
+        "conntrack.table",
+        &[
+            "--proc-root",
+            "fixtures/conntrack/capture",
+            "conntrack",
+            "--format",
+            "table",
+        ],
+    ),
+    (
+        "conntrack.plain",
+        &["--proc-root", "fixtures/conntrack/capture", "conntrack"],
+    ),
+    (
+        "conntrack.json",
+        &[
+            "--proc-root",
+            "fixtures/conntrack/capture",
+            "conntrack",
+            "--format",
+            "json",
+        ],
+    ),
+    (
+        "conntrack-by-dst.plain",
+        &[
+            "--proc-root",
+            "fixtures/conntrack/procfs",
+            "conntrack",
+            "--by",
+            "dst",
+        ],
+    ),
 ];
 
 /// Values that change from run to run, whatever the input.
@@ -327,12 +361,13 @@ fn watch_plain_and_json_lines_render_as_committed() {
     assert_snapshot("watch.jsonl", &String::from_utf8(json).unwrap());
 }
 
+#[cfg(feature = "tui")]
 #[test]
 fn the_live_view_renders_as_committed() {
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
     use tw::tui::{draw, View};
-    let mut view = View::new(Duration::from_secs(1), None);
+    let mut view = View::new(std::time::Duration::from_secs(1), None);
     for r in recorded() {
         view.push(r);
     }
@@ -375,6 +410,7 @@ fn mask_clock(s: &str) -> String {
     out
 }
 
+#[cfg(feature = "plot")]
 #[test]
 fn the_plot_renders_as_committed() {
     let dir = std::env::temp_dir().join(format!("tw-snapshot-plot-{}", std::process::id()));

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes each target under fuzz/ for a bounded time (TW_FUZZ_SECONDS, 60 by
+# Fuzzes each target under fuzz/ for a bounded time (TW_FUZZ_SECONDS, 45 by
 # default) from a seed corpus built out of fixtures/; any crash, hang or
 # failed check fails CI, and the input is printed for a regression test.
 #
@@ -15,13 +15,17 @@ if ! command -v cargo-fuzz >/dev/null; then
   cargo install --locked cargo-fuzz
 fi
 export RUSTC_BOOTSTRAP=1
-secs=${TW_FUZZ_SECONDS:-60}
+secs=${TW_FUZZ_SECONDS:-45}
 fixtures=../fixtures
 
 targets=(proc_parse netlink_decode netlink_messages serve_request proc_facts plot_records)
 # The filter language's parser, when the tree has one.
 if grep -q '^name = "expr_parse"' Cargo.toml; then
   targets+=(expr_parse)
+fi
+# The conntrack readers (src/source/conntrack.rs), when the tree has them.
+if grep -q '^name = "conntrack_decode"' Cargo.toml; then
+  targets+=(conntrack_decode)
 fi
 
 # Seeds. proc_parse reads two bytes of state mask first: zeros keep every
@@ -34,6 +38,12 @@ done
 for f in "$fixtures"/netlink/*.dump "$fixtures"/iproute2/*.dump "$fixtures"/corrupt/*.dump; do
   cp "$f" "corpus/netlink_decode/$(echo "${f#"$fixtures"/}" | tr / _)"
 done
+if [ -d corpus/conntrack_decode ]; then
+  for f in "$fixtures"/conntrack/capture/*.dump "$fixtures"/conntrack/procfs/net/nf_conntrack \
+      "$fixtures"/conntrack/procfs/net/stat/nf_conntrack; do
+    cp "$f" "corpus/conntrack_decode/$(echo "${f#"$fixtures"/}" | tr / _)"
+  done
+fi
 if [ -d seeds/expr_parse ] && [ -d corpus/expr_parse ]; then
   cp seeds/expr_parse/* corpus/expr_parse/
 fi

@@ -6,6 +6,8 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::analyze::inflow::{Inflow, InflowScan};
+use crate::analyze::local_ports::LocalPorts;
 use crate::model::{Consumer, Flow};
 use crate::model::{Direction, Endpoint, Family, PortRange, Socket, TcpState};
 
@@ -204,6 +206,8 @@ pub struct Groups {
     pub by: GroupBy,
     pub total: u64,
     counts: HashMap<Key, u64>,
+    /// `--by lport`: grouped by listener (see analyze::local_ports).
+    lports: LocalPorts,
 }
 
 impl Groups {
@@ -213,11 +217,15 @@ impl Groups {
             by,
             total: 0,
             counts: HashMap::with_capacity(1024),
+            lports: LocalPorts::default(),
         }
     }
 
     /// Groups largest first, ties by key; at most `top` of them.
     pub fn ranked(&self, top: Option<usize>) -> Vec<(Key, u64)> {
+        if self.by == GroupBy::Lport {
+            return rank(&self.lports.groups(), top);
+        }
         rank(&self.counts, top)
     }
 }
@@ -225,13 +233,19 @@ impl Groups {
 impl Consumer for Groups {
     fn push(&mut self, s: &Socket) -> Flow {
         self.total += 1;
-        *self.counts.entry(self.by.key(s)).or_insert(0) += 1;
+        if self.by == GroupBy::Lport {
+            self.lports.listener(s);
+            self.lports.count(s);
+        } else {
+            *self.counts.entry(self.by.key(s)).or_insert(0) += 1;
+        }
         Flow::Continue(())
     }
 
     fn restart(&mut self) {
         self.total = 0;
         self.counts.clear();
+        self.lports.clear();
     }
 }
 
@@ -265,6 +279,8 @@ pub struct PortUse {
     pub held_preferred: u64,
     /// Held sockets per kernel state number.
     by_state: [u64; 13],
+    /// Inflow into TIME_WAIT of the sockets counted here, from timer ages.
+    pub inflow: Inflow,
 }
 
 impl PortUse {
@@ -278,6 +294,13 @@ impl PortUse {
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v
     }
+
+    /// Seconds until this destination holds all `usable` ports at its
+    /// recent inflow; `Some(0.0)` when it already does, `None` never.
+    pub fn exhaustion_in(&self, usable: u64) -> Option<f64> {
+        let tw = self.by_state[usize::from(TcpState::TimeWait.kernel())];
+        crate::analyze::inflow::exhaustion_in(usable, self.held, tw, &self.inflow)
+    }
 }
 
 /// `tw ports`: ephemeral ports held per outbound destination.
@@ -286,6 +309,11 @@ pub struct PortGroups {
     /// ip_local_port_range; ports outside it (an explicit bind()) do not use
     /// the range and are not counted.
     range: PortRange,
+    /// ip_local_reserved_ports: connect() never hands these out, so a socket
+    /// on one (an explicit bind(), or older than the reservation) uses none
+    /// of the destination's usable ports, and counting it could push use
+    /// past 100%.
+    reserved: Vec<PortRange>,
     groups: HashMap<Destination, PortUse>,
 }
 
@@ -298,8 +326,20 @@ impl PortGroups {
     pub fn new(range: PortRange) -> PortGroups {
         PortGroups {
             range,
+            reserved: Vec::new(),
             groups: HashMap::with_capacity(256),
         }
+    }
+
+    /// Leaves sockets on `reserved` ports out, as connect() does.
+    pub fn skipping(mut self, reserved: &[PortRange]) -> PortGroups {
+        self.reserved = reserved.iter().filter(|r| r.lo <= r.hi).copied().collect();
+        self
+    }
+
+    /// The reserved ports left out (see [`PortGroups::skipping`]).
+    pub fn reserved(&self) -> &[PortRange] {
+        &self.reserved
     }
 
     pub fn range(&self) -> PortRange {
@@ -325,6 +365,7 @@ impl Consumer for PortGroups {
         if s.direction != Some(Direction::Outbound)
             || matches!(s.state, TcpState::Listen | TcpState::Close)
             || !self.range.contains(s.local.port)
+            || self.reserved.iter().any(|r| r.contains(s.local.port))
         {
             return Flow::Continue(());
         }
@@ -338,6 +379,11 @@ impl Consumer for PortGroups {
             u.held_preferred += 1;
         }
         u.by_state[usize::from(s.state.kernel())] += 1;
+        if s.state == TcpState::TimeWait {
+            if let Some(ms) = s.timewait_ms() {
+                u.inflow.add(ms);
+            }
+        }
         Flow::Continue(())
     }
 
@@ -391,10 +437,15 @@ pub struct Summary {
     /// TIME_WAIT on connect()ed connections: this box closed first as a client.
     pub time_wait_outbound: u64,
     tw_peers: HashMap<IpAddr, u64>,
-    /// Inbound TIME_WAIT by local (listening) port: which service closes first.
-    tw_lports: HashMap<u16, u64>,
+    /// Inbound TIME_WAIT by listener: which service closes first.
+    tw_lports: LocalPorts,
     /// Outbound TIME_WAIT by destination: where ephemeral ports go.
     tw_dests: HashMap<Endpoint, u64>,
+    /// Inflow into TIME_WAIT from timer ages: overall, per destination and
+    /// per listener.
+    pub inflow: InflowScan,
+    /// The reset counters, when the command read the system facts.
+    pub resets: Vec<crate::analyze::resets::ResetCounter>,
 }
 
 impl Summary {
@@ -417,8 +468,10 @@ impl Summary {
         rank(&self.tw_peers, Some(SUMMARY_TOP))
     }
 
-    pub fn top_local_ports(&self) -> Vec<(u16, u64)> {
-        rank(&self.tw_lports, Some(SUMMARY_TOP))
+    /// Inbound TIME_WAIT by listening port, or by address and port where
+    /// listeners on different addresses share it (analyze::local_ports).
+    pub fn top_local_ports(&self) -> Vec<(Key, u64)> {
+        rank(&self.tw_lports.groups(), Some(SUMMARY_TOP))
     }
 
     pub fn top_destinations(&self) -> Vec<(Endpoint, u64)> {
@@ -434,6 +487,7 @@ impl Consumer for Summary {
             Family::Inet6 => self.ipv6 += 1,
         }
         self.by_state[usize::from(s.state.kernel())] += 1;
+        self.tw_lports.listener(s);
         if s.state == TcpState::TimeWait {
             if let Some(ms) = s.timewait_ms() {
                 for (i, w) in EXPIRY_WINDOWS.iter().enumerate() {
@@ -448,7 +502,7 @@ impl Consumer for Summary {
             match s.direction {
                 Some(Direction::Inbound) => {
                     self.time_wait_inbound += 1;
-                    *self.tw_lports.entry(s.local.port).or_insert(0) += 1;
+                    self.tw_lports.count(s);
                 }
                 Some(Direction::Outbound) => {
                     self.time_wait_outbound += 1;
@@ -457,12 +511,15 @@ impl Consumer for Summary {
                 None => {}
             }
             *self.tw_peers.entry(s.peer.addr).or_insert(0) += 1;
+            self.inflow.push(s);
         }
         Flow::Continue(())
     }
 
     fn restart(&mut self) {
+        let resets = std::mem::take(&mut self.resets);
         *self = Summary::default();
+        self.resets = resets;
     }
 }
 
@@ -570,7 +627,10 @@ mod tests {
         assert_eq!((time_wait_slot(4_999), time_wait_slot(60_000)), (0, 11));
         assert_eq!((sum.time_wait_inbound, sum.time_wait_outbound), (3, 1));
         assert_eq!(sum.top_peers()[0], ("10.0.0.9".parse().unwrap(), 2));
-        assert_eq!(sum.top_local_ports(), [(80, 2), (443, 1)]);
+        assert_eq!(
+            sum.top_local_ports(),
+            [(Key::Port(80), 2), (Key::Port(443), 1)]
+        );
         let dest = sum.top_destinations();
         assert_eq!(dest.len(), 1);
         assert_eq!(dest[0].0.to_string(), "[::1]:5004");

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::analyze::aggregate::{rank, PortGroups, PortUse, Summary};
+use crate::analyze::inflow::per_s;
 use crate::model::abi::TIME_WAIT_SECS;
 use crate::model::facts::Facts;
 use crate::model::ports::{port_capacity, PortCapacity, DEFAULT_PORT_RANGE};
@@ -93,6 +94,10 @@ pub struct Scan {
     pub listen_queues: Vec<ListenQueue>,
     /// TIME_WAIT sockets whose timer already reads 0.
     pub time_wait_at_zero: u64,
+    /// FIN_WAIT2 minisockets (an orphaned FIN_WAIT2 kept by the timewait
+    /// machinery, tcp_time_wait(sk, TCP_FIN_WAIT2, ...)): they count against
+    /// tcp_max_tw_buckets like TIME_WAIT (inet_twsk_alloc checks tw_refcount).
+    pub fin_wait2_timewait: u64,
 }
 
 impl Scan {
@@ -103,6 +108,7 @@ impl Scan {
             close_wait_ports: HashMap::new(),
             listen_queues: Vec::new(),
             time_wait_at_zero: 0,
+            fin_wait2_timewait: 0,
         }
     }
 
@@ -121,17 +127,37 @@ impl Consumer for Scan {
             TcpState::Listen if s.recv_q > 0 => self.listen_queues.push(ListenQueue {
                 local: s.local,
                 queued: s.recv_q,
-                backlog: s.send_q,
+                backlog: s.send_q_known().unwrap_or(0),
             }),
             TcpState::TimeWait if s.timewait_ms() == Some(0) => self.time_wait_at_zero += 1,
+            TcpState::FinWait2 if s.timewait_ms().is_some() => self.fin_wait2_timewait += 1,
             _ => {}
         }
         Flow::Continue(())
     }
 
     fn restart(&mut self) {
+        let reserved = self.ports.reserved().to_vec();
         *self = Scan::new(self.ports.range());
+        self.ports = PortGroups::new(self.ports.range()).skipping(&reserved);
     }
+}
+
+/// A scan that counts ports as connect() hands them out on the box of
+/// `facts`: inside ip_local_port_range, outside ip_local_reserved_ports.
+pub fn scan_for(facts: &Facts) -> Scan {
+    let mut scan = Scan::new(port_range(facts));
+    scan.ports = PortGroups::new(port_range(facts)).skipping(reserved(facts));
+    scan
+}
+
+/// ip_local_reserved_ports, none when unknown.
+pub fn reserved(facts: &Facts) -> &[PortRange] {
+    facts
+        .sysctl
+        .ip_local_reserved_ports
+        .as_deref()
+        .unwrap_or(&[])
 }
 
 /// The port range the scan should count against.
@@ -153,6 +179,26 @@ fn capacity(facts: &Facts) -> PortCapacity {
     })
 }
 
+/// A counter as doctor prints it: its value, or "unknown" when it was not
+/// read (a capture without /proc/net/netstat), never 0.
+fn counter(v: Option<i64>) -> String {
+    v.map_or_else(|| "unknown".to_string(), |n| n.to_string())
+}
+
+/// What the cumulative TcpExt counters cover: they are per network
+/// namespace (net->mib), so "since boot" holds only in the host's.
+const COUNTERS_SPAN: &str = "counted per network namespace since it was created (since boot \
+                             in the host's)";
+
+/// True when any system fact was read at all: a bare `--from` dump has
+/// none, so a missing file there says nothing about the system.
+fn facts_read(facts: &Facts) -> bool {
+    facts.sysctl.ip_local_port_range.is_some()
+        || facts.sysctl.tcp_max_tw_buckets.is_some()
+        || facts.sockstat.tcp_tw.is_some()
+        || facts.tcp_ext.tw.is_some()
+}
+
 fn pct(n: u64, of: u64) -> f64 {
     if of == 0 {
         0.0
@@ -172,6 +218,7 @@ pub fn diagnose(facts: &Facts, scan: &Scan) -> Vec<Finding> {
     out.push(timers_at_zero(scan));
     out.push(close_wait(scan));
     out.push(listen_overflows(facts, scan));
+    out.push(resets(facts));
     out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
 }
@@ -246,17 +293,24 @@ fn state_breakdown(u: &PortUse) -> String {
     format!("held by: {}", parts.join(", "))
 }
 
-/// In steady state TIME_WAIT = close rate x 60 s, so the count gives the rate.
+/// The rate from the timers' ages (see analyze::inflow): the last 10 s and
+/// the busiest 10 s of the last 60, against what the range sustains, and
+/// when the ports run out at the recent rate.
 fn rate_arithmetic(u: &PortUse, usable: u64) -> String {
-    let tw = u
-        .states()
-        .iter()
-        .find(|(s, _)| *s == TcpState::TimeWait)
-        .map_or(0, |x| x.1);
+    let f = &u.inflow;
+    let (peak, ago) = f.peak();
+    let when = match u.exhaustion_in(usable) {
+        Some(t) if t <= 0.0 => "already exhausted".to_string(),
+        Some(t) => format!("full in about {:.0} s at that rate", t.ceil()),
+        None => "that rate alone never fills it".to_string(),
+    };
     format!(
-        "{tw} TIME_WAIT / {TIME_WAIT_SECS} s = about {} connections/s closed to it; \
-         the range sustains at most {usable} / {TIME_WAIT_SECS} s = {} connections/s",
-        tw / TIME_WAIT_SECS,
+        "closed to it (from timer ages): {} over the last 10 s, {} at the busiest 10 s \
+         ({}-{ago} s ago); the range sustains at most {usable} / {TIME_WAIT_SECS} s = {}/s; \
+         {when}",
+        per_s(f.recent_per_s()),
+        per_s(peak),
+        ago - 10,
         usable / TIME_WAIT_SECS
     )
 }
@@ -292,9 +346,11 @@ fn port_fixes(facts: &Facts) -> Vec<String> {
         ));
     }
     fixes.push(
-        "Close with RST instead of FIN (SO_LINGER with timeout 0, as HAProxy does toward \
-         servers): no TIME_WAIT at all, but a late segment of the old connection can no \
-         longer be told apart, and unsent data is dropped."
+        "Close with RST instead of FIN (SO_LINGER with timeout 0; TcpExt TCPAbortOnData \
+         counts these): no TIME_WAIT at all, but a late segment of the old connection can \
+         no longer be told apart, and unsent data is dropped. HAProxy does this toward a \
+         server only when it closes first (http-pretend-keepalive); with http-server-close \
+         the server mostly closes first and keeps the TIME_WAIT."
             .to_string(),
     );
     fixes
@@ -325,10 +381,13 @@ fn outbound_time_wait(facts: &Facts, scan: &Scan, exhaustion_found: bool) -> Fin
          one holds an ephemeral port toward its destination."
     ));
     for (d, n) in top.iter().take(3) {
+        let inflow = scan.summary.inflow.to_peer(d);
         f = f.evidence(format!(
-            "{d}: {n} TIME_WAIT, about {}/s closed by this box first ({:.1}% of {usable} ports)",
-            n / TIME_WAIT_SECS,
-            pct(*n, usable)
+            "{d}: {n} TIME_WAIT ({:.1}% of {usable} ports); closed by this box first: \
+             {} over the last 10 s, {} at the busiest 10 s of the last 60 (timer ages)",
+            pct(*n, usable),
+            per_s(inflow.recent_per_s()),
+            per_s(inflow.peak_per_s()),
         ));
     }
     if severity > Severity::Ok {
@@ -344,16 +403,16 @@ fn outbound_time_wait(facts: &Facts, scan: &Scan, exhaustion_found: bool) -> Fin
 fn tw_buckets(facts: &Facts, scan: &Scan) -> Finding {
     let max = facts.sysctl.tcp_max_tw_buckets;
     // sockstat's tw counts TIME_WAIT and FIN_WAIT2 minisockets of this
-    // namespace; fall back to the scan when /proc/net/sockstat is missing.
+    // namespace; without /proc/net/sockstat, count both kinds in the scan.
     let tw = facts
         .sockstat
         .tcp_tw
-        .unwrap_or(scan.summary.count(TcpState::TimeWait) as i64);
-    let overflows = facts.tcp_ext.time_wait_overflow.unwrap_or(0);
+        .unwrap_or((scan.summary.count(TcpState::TimeWait) + scan.fin_wait2_timewait) as i64);
+    let overflows = facts.tcp_ext.time_wait_overflow;
     let full = max.is_some_and(|m| m > 0 && tw as f64 >= m as f64 * 0.95);
     let severity = if full {
         Severity::Crit
-    } else if overflows > 0 {
+    } else if overflows.unwrap_or(0) > 0 {
         Severity::Warn
     } else {
         Severity::Ok
@@ -367,9 +426,17 @@ fn tw_buckets(facts: &Facts, scan: &Scan) -> Finding {
         },
     )
     .evidence(format!(
-        "TcpExt TCPTimeWaitOverflow: {overflows} since boot"
-    ))
-    .why(
+        "TcpExt TCPTimeWaitOverflow: {}, {COUNTERS_SPAN}",
+        counter(overflows)
+    ));
+    if facts.sockstat.tcp_tw.is_none() {
+        f = f.evidence(format!(
+            "sockstat unknown: counted {} TIME_WAIT and {} FIN_WAIT2 minisockets in the table",
+            scan.summary.count(TcpState::TimeWait),
+            scan.fin_wait2_timewait
+        ));
+    }
+    let mut f = f.why(
         "tcp_max_tw_buckets is per network namespace. Past it the kernel skips TIME_WAIT \
          for new closes and counts TCPTimeWaitOverflow (older kernels also logged \"TCP: \
          time wait bucket table overflow\"): no port is held, but a delayed segment can \
@@ -394,8 +461,18 @@ const CONNTRACK_CRIT_PCT: f64 = 90.0;
 fn conntrack(facts: &Facts) -> Finding {
     let c = &facts.conntrack;
     let (Some(count), Some(max)) = (c.count, c.max) else {
-        return Finding::new("conntrack", Severity::Ok, "conntrack is not loaded here")
-            .why("Without nf_conntrack no connection table can fill up.");
+        if !facts_read(facts) {
+            return Finding::new("conntrack", Severity::Ok, "conntrack unknown: not captured").why(
+                "No sysctls were read (a capture without --proc-root), so whether \
+                      nf_conntrack was loaded, and how full its table was, is not known.",
+            );
+        }
+        return Finding::new(
+            "conntrack",
+            Severity::Ok,
+            "conntrack is not loaded where these facts were read",
+        )
+        .why("Without nf_conntrack no connection table can fill up.");
     };
     let p = pct(count.max(0) as u64, max.max(0) as u64);
     let severity = if p >= CONNTRACK_CRIT_PCT {
@@ -534,26 +611,67 @@ fn close_wait(scan: &Scan) -> Finding {
 }
 
 fn listen_overflows(facts: &Facts, scan: &Scan) -> Finding {
-    let overflows = facts.tcp_ext.listen_overflows.unwrap_or(0);
-    let drops = facts.tcp_ext.listen_drops.unwrap_or(0);
+    let overflows = facts.tcp_ext.listen_overflows;
+    let drops = facts.tcp_ext.listen_drops;
+    // Full: as many waiting as the backlog allows. /proc does not give the
+    // backlog (its tx_queue of a listener is 0), so there a listener with
+    // connections waiting is named as possibly full.
     let full: Vec<&ListenQueue> = scan
         .listen_queues
         .iter()
         .filter(|q| q.backlog > 0 && q.queued >= q.backlog)
         .collect();
+    let waiting: Vec<&ListenQueue> = scan
+        .listen_queues
+        .iter()
+        .filter(|q| q.backlog == 0 && q.queued > 0)
+        .collect();
+    let counted = overflows.unwrap_or(0) > 0 || drops.unwrap_or(0) > 0;
     let severity = if !full.is_empty() {
         Severity::Crit
-    } else if overflows > 0 || drops > 0 {
+    } else if counted {
         Severity::Warn
     } else {
         Severity::Ok
     };
-    let mut f = Finding::new(
-        "listen_overflows",
-        severity,
-        format!("accept queues: {overflows} overflows, {drops} drops since boot"),
-    )
-    .why(
+    let names = |qs: &[&ListenQueue]| {
+        let mut v: Vec<String> = qs.iter().take(5).map(|q| q.local.to_string()).collect();
+        if qs.len() > 5 {
+            v.push(format!("and {} more", qs.len() - 5));
+        }
+        v.join(", ")
+    };
+    let title = if !full.is_empty() {
+        format!(
+            "accept queue full on {}; {} overflows, {} drops",
+            names(&full),
+            counter(overflows),
+            counter(drops)
+        )
+    } else if counted && !waiting.is_empty() {
+        format!(
+            "accept queues: {} overflows, {} drops; connections waiting on {}",
+            counter(overflows),
+            counter(drops),
+            names(&waiting)
+        )
+    } else {
+        format!(
+            "accept queues: {} overflows, {} drops",
+            counter(overflows),
+            counter(drops)
+        )
+    };
+    let mut f = Finding::new("listen_overflows", severity, title).evidence(format!(
+        "TcpExt ListenOverflows and ListenDrops: {COUNTERS_SPAN}"
+    ));
+    for q in waiting.iter().take(5) {
+        f = f.evidence(format!(
+            "{}: {} waiting for accept(), backlog unknown (/proc does not show it)",
+            q.local, q.queued
+        ));
+    }
+    let mut f = f.why(
         "A listener's accept queue holds connections the application has not accept()ed \
          yet; when full, the kernel drops the client's final ACK or SYN (TcpExt \
          ListenOverflows, ListenDrops) and the client retries after a timeout.",
@@ -576,6 +694,41 @@ fn listen_overflows(facts: &Facts, scan: &Scan) -> Finding {
         ]);
     }
     f
+}
+
+/// The reset counters: how many connections ended without the FIN
+/// exchange, and why. Informational: resets are normal in small numbers.
+fn resets(facts: &Facts) -> Finding {
+    let c = crate::analyze::resets::counters(facts);
+    let v = |name: &str| c.iter().find(|x| x.name == name).and_then(|x| x.value);
+    let title = if c.iter().all(|x| x.value.is_none()) {
+        "resets: unknown (the counters were not read)".to_string()
+    } else {
+        format!(
+            "resets: {} sent, {} established connections reset, {} linger-0 closes, {} \
+             closes with unread data",
+            counter(v("OutRsts")),
+            counter(v("EstabResets")),
+            counter(v("TCPAbortOnData")),
+            counter(v("TCPAbortOnClose")),
+        )
+    };
+    let mut f = Finding::new("resets", Severity::Ok, title);
+    for x in &c {
+        f = f.evidence(format!(
+            "{} {}: {} ({})",
+            x.section,
+            x.name,
+            counter(x.value),
+            x.meaning
+        ));
+    }
+    f.evidence(format!("all {COUNTERS_SPAN}")).why(
+        "A connection ended by RST holds no TIME_WAIT on either side, so resets hide closes \
+         from the TIME_WAIT count and from inflow. A proxy that resets toward its servers \
+         (HAProxy when it closes first, as with http-pretend-keepalive) shows here, not in \
+         TIME_WAIT.",
+    )
 }
 
 #[cfg(test)]
@@ -818,10 +971,142 @@ mod tests {
         assert_eq!(cw[0].evidence, ["local port 8080: 150 CLOSE_WAIT"]);
         let lq = find(&got, "listen_overflows");
         assert_eq!(lq[0].severity, Severity::Crit);
-        assert!(lq[0].evidence[0].contains("0.0.0.0:80 queue full now: 128 waiting, backlog 128"));
+        assert!(
+            lq[0].title.starts_with("accept queue full on 0.0.0.0:80;"),
+            "{lq:?}"
+        );
+        assert!(lq[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("0.0.0.0:80 queue full now: 128 waiting, backlog 128")));
         // Worst first.
         assert_eq!(got[0].severity, Severity::Crit);
         assert_eq!(worst(&got), Severity::Crit);
+    }
+
+    #[test]
+    fn counters_not_captured_are_unknown_not_zero() {
+        // A bare --from dump: no facts at all.
+        let f = Facts::default();
+        let got = diagnose(&f, &Scan::new(port_range(&f)));
+        let tw = find(&got, "tw_buckets");
+        assert!(
+            tw[0].evidence[0].starts_with("TcpExt TCPTimeWaitOverflow: unknown"),
+            "{tw:?}"
+        );
+        let lq = find(&got, "listen_overflows");
+        assert_eq!(
+            lq[0].title,
+            "accept queues: unknown overflows, unknown drops"
+        );
+        let ct = find(&got, "conntrack");
+        assert_eq!(ct[0].title, "conntrack unknown: not captured");
+        let rs = find(&got, "resets");
+        assert_eq!(rs[0].title, "resets: unknown (the counters were not read)");
+        // With facts, missing netfilter files mean it was not loaded there.
+        let f = facts("no-conntrack");
+        let ct = diagnose(&f, &Scan::new(port_range(&f)));
+        assert_eq!(
+            find(&ct, "conntrack")[0].title,
+            "conntrack is not loaded where these facts were read"
+        );
+    }
+
+    #[test]
+    fn counters_are_said_to_be_per_network_namespace_not_since_boot() {
+        let f = facts("live");
+        let got = diagnose(&f, &Scan::new(port_range(&f)));
+        for rule in ["tw_buckets", "listen_overflows"] {
+            let text = format!("{:?}", find(&got, rule));
+            assert!(text.contains("per network namespace"), "{text}");
+            assert!(!text.contains("overflows since boot"), "{text}");
+        }
+    }
+
+    #[test]
+    fn tw_buckets_without_sockstat_counts_fin_wait2_minisockets_too() {
+        let mut f = Facts::default();
+        f.sysctl.tcp_max_tw_buckets = Some(20);
+        let mut scan = Scan::new(port_range(&f));
+        for i in 0..17u16 {
+            let peer = format!("10.0.0.7:{}", 40000 + i);
+            let mut s = sock(TcpState::TimeWait, "10.0.0.1:80", &peer, Direction::Inbound);
+            s.timer = Some(Timer {
+                kind: TimerKind::TimeWait,
+                ms: 30_000,
+            });
+            let _ = scan.push(&s);
+        }
+        for i in 0..2u16 {
+            let local = format!("10.0.0.1:{}", 41000 + i);
+            let mut s = sock(
+                TcpState::FinWait2,
+                &local,
+                "10.0.0.7:80",
+                Direction::Outbound,
+            );
+            s.timer = Some(Timer {
+                kind: TimerKind::TimeWait,
+                ms: 30_000,
+            });
+            let _ = scan.push(&s);
+        }
+        let got = diagnose(&f, &scan);
+        let tw = find(&got, "tw_buckets");
+        assert_eq!(
+            tw[0].title,
+            "19 timewait sockets of at most 20 (tcp_max_tw_buckets)"
+        );
+        assert_eq!(tw[0].severity, Severity::Crit);
+    }
+
+    #[test]
+    fn listeners_with_connections_waiting_are_named_when_the_backlog_is_unknown() {
+        let mut f = facts("live");
+        f.tcp_ext.listen_overflows = Some(2);
+        let mut scan = Scan::new(port_range(&f));
+        // From /proc: recv-q known, backlog (send-q) 0.
+        let mut l = sock(
+            TcpState::Listen,
+            "127.0.0.1:5001",
+            "0.0.0.0:0",
+            Direction::Inbound,
+        );
+        l.recv_q = 2;
+        let _ = scan.push(&l);
+        let got = diagnose(&f, &scan);
+        let lq = &find(&got, "listen_overflows")[0];
+        assert!(
+            lq.title.ends_with("connections waiting on 127.0.0.1:5001"),
+            "{lq:?}"
+        );
+        assert!(
+            lq.evidence.iter().any(|e| e.contains("backlog unknown")),
+            "{lq:?}"
+        );
+    }
+
+    #[test]
+    fn reserved_ports_held_do_not_push_use_past_the_usable_ports() {
+        let mut f = facts("live");
+        f.sysctl.ip_local_port_range = Some(PortRange {
+            lo: 40000,
+            hi: 40099,
+        });
+        f.sysctl.ip_local_reserved_ports = Some(vec![PortRange {
+            lo: 40000,
+            hi: 40049,
+        }]);
+        let mut scan = scan_for(&f);
+        // Every port of the range held, half of them reserved ones (bound
+        // explicitly): the 50 usable are all held, not 100 of 50.
+        outbound(&mut scan, 100, 40000);
+        let got = diagnose(&f, &scan);
+        let pe = find(&got, "port_exhaustion");
+        assert_eq!(
+            pe[0].title,
+            "10.0.0.1 -> 10.0.0.9:80 holds 50 of 50 ephemeral ports (100.0%)"
+        );
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! destination, doctor's rules, scrape snapshots and watch's rate model.
 
 pub mod aggregate;
+pub mod conntrack;
 pub mod doctor;
+pub mod inflow;
+pub mod local_ports;
+pub mod resets;
 pub mod scrape;
 pub mod watch;

@@ -1,6 +1,6 @@
 //! `tw metrics` and each `tw serve` scrape: one read of the system facts and
 //! one pass over the socket table, gathered into a [`Snapshot`] that
-//! [`crate::render::prometheus`] prints as Prometheus text.
+//! `render::prometheus` prints as Prometheus text.
 //!
 //! [`MetricScan`] is pure (a [`Consumer`]); [`Snapshot::collect`] is the I/O
 //! half.
@@ -93,7 +93,10 @@ impl Consumer for MetricScan {
     }
 
     fn restart(&mut self) {
-        *self = MetricScan::new(self.scan.ports.range());
+        self.scan.restart();
+        self.by_family_state = [[0; 13]; 2];
+        self.time_left = [0; TIME_LEFT_BUCKETS.len() + 1];
+        self.time_left_sum_ms = 0;
     }
 }
 
@@ -106,6 +109,8 @@ pub struct Snapshot {
     /// The ephemeral ports each outbound destination can use.
     pub capacity: PortCapacity,
     pub range: PortRange,
+    /// The conntrack table, when there is one to read.
+    pub conntrack: Option<super::conntrack::Metrics>,
     /// How long the reads and the rules took.
     pub elapsed: Duration,
 }
@@ -123,8 +128,13 @@ impl Snapshot {
         let facts = source.facts(notes)?;
         let range = doctor::port_range(&facts);
         let mut scan = MetricScan::new(range);
+        scan.scan = doctor::scan_for(&facts);
         notes.extend(source.read(filter, &mut scan)?.notes);
-        let findings = doctor::diagnose(&facts, &scan.scan);
+        let mut findings = doctor::diagnose(&facts, &scan.scan);
+        let conntrack = super::conntrack::Metrics::read(source);
+        if let Some(ct) = &conntrack {
+            ct.replace_finding(&mut findings, scan.scan.summary.count(TcpState::TimeWait));
+        }
         // As doctor counts: without ip_local_port_range, the kernel's default
         // range less whatever is reserved.
         let reserved = facts.sysctl.ip_local_reserved_ports.as_deref();
@@ -135,6 +145,7 @@ impl Snapshot {
             findings,
             capacity,
             range,
+            conntrack,
             elapsed: start.elapsed(),
         })
     }

@@ -54,7 +54,7 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
         let mut from = match opened {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                absent.push(*rel);
+                absent.push(rel.to_string());
                 continue;
             }
             Err(e) => return Err(anyhow!("reading {}: {e}", src.display())),
@@ -69,6 +69,14 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
         let raw = live_dump(filter).map_err(|e| anyhow!("{e}; the /proc copies were written"))?;
         out_dir.write(DUMP_FILE, &raw)?;
         written += 1;
+    }
+    // The conntrack table and its settings (src/source/conntrack.rs).
+    if spec.proc_root.is_none() {
+        let (n, absent_note) = crate::source::conntrack::capture(dir)?;
+        written += n;
+        if let Some(note) = absent_note {
+            absent.push(format!("the conntrack table ({note})"));
+        }
     }
     write!(out, "wrote {written} files to {}", dir.display())?;
     if !absent.is_empty() {

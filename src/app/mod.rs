@@ -2,6 +2,7 @@
 //! and decides the exit code; `run` only dispatches.
 
 pub mod capture;
+mod conntrack;
 mod count;
 mod doctor;
 pub mod generate;
@@ -101,7 +102,11 @@ impl Ctx<'_> {
 /// exception is a streamed `tw ls` longer than the rows it holds first
 /// (`render::listing::HOLD`), whose written rows stay.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
-    let filter = build_filter(&cli.global, expression_words(&cli.command))?;
+    let filter = match cli.command {
+        // conntrack has its own states and filter (src/app/conntrack.rs).
+        Some(Command::Conntrack(_)) => Filter::default(),
+        _ => build_filter(&cli.global, expression_words(&cli.command))?,
+    };
     let spec = SourceSpec {
         kind: cli.global.source,
         from: cli.global.from.clone(),
@@ -166,13 +171,24 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             )?;
             Outcome::Ok
         }
+        Some(Command::Conntrack(args)) => conntrack::run(&mut cx, &cli.global, &args, out)?,
         Some(Command::Plot(args)) => {
-            crate::plot::plot(&args.file, &args.output, cx.err)?;
+            plot(&args, cx.err)?;
             Outcome::Ok
         }
     };
     out.flush()?;
     Ok(outcome)
+}
+
+#[cfg(feature = "plot")]
+fn plot(args: &crate::cli::PlotArgs, err: &mut dyn Write) -> Result<()> {
+    crate::plot::plot(&args.file, &args.output, err)
+}
+
+#[cfg(not(feature = "plot"))]
+fn plot(_: &crate::cli::PlotArgs, _: &mut dyn Write) -> Result<()> {
+    bail!("plot: this tw was built without it (cargo feature `plot`)")
 }
 
 /// The filter expression words after the command, if it takes them.
@@ -197,7 +213,9 @@ fn build_filter(g: &Global, words: &[String]) -> Result<Filter> {
             bail!("--state and `state`/`exclude` words both give states: use one or the other")
         }
         (Some(s), true) => s,
-        (None, _) => query::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?,
+        (None, _) => {
+            crate::model::state::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?
+        }
     };
     let flags = query::flags_expr(&g.sport, &g.dport, &g.src, &g.dst);
     let expr = match (flags, parsed.expr) {

@@ -15,7 +15,7 @@ use crate::render::{self, Report};
 pub fn run(cx: &mut Ctx, args: &PortsArgs, out: &mut dyn Write) -> Result<Outcome> {
     let facts = cx.facts()?;
     let range = doctor::port_range(&facts);
-    let mut ports = PortGroups::new(range);
+    let mut ports = PortGroups::new(range).skipping(doctor::reserved(&facts));
     cx.read(&mut ports)?;
     let rows = ports.ranked(args.top);
     let capacity = facts

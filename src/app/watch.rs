@@ -32,7 +32,9 @@ pub enum Mode {
 /// `--format` says otherwise.
 pub fn mode(format: Option<Format>, tty: bool) -> Result<Mode> {
     Ok(match format {
-        None if tty => Mode::Live,
+        // Built without the live view: a terminal gets the plain lines.
+        None if tty && cfg!(feature = "tui") => Mode::Live,
+        None if tty => Mode::Plain,
         None | Some(Format::Json) => Mode::JsonLines,
         Some(Format::Plain) => Mode::Plain,
         Some(Format::Table) if tty => Mode::Live,
@@ -171,6 +173,7 @@ impl Sampling {
     }
 }
 
+#[cfg(feature = "tui")]
 impl crate::tui::Feed for Sampling {
     fn first(&mut self) -> Result<Record> {
         Sampling::first(self)
@@ -211,8 +214,16 @@ pub fn run(
     if mode == Mode::Live {
         // The live view samples on a thread of its own, which makes the
         // Sampling.
-        let (interval, filter) = (opts.interval, filter.clone());
-        return crate::tui::run(move || Sampling::new(&opts, source, &filter), interval);
+        #[cfg(feature = "tui")]
+        {
+            let (interval, filter) = (opts.interval, filter.clone());
+            return crate::tui::run(move || Sampling::new(&opts, source, &filter), interval);
+        }
+        #[cfg(not(feature = "tui"))]
+        bail!(
+            "watch: this tw was built without the live view (cargo feature `tui`); \
+             use --format plain or --format json"
+        );
     }
     let label = source.label();
     let mut sampling = Sampling::new(&opts, source, filter)?;

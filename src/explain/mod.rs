@@ -388,7 +388,7 @@ mod tests {
     fn every_body_points_at_a_command() {
         for t in topics() {
             assert!(
-                ["tw ls", "tw count", "tw ports", "tw doctor"]
+                ["tw ls", "tw count", "tw ports", "tw doctor", "tw conntrack"]
                     .iter()
                     .any(|c| t.body.contains(c))
                     // tcp_tw_recycle is gone: nothing to look at.

@@ -142,6 +142,7 @@ See them: tw ls --state fin-wait-2 --sort timer
         // TCP_TIMEWAIT_LEN (include/net/tcp.h); tcp_timewait_state_process()
         // accepts a newer SYN; 256 bytes is tw_sock_TCP's object size on
         // x86-64 6.18; the timer wheel rounds up (kernel/time/timer.c).
+        // HAProxy's closes: tests/proxy.rs (2.6, packet captures of FIN/RST).
         body: "\
 The side that sent the first FIN holds the connection's 4-tuple for
 TCP_TIMEWAIT_LEN = 60 s, fixed at compile time, so that a late duplicate
@@ -158,8 +159,10 @@ new connections/s x 60 s > the ip_local_port_range size (28,232 ports
 by default). 710 req/s x 60 s = 42,600: connect() fails, EADDRNOTAVAIL.
 Fixes, best first: keep-alive or connection pooling; more source IPs
 with IP_BIND_ADDRESS_NO_PORT; a wider port range; tcp_tw_reuse = 1 (needs
-tcp_timestamps); closing with RST (SO_LINGER 0, as HAProxy does towards
-servers), which skips TIME_WAIT but throws away unsent data.
+tcp_timestamps); closing with RST (SO_LINGER 0: TCPAbortOnData), which
+skips TIME_WAIT but drops unsent data. HAProxy resets toward a server only
+when it closes first (http-pretend-keepalive); with http-server-close the
+servers mostly close first and hold the TIME_WAIT on their own ports.
 `ss -s` and sockstat \"tw\" count FIN_WAIT2 minisockets too. A timer may
 sit at 0 for a few seconds: the timer wheel fires late, never early.
 Check: tw count --state time-wait --by peer; tw ports; tw doctor
@@ -538,7 +541,8 @@ Entries outlive sockets: an idle established flow is kept 5 days
 Fixes: raise nf_conntrack_max (an entry is about 256 bytes of slab, more
 with extensions) and the buckets with it; exempt busy local traffic with
 notrack rules; shorten the long timeouts.
-Check: tw doctor compares count with max.
+Check: tw conntrack names the states and destinations that fill it;
+tw doctor compares count with max.
 ",
     },
     Topic {
@@ -560,7 +564,7 @@ Lowering it shrinks that part of the table. It does not touch the
 sockets' TIME_WAIT, and socket tuning (tcp_tw_reuse, tcp_fin_timeout)
 does not touch it.
 Count them: conntrack -L -p tcp --state TIME_WAIT | wc -l
-(conntrack-tools); tw doctor
+(conntrack-tools); tw conntrack --state time-wait --by dst
 ",
     },
 ];

@@ -117,7 +117,12 @@ impl SocketCells {
             s.inode,
         ];
         for (i, n) in numbers.into_iter().enumerate() {
-            t.extend_from_slice(decimal(n, &mut digits));
+            if i == 1 && s.send_q_known().is_none() {
+                // A listener's backlog from /proc: unknown, not 0.
+                t.push(b'-');
+            } else {
+                t.extend_from_slice(decimal(n, &mut digits));
+            }
             self.ends[4 + i] = t.len();
         }
     }

@@ -4,6 +4,7 @@
 //! twin always say the same thing.
 
 pub mod cells;
+pub mod conntrack;
 pub mod doctor;
 pub mod json;
 pub mod listing;

@@ -12,6 +12,8 @@ use std::io::{self, Write};
 
 use crate::analyze::aggregate::PortUse;
 use crate::analyze::doctor::{self, Severity};
+use crate::analyze::inflow::Inflow;
+use crate::analyze::resets;
 use crate::analyze::scrape::{Snapshot, TIME_LEFT_BUCKETS};
 use crate::model::{Direction, Family, TcpState};
 
@@ -29,8 +31,13 @@ pub fn render(snap: &Snapshot, top: usize, out: &mut dyn Write) -> io::Result<()
     let mut w = Exposition { out };
     sockets(&mut w, snap)?;
     ports(&mut w, snap, top)?;
+    inflow(&mut w, snap, top)?;
     facts(&mut w, snap)?;
+    resets(&mut w, snap)?;
     findings(&mut w, snap)?;
+    if let Some(ct) = &snap.conntrack {
+        crate::render::conntrack::prometheus(ct, top, w.out)?;
+    }
     w.gauge(
         "tw_scrape_duration_seconds",
         "Time tw took to read the facts and the socket table and run doctor's rules.",
@@ -158,6 +165,102 @@ fn ports(w: &mut Exposition, snap: &Snapshot, top: usize) -> io::Result<()> {
             let peer = dest.peer.to_string();
             let labels = [("local", local.as_str()), ("peer", peer.as_str())];
             w.sample(name, &labels, value(u, usable))?;
+        }
+    }
+    Ok(())
+}
+
+/// The reset counters (analyze::resets), each its own counter family, left
+/// out when not read: `tw_tcp_out_rsts_total`, `tw_tcpext_abort_on_data_total`...
+fn resets(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
+    for c in resets::counters(&snap.facts) {
+        let Some(v) = c.value else { continue };
+        let name = format!("tw_{}_{}_total", c.section.to_lowercase(), snake(c.name));
+        let help = format!(
+            "{} {}: {} (per network namespace).",
+            c.section, c.name, c.meaning
+        );
+        w.family(&name, "counter", &help)?;
+        w.sample(&name, &[], v)?;
+    }
+    Ok(())
+}
+
+/// `TCPAbortOnData` -> `abort_on_data`, `OutRsts` -> `out_rsts`.
+fn snake(name: &str) -> String {
+    let name = name.strip_prefix("TCP").unwrap_or(name);
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Inflow into TIME_WAIT from the timers' ages of this one read (see
+/// analyze::inflow): overall, per destination and per listener, with the
+/// time to exhaustion per destination at the recent rate.
+fn inflow(w: &mut Exposition, snap: &Snapshot, top: usize) -> io::Result<()> {
+    let windows = |f: &Inflow| [("recent", f.recent_per_s()), ("peak", f.peak_per_s())];
+    let sum = &snap.scan.scan.summary;
+    let name = "tw_time_wait_inflow_per_second";
+    w.family(
+        name,
+        "gauge",
+        "Connections per second entering TIME_WAIT, from the timers' ages in this read (each \
+         entered 60 s - time left ago): window=recent is the last 10 s, window=peak the \
+         highest 10 s average of the last 60 s.",
+    )?;
+    for (win, v) in windows(&sum.inflow.all) {
+        w.sample(name, &[("window", win)], v)?;
+    }
+    let name = "tw_destination_time_wait_inflow_per_second";
+    w.family(
+        name,
+        "gauge",
+        "Connections per second entering TIME_WAIT toward one outbound destination (its \
+         ephemeral ports), window=recent (last 10 s) or peak (highest 10 s of the last 60 s).",
+    )?;
+    let cap = snap.capacity;
+    let usable = u64::from(cap.preferred_parity + cap.other_parity);
+    let rows = snap.scan.scan.ports.ranked(Some(top));
+    for (dest, u) in &rows {
+        let (local, peer) = (dest.local.to_string(), dest.peer.to_string());
+        for (win, v) in windows(&u.inflow) {
+            let labels = [
+                ("local", local.as_str()),
+                ("peer", peer.as_str()),
+                ("window", win),
+            ];
+            w.sample(name, &labels, v)?;
+        }
+    }
+    let name = "tw_destination_exhaustion_seconds";
+    w.family(
+        name,
+        "gauge",
+        "Seconds until one destination holds every usable ephemeral port at its recent inflow; \
+         0 when it already does; no sample when that inflow never fills it.",
+    )?;
+    for (dest, u) in &rows {
+        if let Some(t) = u.exhaustion_in(usable) {
+            let (local, peer) = (dest.local.to_string(), dest.peer.to_string());
+            w.sample(name, &[("local", &local), ("peer", &peer)], t)?;
+        }
+    }
+    let name = "tw_listener_time_wait_inflow_per_second";
+    w.family(
+        name,
+        "gauge",
+        "Connections per second entering TIME_WAIT on one local address and port that accepted \
+         them (the service closed first), window=recent or peak.",
+    )?;
+    for (l, f) in sum.inflow.top_listeners(top) {
+        let l = l.to_string();
+        for (win, v) in windows(&f) {
+            w.sample(name, &[("listener", &l), ("window", win)], v)?;
         }
     }
     Ok(())

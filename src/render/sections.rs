@@ -3,7 +3,9 @@
 
 use std::io::{self, Write};
 
+use crate::analyze::aggregate::SUMMARY_TOP;
 use crate::analyze::aggregate::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOT_SECS};
+use crate::analyze::inflow::{per_s, Inflow};
 use crate::model::ports::PortCapacity;
 use crate::model::{Socket, TcpState};
 
@@ -97,6 +99,26 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
             .map(|(s, n)| vec![s.name().to_string(), n.to_string(), share(n)])
             .collect(),
     });
+    if sum.resets.iter().any(|c| c.value.is_some()) {
+        out.push(Section {
+            title: "Resets (kernel counters of this network namespace): connections ended \
+                    by RST hold no TIME_WAIT"
+                .into(),
+            headers: vec!["COUNTER", "COUNT", "MEANING"],
+            numeric: vec![false, true, false],
+            rows: sum
+                .resets
+                .iter()
+                .map(|c| {
+                    vec![
+                        format!("{} {}", c.section, c.name),
+                        crate::analyze::resets::value_text(c.value),
+                        c.meaning.to_string(),
+                    ]
+                })
+                .collect(),
+        });
+    }
     let tw = sum.count(TcpState::TimeWait);
     if tw == 0 {
         return out;
@@ -116,6 +138,7 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
             .collect(),
     });
     out.push(time_wait_left_section(&sum.time_wait_left));
+    out.push(inflow_section(sum));
     out.push(Section {
         title: "Top peers by TIME_WAIT".into(),
         headers: vec!["PEER", "TIME_WAIT"],
@@ -147,6 +170,43 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
             .collect(),
     });
     out
+}
+
+/// Inflow into TIME_WAIT read off the timers' ages: overall, then the
+/// busiest destinations and listeners.
+pub fn inflow_section(sum: &Summary) -> Section {
+    let all = &sum.inflow.all;
+    let (peak, ago) = all.peak();
+    let mut rows = Vec::new();
+    let row = |kind: &str, who: String, f: &Inflow| {
+        vec![
+            kind.to_string(),
+            who,
+            per_s(f.recent_per_s()),
+            per_s(f.peak_per_s()),
+            f.total().to_string(),
+        ]
+    };
+    for (d, f) in sum.inflow.top_destinations(SUMMARY_TOP) {
+        rows.push(row("out", format!("{} -> {}", d.local, d.peer), &f));
+    }
+    for (l, f) in sum.inflow.top_listeners(SUMMARY_TOP) {
+        rows.push(row("in", format!("listener {l}"), &f));
+    }
+    Section {
+        title: format!(
+            "Inflow into TIME_WAIT from the timers' ages (each entered 60 s - time left ago): \
+             {} over the last 10 s, peak {} (highest 10 s average, {}-{} s ago), {} over 60 s",
+            per_s(all.recent_per_s()),
+            per_s(peak),
+            ago - 10,
+            ago,
+            per_s(all.mean_per_s()),
+        ),
+        headers: vec!["DIR", "WHERE", "LAST 10s", "PEAK 10s", "IN 60s"],
+        numeric: vec![false, false, true, true, true],
+        rows,
+    }
 }
 
 /// The TIME_WAIT time-left histogram: how many expire in each 5 s slot,
@@ -217,7 +277,10 @@ pub fn ports_section(
     Section {
         title: format!(
             "{shown} outbound destinations; {usable} usable ephemeral ports each \
-             ({} reserved), {} of them of the parity connect() tries first (that of {low})",
+             ({} reserved), {} of them of the parity connect() tries first (that of {low}). \
+             INFLOW: connections/s into TIME_WAIT over the last 10 s, PEAK: the highest \
+             10 s average of the last 60 s (both from the timers of this read); \
+             FULL IN: at INFLOW",
             cap.reserved, cap.preferred_parity
         ),
         headers: vec![
@@ -226,9 +289,12 @@ pub fn ports_section(
             "HELD",
             "USE",
             "FIRST HALF",
+            "INFLOW",
+            "PEAK",
+            "FULL IN",
             "STATES",
         ],
-        numeric: vec![false, false, true, true, true, false],
+        numeric: vec![false, false, true, true, true, true, true, true, false],
         rows: rows
             .iter()
             .map(|(d, u)| {
@@ -243,10 +309,23 @@ pub fn ports_section(
                     u.held.to_string(),
                     pct(u.held, usable),
                     pct(u.held_preferred, u64::from(cap.preferred_parity)),
+                    per_s(u.inflow.recent_per_s()),
+                    per_s(u.inflow.peak_per_s()),
+                    full_in(u.exhaustion_in(usable)),
                     states.join(", "),
                 ]
             })
             .collect(),
+    }
+}
+
+/// Time to exhaustion as printed: "already exhausted", "never" at this
+/// inflow, or whole seconds.
+pub fn full_in(t: Option<f64>) -> String {
+    match t {
+        Some(t) if t <= 0.0 => "already exhausted".into(),
+        Some(t) => format!("{:.0}s", t.ceil()),
+        None => "never".into(),
     }
 }
 

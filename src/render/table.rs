@@ -109,7 +109,11 @@ fn new_table(headers: &[&str], style: &Style) -> Table {
     t
 }
 
-fn write_sections(out: &mut dyn Write, sections: &[Section], style: &Style) -> io::Result<()> {
+pub(crate) fn write_sections(
+    out: &mut dyn Write,
+    sections: &[Section],
+    style: &Style,
+) -> io::Result<()> {
     sections::write_sections(out, sections, |out, sec| {
         let mut t = new_table(&sec.headers, style);
         for row in &sec.rows {

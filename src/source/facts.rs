@@ -161,6 +161,13 @@ fn parse_int(text: &str) -> Result<i64> {
         .map_err(|_| anyhow!("expected one integer, got {}", snippet(t)))
 }
 
+/// ip_local_port_range under `proc_root`, `None` when absent or unreadable:
+/// what classifying directions needs, without reading every fact.
+pub fn port_range_at(proc_root: &Path) -> Option<PortRange> {
+    let text = std::fs::read_to_string(fact_path(proc_root, PORT_RANGE)).ok()?;
+    parse_port_range(&text).ok()
+}
+
 /// ip_local_port_range: two ports separated by a tab ("32768\t60999\n").
 fn parse_port_range(text: &str) -> Result<PortRange> {
     let mut words = text.split_whitespace();

@@ -20,6 +20,22 @@ pub struct Live {
 }
 
 impl Source for Live {
+    fn conntrack(
+        &self,
+        sink: &mut dyn super::conntrack::EntrySink,
+    ) -> Result<Option<(super::conntrack::Origin, super::conntrack::Health)>> {
+        if matches!(self.netns, NetnsChoice::All) {
+            bail!("--all-netns: each namespace has its own conntrack table; use --netns NAME");
+        }
+        let _inside = self.enter_one()?;
+        let want = match self.kind {
+            SourceKind::Auto => super::conntrack::Want::Auto,
+            SourceKind::Netlink => super::conntrack::Want::Netlink,
+            SourceKind::Proc => super::conntrack::Want::Proc,
+        };
+        super::conntrack::read_live(want, sink).map(Some)
+    }
+
     fn read(&self, filter: &Filter, consumer: &mut dyn Consumer) -> Result<ReadInfo> {
         let mut info = ReadInfo::default();
         let namespaces: Vec<Option<Namespace>> = match &self.netns {
@@ -86,7 +102,10 @@ impl Source for Live {
                     }
                     Err(e) => return Err(e),
                 };
-                let mut f = Filtered::new(filter, consumer, i as u16);
+                // Read inside the namespace: /proc/sys/net is the reading
+                // thread's.
+                let range = facts::port_range_at(Path::new("/proc"));
+                let mut f = Filtered::new(filter, consumer, i as u16).with_range(range);
                 match read_live(kind, filter, &mut f) {
                     Ok(Read::Whole(bytes)) => info.bytes_received += bytes,
                     Ok(Read::Again(errno)) => {
@@ -107,6 +126,9 @@ impl Source for Live {
                         ))
                     }
                     Err(LiveError::Other(e)) => return Err(e),
+                }
+                if let Some(note) = f.guess_note().filter(|_| !f.stopped()) {
+                    info.notes.push(note);
                 }
                 if f.stopped() {
                     break;

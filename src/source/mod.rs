@@ -5,6 +5,7 @@
 //! same [`Consumer`], and facts (sysctls, counters) come from the same
 //! source as the sockets, so what follows does not know which one ran.
 
+pub mod conntrack;
 pub mod facts;
 pub mod input;
 pub mod live;
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::model::facts::Facts;
-use crate::model::{Consumer, Flow, Socket, StateSet, TcpState};
+use crate::model::{Consumer, Flow, PortRange, Socket, StateSet, TcpState};
 use crate::query::direction::Listeners;
 use crate::query::Filter;
 use netns::Namespace;
@@ -37,6 +38,15 @@ pub trait Source: Send + Sync {
     }
     /// True for the live kernel: its answers change from one read to the next.
     fn is_live(&self) -> bool;
+    /// The conntrack table of the same system into `sink`, with its settings
+    /// and statistics (src/source/conntrack.rs); `Ok(None)` when the source
+    /// holds none (a --from capture).
+    fn conntrack(
+        &self,
+        _sink: &mut dyn conntrack::EntrySink,
+    ) -> Result<Option<(conntrack::Origin, conntrack::Health)>> {
+        Ok(None)
+    }
 }
 
 /// `--source`: which live reader to use.
@@ -141,6 +151,8 @@ pub(crate) struct Filtered<'a> {
     /// The consumer answered `Break` (`tw ls --limit N` has its rows, or its
     /// output closed): no more namespaces or tables are read.
     stopped: bool,
+    /// Sockets passed on whose direction was guessed from the port range.
+    guessed: u64,
 }
 
 impl<'a> Filtered<'a> {
@@ -151,6 +163,7 @@ impl<'a> Filtered<'a> {
             listeners: Listeners::default(),
             netns,
             stopped: false,
+            guessed: 0,
         }
     }
 
@@ -163,16 +176,40 @@ impl<'a> Filtered<'a> {
     pub(crate) fn stopped(&self) -> bool {
         self.stopped
     }
+
+    /// Classifies with `range` (ip_local_port_range of the namespace read)
+    /// where a socket's listener is gone; the default range when `None`.
+    pub(crate) fn with_range(mut self, range: Option<PortRange>) -> Self {
+        if let Some(r) = range {
+            self.listeners.set_range(r);
+        }
+        self
+    }
+
+    /// A note when some directions were guessed from the port range.
+    pub(crate) fn guess_note(&self) -> Option<String> {
+        let n = self.guessed;
+        (n > 0).then(|| {
+            format!(
+                "{n} socket{} taken as inbound from the port range alone (a guess): no listener \
+                 on their local port, which is outside ip_local_port_range while the peer's is \
+                 inside (a service closed or restarted since it accepted them)",
+                if n == 1 { "" } else { "s" }
+            )
+        })
+    }
 }
 
 impl Consumer for Filtered<'_> {
     fn push(&mut self, s: &Socket) -> Flow {
         let mut s = *s;
+        let before = self.listeners.guessed;
         s.direction = Some(self.listeners.classify(&s));
         s.netns = self.netns;
         if !self.filter.matches(&s) {
             return Flow::Continue(());
         }
+        self.guessed += u64::from(self.listeners.guessed > before);
         let flow = self.inner.push(&s);
         self.stopped |= flow.is_break();
         flow
@@ -182,5 +219,6 @@ impl Consumer for Filtered<'_> {
         self.listeners.clear();
         self.inner.restart();
         self.stopped = false;
+        self.guessed = 0;
     }
 }

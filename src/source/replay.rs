@@ -23,18 +23,36 @@ pub struct Replay {
 }
 
 impl Source for Replay {
-    fn read(&self, filter: &Filter, consumer: &mut dyn Consumer) -> Result<ReadInfo> {
+    fn conntrack(
+        &self,
+        sink: &mut dyn super::conntrack::EntrySink,
+    ) -> Result<Option<(super::conntrack::Origin, super::conntrack::Health)>> {
         match (&self.from, &self.proc_root) {
-            (Some(path), _) => read_from(path, filter, consumer)?,
-            (None, Some(root)) => proc::read_tables(
-                &root.join("net"),
-                filter,
-                &mut Filtered::new(filter, consumer, 0),
-                false,
-            )?,
+            (None, Some(root)) => Ok(Some((
+                super::conntrack::Origin::Capture,
+                super::conntrack::read_captured(root, sink)?,
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    fn read(&self, filter: &Filter, consumer: &mut dyn Consumer) -> Result<ReadInfo> {
+        // Directions of sockets whose listener is gone come from the
+        // capture's port range (the default without --proc-root).
+        let range = self.proc_root.as_deref().and_then(facts::port_range_at);
+        let mut f = Filtered::new(filter, consumer, 0).with_range(range);
+        match (&self.from, &self.proc_root) {
+            (Some(path), _) => read_from(path, filter, &mut f)?,
+            (None, Some(root)) => proc::read_tables(&root.join("net"), filter, &mut f, false)?,
             (None, None) => bail!("nothing to replay: give --from or --proc-root"),
         }
-        Ok(ReadInfo::default())
+        // A read the consumer cut short (`ls | head`) has only part of the
+        // count, and nobody reading it.
+        let note = if f.stopped() { None } else { f.guess_note() };
+        Ok(ReadInfo {
+            notes: note.into_iter().collect(),
+            ..ReadInfo::default()
+        })
     }
 
     fn facts(&self, notes: &mut Vec<String>) -> Result<Facts> {
@@ -58,7 +76,7 @@ impl Source for Replay {
 
 /// `--from PATH`: a folder holding tcp/tcp6 (or net/tcp, net/tcp6 as in a
 /// copied /proc), a single /proc table, or a raw sock_diag dump (`ss -D`).
-fn read_from(path: &Path, filter: &Filter, consumer: &mut dyn Consumer) -> Result<()> {
+fn read_from(path: &Path, filter: &Filter, f: &mut Filtered) -> Result<()> {
     let meta = std::fs::metadata(path).map_err(|e| anyhow!("--from {}: {e}", path.display()))?;
     if meta.is_dir() {
         let net = path.join("net");
@@ -67,7 +85,7 @@ fn read_from(path: &Path, filter: &Filter, consumer: &mut dyn Consumer) -> Resul
         } else {
             path.to_path_buf()
         };
-        return proc::read_tables(&dir, filter, &mut Filtered::new(filter, consumer, 0), false);
+        return proc::read_tables(&dir, filter, f, false);
     }
     let file = input::open(path).map_err(|e| proc::open_error(path, e))?;
     let unchanged = proc::Unchanged::before(file.file(), path)?;
@@ -82,11 +100,10 @@ fn read_from(path: &Path, filter: &Filter, consumer: &mut dyn Consumer) -> Resul
         );
     }
     if netlink::looks_like_dump(head) {
-        let mut f = Filtered::new(filter, consumer, 0);
         netlink::read_capture(r, &mut |s| f.push(s))
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         return unchanged.check(path);
     }
-    proc::read_table(path, r, filter, &mut Filtered::new(filter, consumer, 0))?;
+    proc::read_table(path, r, filter, f)?;
     unchanged.check(path)
 }

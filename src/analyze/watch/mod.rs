@@ -19,6 +19,7 @@ pub use record::{DestinationRecord, Record, StateCounts, TimeWaitRecord};
 
 use crate::analyze::aggregate::Destination;
 use crate::analyze::doctor::{self, Scan};
+use crate::analyze::inflow::RATE_SECS;
 use crate::model::abi::TIME_WAIT_SECS;
 use crate::model::facts::Facts;
 use crate::model::ports::{port_capacity, DEFAULT_PORT_RANGE};
@@ -72,6 +73,11 @@ struct Sampler {
     prev: HashMap<u64, i64>,
     new: u64,
     dests: HashMap<Destination, DestTimeWait>,
+    /// Listening ports of earlier samples -> when last seen (ms). A socket
+    /// on such a port whose listener is gone now (a restart between two
+    /// samples) was accepted on it: inbound, for as long as its TIME_WAIT
+    /// can last.
+    listened: HashMap<u16, i64>,
 }
 
 impl Sampler {
@@ -90,6 +96,20 @@ fn tuple_key(s: &Socket) -> u64 {
 
 impl Consumer for Sampler {
     fn push(&mut self, s: &Socket) -> Flow {
+        let mut fixed;
+        let mut s = s;
+        if s.state == TcpState::Listen {
+            self.listened.insert(s.local.port, self.now_ms);
+        } else if s.direction == Some(Direction::Outbound)
+            && self
+                .listened
+                .get(&s.local.port)
+                .is_some_and(|&at| self.now_ms - at <= TIME_WAIT_MS)
+        {
+            fixed = *s;
+            fixed.direction = Some(Direction::Inbound);
+            s = &fixed;
+        }
         self.scan.push(s)?;
         if s.state != TcpState::TimeWait {
             return Flow::Continue(());
@@ -168,6 +188,7 @@ impl Watcher {
                 prev: HashMap::new(),
                 new: 0,
                 dests: HashMap::new(),
+                listened: HashMap::new(),
             },
             last: None,
             start_ms: 0,
@@ -196,7 +217,7 @@ impl Watcher {
         read: impl FnOnce(&mut dyn Consumer) -> Result<()>,
     ) -> Result<Record> {
         let s = &mut self.sampler;
-        s.scan = Scan::new(doctor::port_range(facts));
+        s.scan = doctor::scan_for(facts);
         s.now_ms = now_ms;
         s.cur.clear();
         s.new = 0;
@@ -205,6 +226,7 @@ impl Watcher {
         let record = self.finish(now_ms, unix_s, facts);
         let s = &mut self.sampler;
         std::mem::swap(&mut s.prev, &mut s.cur);
+        s.listened.retain(|_, at| now_ms - *at <= TIME_WAIT_MS);
         Ok(record)
     }
 
@@ -237,9 +259,18 @@ impl Watcher {
         let watched = self.time_wait_watched && interval_ms.is_some();
         let per_s = |n: u64, ms: i64| n as f64 * 1000.0 / ms as f64;
         let rate = watched.then(|| per_s(self.window.iter().map(|w| w.new).sum(), window_ms));
+        // The first sample has no interval yet, but its timers' ages already
+        // give the last 10 s of inflow (analyze::inflow).
+        let first = self.time_wait_watched && interval_ms.is_none();
+        let sum = &s.scan.summary;
+        let rate = rate.or(first.then(|| sum.inflow.all.recent_per_s()));
+        let window_ms = if first {
+            RATE_SECS as i64 * 1000
+        } else {
+            window_ms
+        };
         let delta = |now: Option<i64>, before: Option<i64>| Some(now? - before?);
 
-        let sum = &s.scan.summary;
         let time_wait = TimeWaitRecord {
             count: sum.count(TcpState::TimeWait),
             inbound: sum.time_wait_inbound,
@@ -258,7 +289,13 @@ impl Watcher {
             .ephemeral_capacity()
             .unwrap_or_else(|| port_capacity(s.scan.ports.range(), &[]));
         let usable = u64::from(cap.preferred_parity + cap.other_parity);
+        let first_half = u64::from(cap.preferred_parity);
+        let recycled_now = last
+            .and_then(|l| delta(mark.kernel_recycled, l.kernel_recycled))
+            .is_some_and(|n| n > 0);
         let empty = DestTimeWait::default();
+        // TIME_WAIT the naive forecast counts but tcp_tw_reuse takes over.
+        let mut reused_away = 0.0;
         let mut destinations: Vec<DestinationRecord> = s
             .scan
             .ports
@@ -266,16 +303,48 @@ impl Watcher {
             .into_iter()
             .map(|(d, u)| {
                 let tw = s.dests.get(&d).unwrap_or(&empty);
-                let rate = watched.then(|| {
-                    let n = self
-                        .window
-                        .iter()
-                        .filter_map(|w| w.by_dest.get(&d))
-                        .sum::<u64>();
-                    per_s(n, window_ms)
-                });
+                let rate = watched
+                    .then(|| {
+                        let n = self
+                            .window
+                            .iter()
+                            .filter_map(|w| w.by_dest.get(&d))
+                            .sum::<u64>();
+                        per_s(n, window_ms)
+                    })
+                    .or(first.then(|| u.inflow.recent_per_s()));
                 let other = u.held.saturating_sub(tw.count);
                 let r = rate.unwrap_or(0.0);
+                // The inflow stopped: nothing more to forecast; what is held
+                // drains as the timers run out.
+                let stopped = watched
+                    && self
+                        .window
+                        .back()
+                        .is_some_and(|w| w.by_dest.get(&d).copied().unwrap_or(0) == 0);
+                let naive = (r * TIME_WAIT_SECS as f64).round() as u64;
+                let (settles_at, exhausted_in_s) = if stopped {
+                    (other, None)
+                } else if reuses(facts, &d, recycled_now) {
+                    // connect() walks the first-choice half and takes over
+                    // any TIME_WAIT port there older than about 1 s
+                    // (__inet_hash_connect -> __inet_check_established ->
+                    // tcp_twsk_unique) before it tries the other half, so
+                    // held TIME_WAIT settle at the smaller of rate x 60 s and
+                    // that half. Only an inflow that holds every port within
+                    // the 1 s a TIME_WAIT must age can still fill the range.
+                    let cap_tw = first_half.saturating_sub(other);
+                    reused_away += naive.saturating_sub(cap_tw) as f64;
+                    let fills = other as f64 + r >= usable as f64;
+                    (
+                        other + naive.min(cap_tw),
+                        fills
+                            .then(|| exhaustion(usable, other, &tw.left, r))
+                            .flatten(),
+                    )
+                } else {
+                    (other + naive, exhaustion(usable, other, &tw.left, r))
+                };
                 DestinationRecord {
                     local: d.local.to_string(),
                     peer: d.peer.to_string(),
@@ -285,11 +354,22 @@ impl Watcher {
                     free: usable.saturating_sub(u.held),
                     new: watched.then_some(tw.new),
                     rate_per_s: rate,
-                    settles_at: other + (r * TIME_WAIT_SECS as f64).round() as u64,
-                    exhausted_in_s: exhaustion(usable, other, &tw.left, r),
+                    settles_at,
+                    exhausted_in_s,
                 }
             })
             .collect();
+        // The count's forecast: none once the inflow stopped, and less what
+        // tcp_tw_reuse takes over.
+        let stopped_all = watched && self.window.back().is_some_and(|w| w.new == 0);
+        let mut time_wait = time_wait;
+        time_wait.forecast = if stopped_all {
+            None
+        } else {
+            time_wait
+                .forecast
+                .map(|f| (f as f64 - reused_away).max(0.0).round() as u64)
+        };
         destinations.sort_by(|a, b| {
             let soon = |d: &DestinationRecord| d.exhausted_in_s.unwrap_or(f64::INFINITY);
             soon(a).total_cmp(&soon(b)).then(b.held.cmp(&a.held))
@@ -306,6 +386,28 @@ impl Watcher {
             destinations,
             netns: self.netns.clone(),
         }
+    }
+}
+
+/// Whether connect() to `d` takes over TIME_WAIT ports: tcp_tw_reuse 1, or
+/// 2 (the default) when either end is loopback (tcp_twsk_unique), and TCP
+/// timestamps on (the takeover needs a timestamp to compare). With the
+/// sysctl unknown, whether TcpExt TWRecycled grew this interval.
+fn reuses(facts: &Facts, d: &Destination, recycled_now: bool) -> bool {
+    if facts.sysctl.tcp_timestamps == Some(0) {
+        return false;
+    }
+    let loopback = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(a) => a.is_loopback(),
+        std::net::IpAddr::V6(a) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    };
+    match facts.sysctl.tcp_tw_reuse {
+        Some(1) => true,
+        Some(2) => loopback(d.local) || loopback(d.peer.addr),
+        Some(_) => false,
+        None => recycled_now,
     }
 }
 
@@ -383,12 +485,18 @@ pub(crate) mod tests {
     #[test]
     fn inflow_counts_tuples_new_since_the_last_sample() {
         let mut w = Watcher::new(5, StateSet::ALL);
-        // Baseline at t=0: two sockets, 30 s and 59 s left. No rates yet.
+        // Baseline at t=0: two sockets, 30 s and 59 s left. No interval
+        // yet; the rate is the timers' ages: one entered in the last 10 s.
         let base = [tw(40000, 30_000), tw(40001, 59_000)];
         let r = sample(&mut w, 0, 100, &base);
         assert_eq!(r.interval_s, None);
         assert_eq!(r.time_wait.count, 2);
-        assert_eq!((r.time_wait.new, r.time_wait.forecast), (None, None));
+        assert_eq!(r.time_wait.new, None);
+        assert_eq!(
+            (r.time_wait.rate_per_s, r.time_wait.forecast),
+            (Some(0.1), Some(6))
+        );
+        assert_eq!(r.time_wait.rate_window_s, Some(10.0));
         assert_eq!(r.time_wait.kernel_tw, None);
 
         // t=2 s: both still there (2 s less on the clock), three new ones.
@@ -497,6 +605,106 @@ pub(crate) mod tests {
         assert_eq!(d.peer, "127.0.0.2:80");
         // 90 free at 10/s, nothing expiring before then.
         assert_eq!(d.exhausted_in_s, Some(9.0));
+    }
+
+    /// Samples at 1 s steps with `facts`, the inflow of each step given as
+    /// how many new TIME_WAIT toward 127.0.0.2:80, on ports walking up from
+    /// 40000 (the older ones one second older each step).
+    fn run_with(facts: &Facts, steps: &[u16]) -> Vec<Record> {
+        let mut w = Watcher::new(5, StateSet::ALL);
+        let mut held: Vec<Socket> = Vec::new();
+        let mut next = 40000u16;
+        let mut out = Vec::new();
+        for (i, &n) in steps.iter().enumerate() {
+            for s in &mut held {
+                s.timer.as_mut().unwrap().ms -= 1000;
+            }
+            for _ in 0..n {
+                held.push(tw(next, 59_900));
+                next += 1;
+            }
+            let r = w
+                .sample(i as i64 * 1000, 1e9 + i as f64, facts, |c| {
+                    for s in &held {
+                        let _ = c.push(s);
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            out.push(r);
+        }
+        out
+    }
+
+    #[test]
+    fn under_tcp_tw_reuse_ports_settle_at_the_first_choice_half_and_never_fill() {
+        // 100 ports, 50 of the first-choice parity; 10/s would need 600.
+        let mut f = facts(0);
+        f.sysctl.tcp_tw_reuse = Some(2);
+        let r = run_with(&f, &[0, 10, 10, 10]);
+        let d = &r[3].destinations[0];
+        assert_eq!(d.rate_per_s, Some(10.0));
+        assert_eq!((d.settles_at, d.exhausted_in_s), (50, None));
+        assert_eq!(r[3].time_wait.forecast, Some(50));
+        // Without reuse the same inflow fills the range in 7 s.
+        f.sysctl.tcp_tw_reuse = Some(0);
+        let r = run_with(&f, &[0, 10, 10, 10]);
+        let d = &r[3].destinations[0];
+        assert_eq!(d.settles_at, 600);
+        assert_eq!(d.exhausted_in_s, Some(7.0));
+        // reuse 2 is loopback only: a remote destination gets no takeover.
+        f.sysctl.tcp_tw_reuse = Some(2);
+        let not_loopback = Destination {
+            local: "10.0.0.1".parse().unwrap(),
+            peer: Endpoint::new("10.0.0.2".parse().unwrap(), 80),
+        };
+        assert!(!reuses(&f, &not_loopback, false));
+        f.sysctl.tcp_timestamps = Some(0);
+        assert!(!reuses(
+            &f,
+            &Destination {
+                local: "127.0.0.1".parse().unwrap(),
+                ..not_loopback
+            },
+            false
+        ));
+    }
+
+    #[test]
+    fn the_forecast_is_dropped_as_soon_as_the_inflow_stops() {
+        let f = facts(0);
+        let r = run_with(&f, &[0, 10, 10, 10, 0]);
+        assert!(r[3].destinations[0].exhausted_in_s.is_some());
+        assert!(r[3].time_wait.forecast.is_some());
+        let d = &r[4].destinations[0];
+        // The 10 s average still says 7.5/s, but nothing came in this step.
+        assert_eq!(d.rate_per_s, Some(7.5));
+        assert_eq!((d.exhausted_in_s, d.settles_at), (None, 0));
+        assert_eq!(r[4].time_wait.forecast, None);
+    }
+
+    #[test]
+    fn a_listener_seen_in_an_earlier_sample_keeps_its_sockets_inbound() {
+        let mut w = Watcher::new(5, StateSet::ALL);
+        // A service on 40050, inside the port range: the range cannot tell.
+        let mut listen = tw(40050, 0);
+        (listen.state, listen.timer, listen.peer.port) = (TcpState::Listen, None, 0);
+        listen.direction = Some(Direction::Inbound);
+        let mut accepted = tw(40050, 59_000);
+        accepted.peer.port = 50000;
+        accepted.direction = Some(Direction::Inbound);
+        let r = sample(&mut w, 0, 0, &[listen, accepted]);
+        assert_eq!((r.time_wait.inbound, r.destinations.len()), (1, 0));
+        // It restarted: gone from this sample, so the reader said outbound.
+        let mut later = accepted;
+        later.timer.as_mut().unwrap().ms -= 1000;
+        later.direction = Some(Direction::Outbound);
+        let r = sample(&mut w, 1000, 0, &[later]);
+        assert_eq!((r.time_wait.inbound, r.time_wait.outbound), (1, 0));
+        assert!(r.destinations.is_empty(), "{:?}", r.destinations);
+        // Past a TIME_WAIT's life the memory is dropped.
+        let r = sample(&mut w, 62_000, 0, &[later]);
+        assert_eq!(r.time_wait.outbound, 1);
     }
 
     #[test]

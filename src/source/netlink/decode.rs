@@ -281,7 +281,7 @@ pub fn read_capture(
 }
 
 /// Fills `buf` from `r` unless the input ends first; returns the bytes read.
-fn read_full(
+pub(crate) fn read_full(
     r: &mut impl std::io::Read,
     buf: &mut [u8],
     offset: usize,

@@ -46,9 +46,9 @@ impl std::error::Error for DumpError {}
 
 /// A receive buffer larger than the kernel's largest dump skb (32 KiB, see
 /// netlink_recvmsg), so one recv always takes a whole skb.
-const RECV_BUF: usize = 64 * 1024;
+pub(crate) const RECV_BUF: usize = 64 * 1024;
 /// SO_RCVBUF asked for: room for several skbs queued while we decode.
-const SOCK_RCVBUF: usize = 1 << 20;
+pub(crate) const SOCK_RCVBUF: usize = 1 << 20;
 
 /// A sock_diag socket in the network namespace that was current when it was
 /// opened, with its receive buffer.

@@ -11,7 +11,9 @@ use std::io::{self, BufRead};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::model::abi::USER_HZ;
-use crate::model::{Endpoint, Family, Flow, Socket, StateSet, TcpState, Timer, TimerKind};
+use crate::model::{
+    Endpoint, Family, Flow, Socket, StateSet, TcpState, Timer, TimerKind, SEND_Q_UNKNOWN,
+};
 
 /// A line that does not parse, with its 1-based number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -349,7 +351,12 @@ impl Columns {
             }),
             retrans: u8::try_from(self.retrnsmt).unwrap_or(u8::MAX),
             recv_q: u32::try_from(self.rx).unwrap_or(u32::MAX),
-            send_q: u32::try_from(self.tx).unwrap_or(u32::MAX),
+            // A listener's backlog is not in /proc (tx_queue reads 0 there).
+            send_q: if self.state == TcpState::Listen {
+                SEND_Q_UNKNOWN
+            } else {
+                u32::try_from(self.tx).unwrap_or(u32::MAX - 1)
+            },
             uid: self.uid,
             inode: self.inode,
             direction: None,
@@ -736,7 +743,10 @@ mod tests {
         assert_eq!(s.state, TcpState::Listen);
         assert_eq!(s.local.to_string(), "127.0.0.1:8080");
         assert_eq!(s.peer.to_string(), "0.0.0.0:*");
-        assert_eq!((s.recv_q, s.send_q, s.uid, s.inode), (5, 0, 998, 31337));
+        assert_eq!(
+            (s.recv_q, s.send_q_known(), s.uid, s.inode),
+            (5, None, 998, 31337)
+        );
         assert_eq!(s.timer, None);
     }
 
