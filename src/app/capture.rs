@@ -72,7 +72,9 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
     }
     // The conntrack table and its settings (src/source/conntrack.rs).
     if spec.proc_root.is_none() {
-        let (n, absent_note) = crate::source::conntrack::capture(dir)?;
+        let (n, absent_note) = crate::source::conntrack::capture(&mut |rel, bytes| {
+            out_dir.write(rel, bytes).map(drop)
+        })?;
         written += n;
         if let Some(note) = absent_note {
             absent.push(format!("the conntrack table ({note})"));

@@ -1010,25 +1010,23 @@ pub fn read_captured(dir: &Path, sink: &mut dyn EntrySink) -> anyhow::Result<Hea
 /// `tw capture`: the ctnetlink replies of the table and its statistics,
 /// the sysctls, and the procfs statistics, in the current namespace. When
 /// ctnetlink is unavailable, the procfs table instead. Returns the files
-/// written, or a note when there is no conntrack at all.
-pub fn capture(dir: &Path) -> anyhow::Result<(usize, Option<String>)> {
+/// written, or a note when there is no conntrack at all. Files go out
+/// through `write` (path relative to the capture, bytes): the capture's own
+/// folder writer, which never follows what is planted there.
+pub fn capture(
+    write: &mut dyn FnMut(&str, &[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<(usize, Option<String>)> {
     let proc = Path::new("/proc");
     let mut written = 0;
     // Copies one file; false when it is absent here.
-    let copy = |rel: &str| -> anyhow::Result<bool> {
+    let mut copy = |rel: &str| -> anyhow::Result<bool> {
         let src = fact_path(proc, rel);
         let bytes = match std::fs::read(&src) {
             Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => anyhow::bail!("reading {}: {e}", src.display()),
         };
-        let dst = dir.join(rel);
-        if let Some(parent) = dst.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| anyhow::anyhow!("creating {}: {e}", parent.display()))?;
-        }
-        std::fs::write(&dst, bytes)
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", dst.display()))?;
+        write(rel, &bytes)?;
         Ok(true)
     };
     for name in SIZE_SYSCTLS.iter().chain(TIMEOUT_SYSCTLS.iter()) {
@@ -1053,14 +1051,10 @@ pub fn capture(dir: &Path) -> anyhow::Result<(usize, Option<String>)> {
     });
     let note = match got {
         Ok(()) => {
-            let w = |name: &str, b: &[u8]| {
-                let p = dir.join(name);
-                std::fs::write(&p, b).map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))
-            };
-            w(DUMP_FILE, &raw)?;
+            write(DUMP_FILE, &raw)?;
             written += 1;
             if !stats.is_empty() {
-                w(STATS_DUMP_FILE, &stats)?;
+                write(STATS_DUMP_FILE, &stats)?;
                 written += 1;
             }
             None
