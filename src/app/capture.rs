@@ -72,7 +72,12 @@ pub fn capture(dir: &Path, spec: &SourceSpec, filter: &Filter, out: &mut dyn Wri
     }
     // The conntrack table and its settings (src/source/conntrack.rs).
     if spec.proc_root.is_none() {
+        // Its sysctls include some of CAPTURE_FILES, copied above already:
+        // a file is written once (O_EXCL would refuse a second).
         let (n, absent_note) = crate::source::conntrack::capture(&mut |rel, bytes| {
+            if CAPTURE_FILES.contains(&rel) {
+                return Ok(());
+            }
             out_dir.write(rel, bytes).map(drop)
         })?;
         written += n;
