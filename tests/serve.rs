@@ -328,7 +328,7 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
         Duration::from_secs(30),
         |r| r.status == 200,
     );
-    let tw_query = "sum(tw_sockets{state=\"TIME_WAIT\"})";
+    let tw_query = "sum(tw_sockets{state=\"time_wait\"})";
     let deadline = Instant::now() + Duration::from_secs(20);
     let from_prometheus = loop {
         if let Some((_, v)) = query(&ns, tw_query).first() {
@@ -359,18 +359,21 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
     let ports: Value =
         serde_json::from_slice(&ns.output(TW, &["ports", "--format", "json"]).stdout).unwrap();
     let d = &ports["destinations"][0];
+    let peer: std::net::SocketAddr = d["peer"].as_str().unwrap().parse().unwrap();
     let held = query(
         &ns,
         &format!(
-            "tw_destination_ports_held{{peer=\"{}\"}} / tw_destination_ports_capacity",
-            d["peer"].as_str().unwrap()
+            "tw_destination_ports_held{{peer_address=\"{}\",peer_port=\"{}\"}} \
+             / tw_destination_ports_capacity",
+            peer.ip(),
+            peer.port()
         ),
     );
     let usable = ports["capacity"]["preferred_parity"].as_f64().unwrap()
         + ports["capacity"]["other_parity"].as_f64().unwrap();
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0].1, d["held"].as_f64().unwrap() / usable);
-    assert_eq!(held[0].0["local"], d["local"]);
+    assert_eq!(held[0].0["local_address"], d["local"]);
     let up = query(&ns, "up{job=\"tw\"}");
     assert_eq!(up[0].1, 1.0, "{up:?}");
 
@@ -596,7 +599,7 @@ fn a_stuck_read_times_out_scrapes_are_bounded_and_a_failed_read_says_why() {
     });
     assert!(
         ok.body
-            .contains("tw_sockets{family=\"inet\",state=\"LISTEN\"}"),
+            .contains("tw_sockets{family=\"inet\",state=\"listen\"}"),
         "{ok:?}"
     );
 

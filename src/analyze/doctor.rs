@@ -161,6 +161,20 @@ fn pct(n: u64, of: u64) -> f64 {
     }
 }
 
+/// Every rule [`diagnose`] runs, in its order. `port_exhaustion` reports one
+/// finding per destination at risk and none when all are fine; the metrics
+/// list every rule anyway, so no series vanishes when a rule is quiet.
+pub const RULES: [&str; 8] = [
+    "port_exhaustion",
+    "time_wait_outbound",
+    "tw_buckets",
+    "conntrack",
+    "fin_timeout_myth",
+    "time_wait_at_zero",
+    "close_wait",
+    "listen_overflows",
+];
+
 /// Runs every rule. Findings come back worst first, then in rule order.
 pub fn diagnose(facts: &Facts, scan: &Scan) -> Vec<Finding> {
     let mut out = port_exhaustion(facts, scan);
@@ -618,6 +632,23 @@ mod tests {
                 "10.0.0.9:80",
                 Direction::Outbound,
             ));
+        }
+    }
+
+    #[test]
+    fn rules_lists_every_rule_diagnose_runs() {
+        for tree in ["live", "full-conntrack", "no-conntrack", "narrow-range"] {
+            let f = facts(tree);
+            let mut scan = Scan::new(port_range(&f));
+            outbound(&mut scan, 175, 40000);
+            let got = diagnose(&f, &scan);
+            for finding in &got {
+                assert!(RULES.contains(&finding.rule), "{tree}: {}", finding.rule);
+            }
+            // All but port_exhaustion report whether or not they find trouble.
+            for rule in &RULES[1..] {
+                assert!(got.iter().any(|f| f.rule == *rule), "{tree}: {rule}");
+            }
         }
     }
 
