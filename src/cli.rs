@@ -258,10 +258,12 @@ pub struct MetricsArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on. Loopback by default; a fleet's
-    /// Prometheus needs an address it can reach.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9838")]
-    pub listen: std::net::SocketAddr,
+    /// Address and port to listen on: HOST:PORT, with a host name
+    /// (localhost: every address it resolves to), an IPv4 address or a
+    /// bracketed IPv6 one. Loopback by default; a fleet's Prometheus needs
+    /// an address it can reach.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9838")]
+    pub listen: String,
 
     /// Time limit of one scrape, in seconds (Prometheus's own scrape timeout
     /// wins when shorter); past it the scrape gets 503.

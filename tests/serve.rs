@@ -46,6 +46,8 @@ struct Response {
     status: u16,
     headers: BTreeMap<String, String>,
     body: String,
+    /// The body as sent (gzip, say).
+    bytes: Vec<u8>,
 }
 
 /// An HTTP client connection made inside the namespace.
@@ -138,7 +140,8 @@ impl Client {
         Response {
             status,
             headers,
-            body: String::from_utf8(body).unwrap(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            bytes: body,
         }
     }
 
@@ -392,6 +395,161 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
         0.0
     );
     prom.assert_running();
+}
+
+/// What Prometheus sends (scrape/scrape.go, acceptHeader and the gzip it
+/// asks for).
+const PROMETHEUS_ACCEPT: &str = "Accept: application/openmetrics-text;version=1.0.0;q=0.5,\
+    application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2\r\n";
+
+fn get_with(ns: &Netns, addr: &str, headers: &str) -> Response {
+    let mut c = Client::connect(ns, addr);
+    c.send(format!("GET /metrics HTTP/1.1\r\nHost: t\r\n{headers}\r\n").as_bytes());
+    let r = c.response(false);
+    c.abort();
+    r
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn serve_listens_on_a_host_name_and_speaks_openmetrics_and_gzip_when_asked() {
+    let ns = Netns::new("serve-om");
+    let dir = Scratch::new("serve-om");
+    let _pop = Population::builder()
+        .time_wait(Net::V4, 30)
+        .time_wait(Net::V6, 5)
+        .build(&ns);
+    // localhost: every address the resolver gives (getent, the oracle)
+    // answers; an IPv6 literal in brackets too.
+    let _serve = start_daemon(
+        &ns,
+        TW,
+        &["serve", "--listen", "localhost:9838"],
+        &dir.0.join("serve.log"),
+        "tw serve",
+    );
+    let _serve6 = start_daemon(
+        &ns,
+        TW,
+        &["serve", "--listen", "[::1]:9838"],
+        &dir.0.join("serve6.log"),
+        "tw serve",
+    );
+    let getent = common::run_bounded(Command::new("getent").args(["ahosts", "localhost"]));
+    let mut addrs: Vec<String> = String::from_utf8_lossy(&getent.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|a| match a.contains(':') {
+            true => format!("[{a}]:9838"),
+            false => format!("{a}:9838"),
+        })
+        .collect();
+    addrs.push("[::1]:9838".into());
+    addrs.dedup();
+    assert!(addrs.iter().any(|a| a == "127.0.0.1:9838"), "{addrs:?}");
+    for addr in &addrs {
+        wait_for(&ns, addr, "/healthz", Duration::from_secs(10), |r| {
+            r.status == 200
+        });
+    }
+
+    // No Accept: the text format 0.0.4, uncompressed.
+    let text = get_with(&ns, "[::1]:9838", "");
+    assert_eq!(text.status, 200);
+    assert_eq!(
+        text.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(!text.headers.contains_key("content-encoding"));
+    assert!(text
+        .body
+        .contains("# TYPE tw_tcpext_time_wait_total counter"));
+    assert!(!text.body.contains("# EOF") && !text.body.contains("gaugehistogram"));
+
+    // Prometheus's Accept: OpenMetrics, whose counters drop _total from the
+    // family name, with the time left also as a gaugehistogram, ending in # EOF.
+    let om = get_with(&ns, "127.0.0.1:9838", PROMETHEUS_ACCEPT);
+    assert_eq!(om.status, 200, "{om:?}");
+    assert_eq!(
+        om.headers["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(om.body.ends_with("\n# EOF\n"), "{}", om.body);
+    assert!(om.body.contains("# TYPE tw_tcpext_time_wait counter\n"));
+    assert!(om.body.contains("\ntw_tcpext_time_wait_total "));
+    assert!(om
+        .body
+        .contains("# TYPE tw_time_wait_remaining_seconds gaugehistogram\n"));
+    let sample = |body: &str, series: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing"))
+    };
+    let tw_total = tw_count(&ns, &["count", "--state", "time-wait"]);
+    assert_eq!(tw_total, 35.0);
+    assert_eq!(
+        sample(&om.body, "tw_time_wait_remaining_seconds_gcount"),
+        tw_total
+    );
+    assert_eq!(
+        sample(
+            &om.body,
+            "tw_time_wait_remaining_seconds_bucket{le=\"+Inf\"}"
+        ),
+        tw_total
+    );
+    // The gauges are in both formats, so queries need not know which.
+    for body in [&text.body, &om.body] {
+        assert_eq!(
+            sample(body, "tw_time_wait_expiring_sockets{within_seconds=\"60\"}"),
+            tw_total
+        );
+    }
+
+    // gzip when accepted: smaller, and the same exposition once inflated.
+    let gz = get_with(
+        &ns,
+        "127.0.0.1:9838",
+        &format!("{PROMETHEUS_ACCEPT}Accept-Encoding: gzip\r\n"),
+    );
+    assert_eq!(gz.status, 200);
+    assert_eq!(gz.headers["content-encoding"], "gzip");
+    assert_eq!(
+        gz.headers["content-length"].parse::<usize>().unwrap(),
+        gz.bytes.len()
+    );
+    let mut inflated = String::new();
+    flate2::read::GzDecoder::new(&gz.bytes[..])
+        .read_to_string(&mut inflated)
+        .unwrap();
+    assert!(
+        gz.bytes.len() * 3 < inflated.len(),
+        "{} bytes",
+        gz.bytes.len()
+    );
+    assert!(inflated.ends_with("\n# EOF\n"));
+    assert_eq!(
+        sample(&inflated, "tw_time_wait_remaining_seconds_gcount"),
+        tw_total
+    );
+}
+
+#[test]
+fn listen_without_a_port_or_an_unknown_host_is_one_line_and_exit_2() {
+    for (listen, says) in [
+        ("localhost", "expected HOST:PORT"),
+        ("::1:9838", "brackets"),
+        ("nosuch.invalid:9838", "cannot resolve nosuch.invalid"),
+    ] {
+        let out = common::run_bounded(Command::new(TW).args(["serve", "--listen", listen]));
+        assert_eq!(out.status.code(), Some(2), "{listen}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with(&format!("tw: --listen {listen}: ")) && err.contains(says),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 }
 
 #[test]
