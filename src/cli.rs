@@ -74,6 +74,9 @@ pub enum Command {
     /// Draw a `tw watch --record` file as an SVG chart: sockets by state
     /// and TIME_WAIT inflow over time.
     Plot(PlotArgs),
+    /// Print the JSON Schema of a command's `--format json` output (watch:
+    /// of its records). Every document carries its `schema_version`.
+    Schema(SchemaArgs),
 }
 
 /// Options every command takes, before or after the command name.
@@ -309,8 +312,28 @@ pub struct PlotArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The command whose JSON to describe.
+    #[arg(value_enum)]
+    pub command: SchemaCommand,
+}
+
+/// The commands with a JSON Schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaCommand {
+    Ls,
+    Count,
+    Summary,
+    Ports,
+    Doctor,
+    Explain,
+    Watch,
+}
+
+#[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Folder to write tw.1, tw-COMMAND.1, tw.bash, _tw and tw.fish into.
+    /// Folder to write tw.1, tw-COMMAND.1, tw.bash, _tw, tw.fish and the
+    /// tw-COMMAND.schema.json files into.
     pub dir: PathBuf,
 }
 

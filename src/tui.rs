@@ -601,6 +601,7 @@ mod tests {
         let mut left = [0; crate::analyze::aggregate::TW_SLOTS];
         left[11] = tw;
         Record {
+            schema_version: crate::model::schema::SchemaVersion,
             time: 1.7e9 + elapsed,
             elapsed_s: elapsed,
             interval_s: rate.map(|_| 1.0),

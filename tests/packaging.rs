@@ -79,6 +79,10 @@ fn generate_writes_a_man_page_per_command_and_three_completions() {
     let mut want: Vec<String> = vec!["tw.1".into()];
     want.extend(commands.iter().map(|c| format!("tw-{c}.1")));
     want.extend(["tw.bash", "_tw", "tw.fish"].map(String::from));
+    let schemas = [
+        "ls", "count", "summary", "ports", "doctor", "explain", "watch",
+    ];
+    want.extend(schemas.map(|c| format!("tw-{c}.schema.json")));
     let listed: Vec<String> = out
         .lines()
         .map(|l| {
@@ -104,7 +108,7 @@ fn generate_writes_a_man_page_per_command_and_three_completions() {
     assert!(serve.contains("\\-\\-listen") && serve.contains("127.0.0.1:9838"));
     // man renders every page without a groff warning.
     if Command::new("man").arg("--version").output().is_ok() {
-        for name in &want[..want.len() - 3] {
+        for name in want.iter().filter(|n| n.ends_with(".1")) {
             let o = common::run_bounded(
                 Command::new("man")
                     .args(["--warnings", "-l"])
@@ -134,6 +138,16 @@ fn generate_writes_a_man_page_per_command_and_three_completions() {
             bash.contains(c) && zsh.contains(c) && fish.contains(c),
             "{c}"
         );
+    }
+
+    // The schemas are what `tw schema` prints.
+    for c in schemas {
+        let shipped = std::fs::read(dir.0.join(format!("tw-{c}.schema.json"))).unwrap();
+        let printed = ok(
+            common::run_bounded(Command::new(TW).args(["schema", c])),
+            "tw schema",
+        );
+        assert_eq!(String::from_utf8(shipped).unwrap(), printed, "{c}");
     }
 
     // An unwritable folder is one clear line and exit 2.
@@ -211,6 +225,8 @@ fn the_deb_holds_binary_man_pages_completions_unit_and_defaults() {
         "./usr/lib/systemd/system/tw-serve.service".into(),
         "./etc/default/tw-serve".into(),
         "./usr/share/doc/tw/examples/prometheus/tw-alerts.yml".into(),
+        "./usr/share/tw/schema/tw-ls.schema.json".into(),
+        "./usr/share/tw/schema/tw-watch.schema.json".into(),
     ];
     want.extend(
         visible_commands()

@@ -67,6 +67,7 @@ fn assert_schema(v: &Value) {
             "destinations",
             "elapsed_s",
             "interval_s",
+            "schema_version",
             "states",
             "time",
             "time_wait",

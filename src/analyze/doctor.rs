@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::analyze::aggregate::{rank, PortGroups, PortUse, Summary};
@@ -13,7 +14,7 @@ use crate::model::ports::{port_capacity, PortCapacity, DEFAULT_PORT_RANGE};
 use crate::model::{Consumer, Flow};
 use crate::model::{Endpoint, PortRange, Socket, TcpState};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Ok,
@@ -32,7 +33,7 @@ impl Severity {
 }
 
 /// One rule's verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Finding {
     /// Stable rule name, for scripts and metrics labels.
     pub rule: &'static str,

@@ -4,6 +4,7 @@ pub mod abi;
 mod consumer;
 pub mod facts;
 pub mod ports;
+pub mod schema;
 
 pub use consumer::{Consumer, Flow};
 

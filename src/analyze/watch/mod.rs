@@ -297,6 +297,7 @@ impl Watcher {
         destinations.truncate(self.top);
 
         Record {
+            schema_version: crate::model::schema::SchemaVersion,
             time: unix_s,
             elapsed_s: (now_ms - self.start_ms) as f64 / 1000.0,
             interval_s: interval_ms.map(|ms| ms as f64 / 1000.0),
