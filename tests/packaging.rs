@@ -225,6 +225,8 @@ fn the_deb_holds_binary_man_pages_completions_unit_and_defaults() {
         "./usr/lib/systemd/system/tw-serve.service".into(),
         "./etc/default/tw-serve".into(),
         "./usr/share/doc/tw/examples/prometheus/tw-alerts.yml".into(),
+        "./usr/share/doc/tw/examples/prometheus/tw-rules.yml".into(),
+        "./usr/share/doc/tw/examples/grafana/tw-dashboard.json".into(),
         "./usr/share/tw/schema/tw-ls.schema.json".into(),
         "./usr/share/tw/schema/tw-watch.schema.json".into(),
     ];

@@ -552,6 +552,255 @@ fn listen_without_a_port_or_an_unknown_host_is_one_line_and_exit_2() {
     }
 }
 
+/// Connections made and closed inside a namespace until dropped (at most
+/// [`Load::MAX`] of them, for at most [`Load::FOR`]): the client closes
+/// first, so each leaves an outbound TIME_WAIT toward 127.0.0.2:8080, and
+/// every fifth is reset instead (SO_LINGER 0), which counts in Tcp OutRsts.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Load {
+    const MAX: usize = 5000;
+    const FOR: Duration = Duration::from_secs(150);
+
+    fn start(ns: &Netns) -> Load {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let listener = ns
+            .run(|| std::net::TcpListener::bind("127.0.0.2:8080"))
+            .unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let s = stop.clone();
+        let server = thread::spawn(move || {
+            let deadline = Instant::now() + Load::FOR;
+            while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((mut c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                        let _ = c.read_to_end(&mut Vec::new());
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        let s = stop.clone();
+        // Sockets keep the namespace they were made in: connect from a
+        // thread that entered it.
+        let client = ns.run(move || {
+            thread::spawn(move || {
+                let deadline = Instant::now() + Load::FOR;
+                for i in 0..Load::MAX {
+                    if s.load(Ordering::Relaxed) || Instant::now() > deadline {
+                        break;
+                    }
+                    if let Ok(c) = TcpStream::connect("127.0.0.2:8080") {
+                        if i % 5 == 4 {
+                            Client {
+                                stream: c,
+                                buf: Vec::new(),
+                            }
+                            .abort();
+                        }
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                }
+            })
+        });
+        Load {
+            stop,
+            threads: vec![server, client],
+        }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Every PromQL query of the Grafana dashboard (its `$instance` as `.+`,
+/// what "All" selects) and its variable's metric.
+fn dashboard_queries() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/grafana/tw-dashboard.json");
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = vec!["tw_build_info".to_string()];
+    assert_eq!(
+        d["templating"]["list"][0]["definition"],
+        "label_values(tw_build_info, instance)"
+    );
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            assert!(
+                !expr.contains("$__"),
+                "{expr}: only $instance is substituted"
+            );
+            out.push(expr.replace("$instance", ".+"));
+        }
+    }
+    out
+}
+
+/// Every recording rule of tw-rules.yml: its name and its expression.
+fn recording_rule_queries() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/prometheus/tw-rules.yml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Vec::new();
+    for l in text.lines().map(str::trim) {
+        if let Some(name) = l.strip_prefix("- record: ") {
+            out.push(name.to_string());
+        } else if let Some(expr) = l.strip_prefix("expr: ") {
+            out.push(expr.to_string());
+        }
+    }
+    let rules = text.matches("- record:").count();
+    assert!(rules >= 8 && out.len() == 2 * rules, "{out:?}");
+    out
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn every_dashboard_and_recording_rule_query_returns_data_from_prometheus() {
+    for probe in ["prometheus", "prometheus-node-exporter"] {
+        let ok = Command::new(probe).arg("--version").output();
+        assert!(
+            matches!(&ok, Ok(o) if o.status.success()),
+            "needs {probe}: .ci/setup.d/50-prometheus.sh and 51-node-exporter.sh: {ok:?}"
+        );
+    }
+    let ns = Netns::new("dash");
+    let dir = Scratch::new("dash");
+    let _pop = Population::builder()
+        .listeners(Net::V4, 2)
+        .established(Net::V4, 3)
+        .established(Net::V6, 2)
+        .time_wait(Net::V6, 20)
+        .build(&ns);
+    let _load = Load::start(&ns);
+    let _serve = start_serve(&ns, &dir.0, &[]);
+    let _node = start_daemon(
+        &ns,
+        "prometheus-node-exporter",
+        &[
+            "--web.listen-address=127.0.0.1:9100",
+            "--collector.disable-defaults",
+            "--collector.tcpstat",
+            "--collector.netstat",
+            "--collector.conntrack",
+        ],
+        &dir.0.join("node.log"),
+        "node_exporter",
+    );
+    wait_for(
+        &ns,
+        "127.0.0.1:9100",
+        "/metrics",
+        Duration::from_secs(10),
+        |r| r.status == 200,
+    );
+    // As packaging/prometheus/prometheus.yml: both jobs' instance is the
+    // host without the port.
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/prometheus/tw-rules.yml");
+    let relabel = "    relabel_configs:\n      - source_labels: [__address__]\n        \
+                   regex: '(.+):\\d+'\n        target_label: instance\n";
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {}\n\
+             scrape_configs:\n  - job_name: tw\n    scrape_timeout: 1s\n    \
+             static_configs:\n      - targets: ['{SERVE}']\n{relabel}\
+             \n  - job_name: node\n    scrape_timeout: 1s\n    \
+             static_configs:\n      - targets: ['127.0.0.1:9100']\n{relabel}",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let mut prom = start_daemon(
+        &ns,
+        "prometheus",
+        &[
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.tsdb.path={}", dir.0.join("data").display()),
+            "--web.listen-address=127.0.0.1:9090",
+        ],
+        &dir.0.join("prometheus.log"),
+        "prometheus",
+    );
+    wait_for(
+        &ns,
+        "127.0.0.1:9090",
+        "/-/ready",
+        Duration::from_secs(30),
+        |r| r.status == 200,
+    );
+
+    let queries: Vec<String> = dashboard_queries()
+        .into_iter()
+        .chain(recording_rule_queries())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let empty: Vec<&String> = queries
+            .iter()
+            .filter(|q| query(&ns, q).is_empty())
+            .collect();
+        if empty.is_empty() {
+            break;
+        }
+        prom.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "no data for {empty:#?}; prometheus log: {}",
+            std::fs::read_to_string(dir.0.join("prometheus.log")).unwrap_or_default()
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+
+    // The data is the load's: outbound TIME_WAIT toward 127.0.0.2:8080,
+    // growing, resets sent, and node_exporter's states join tw's on the
+    // same label values.
+    let out = query(
+        &ns,
+        "instance_direction:tw_time_wait_sockets:sum{direction=\"out\"}",
+    );
+    assert!(out[0].1 > 0.0, "{out:?}");
+    let inflow = query(
+        &ns,
+        "destination:tw_destination_time_wait_inflow:per_second",
+    );
+    assert!(
+        inflow
+            .iter()
+            .any(|(l, v)| l["peer_address"] == "127.0.0.2" && l["peer_port"] == "8080" && *v > 0.0),
+        "{inflow:?}"
+    );
+    let eta = query(&ns, "destination:tw_destination_ports_exhaustion:seconds");
+    assert!(eta.iter().all(|(_, v)| *v > 0.0), "{eta:?}");
+    let rsts = query(&ns, "instance:node_netstat_tcp_out_rsts:rate1m");
+    assert!(rsts[0].1 > 0.0, "{rsts:?}");
+    let joined = query(
+        &ns,
+        "instance_state:tw_minus_node_tcp_connection_states:diff",
+    );
+    let states: Vec<&str> = joined
+        .iter()
+        .map(|(l, _)| l["state"].as_str().unwrap())
+        .collect();
+    for s in ["established", "listen", "time_wait"] {
+        assert!(states.contains(&s), "{s} joins: {states:?}");
+    }
+    prom.assert_running();
+}
+
 #[test]
 #[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn bad_requests_get_4xx_and_the_server_keeps_going() {
