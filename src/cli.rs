@@ -77,6 +77,24 @@ pub enum Command {
     /// Print the JSON Schema of a command's `--format json` output (watch:
     /// of its records). Every document carries its `schema_version`.
     Schema(SchemaArgs),
+    /// Print the completion script of a shell (bash: `source <(tw
+    /// completions bash)`).
+    Completions(CompletionsArgs),
+    /// Print a man page as roff: tw's, or one command's (`tw man doctor |
+    /// man -l -`).
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print; tw's own without it.
+    pub command: Option<String>,
 }
 
 /// Options every command takes, before or after the command name.

@@ -373,9 +373,13 @@ fn example_rules_and_scrape_config_pass_promtool() {
     ));
     // Of the rules and the dashboard; a recording rule's own name (with
     // colons) is no metric of tw's.
-    let rules = ["tw-alerts.yml", "tw-rules.yml", "../grafana/tw-dashboard.json"]
-        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
-        .join("\n");
+    let rules = [
+        "tw-alerts.yml",
+        "tw-rules.yml",
+        "../grafana/tw-dashboard.json",
+    ]
+    .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
+    .join("\n");
     let used: BTreeSet<&str> = rules
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
         .filter(|w| w.starts_with("tw_") && !w.contains(':'))

@@ -67,6 +67,118 @@ fn visible_commands() -> Vec<String> {
         .collect()
 }
 
+/// `man -l` of roff text, at 100 columns, failing on any groff warning.
+fn rendered(roff: &[u8], what: &str) -> String {
+    let dir = Scratch::new("man");
+    let page = dir.0.join("page.1");
+    std::fs::write(&page, roff).unwrap();
+    let o = common::run_bounded(
+        Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(&page)
+            .env("MANWIDTH", "100"),
+    );
+    assert!(
+        o.stderr.is_empty(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ok(o, what)
+}
+
+#[test]
+fn man_pages_carry_exit_status_and_keep_the_examples_aligned() {
+    let page = |args: &[&str]| -> Vec<u8> {
+        let o = common::run_bounded(Command::new(TW).arg("man").args(args));
+        assert!(o.status.success(), "tw man {args:?}: {o:?}");
+        o.stdout
+    };
+    let top = rendered(&page(&[]), "tw man");
+    // Each example's description starts in the same column, as in --help.
+    let examples: Vec<&str> = top
+        .lines()
+        .skip_while(|l| l.trim() != "EXAMPLES")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert!(examples.len() >= 10, "{top}");
+    let col = |l: &str, word: &str| l.find(word).unwrap();
+    let at = col(examples[0], "summary:");
+    assert_eq!(
+        col(
+            examples.iter().find(|l| l.contains("tw ports")).unwrap(),
+            "ephemeral"
+        ),
+        at
+    );
+    assert_eq!(
+        col(
+            examples.iter().find(|l| l.contains("tw doctor")).unwrap(),
+            "findings"
+        ),
+        at
+    );
+    assert!(
+        top.contains("EXIT STATUS") && top.contains("3  doctor could not run"),
+        "{top}"
+    );
+    for c in visible_commands() {
+        let text = rendered(&page(&[&c]), &c);
+        assert!(text.contains("EXIT STATUS"), "tw-{c}(1): {text}");
+    }
+    let doctor = rendered(&page(&["doctor"]), "doctor");
+    assert!(doctor.contains("2  a critical finding"), "{doctor}");
+    let count = rendered(&page(&["count"]), "count");
+    assert!(
+        count.contains("1  the count is above --fail-above"),
+        "{count}"
+    );
+    // What tw generate writes for the .deb is what tw man prints.
+    let dir = Scratch::new("man-gen");
+    ok(
+        common::run_bounded(Command::new(TW).args(["generate", dir.0.to_str().unwrap()])),
+        "tw generate",
+    );
+    assert_eq!(
+        std::fs::read(dir.0.join("tw-doctor.1")).unwrap(),
+        page(&["doctor"])
+    );
+    let o = common::run_bounded(Command::new(TW).args(["man", "nope"]));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("tw: man: no command `nope`"));
+}
+
+#[test]
+fn completions_bash_loads_in_bash_and_completes_commands() {
+    let o = common::run_bounded(Command::new(TW).args(["completions", "bash"]));
+    let script = ok(o, "tw completions bash");
+    let dir = Scratch::new("compl");
+    let file = dir.0.join("tw.bash");
+    std::fs::write(&file, &script).unwrap();
+    // Source it, check `complete` registered it, and ask it for "tw sch".
+    let probe = format!(
+        "set -e; source {}; complete -p tw; \
+         COMP_WORDS=(tw sch); COMP_CWORD=1; COMP_LINE='tw sch'; COMP_POINT=6; \
+         _tw tw sch tw; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let out = ok(
+        common::run_bounded(Command::new("bash").args(["--norc", "-c", &probe])),
+        "bash",
+    );
+    assert!(out.lines().next().unwrap().ends_with("-F _tw tw"), "{out}");
+    assert_eq!(out.lines().skip(1).collect::<Vec<_>>(), ["schema"], "{out}");
+    // The other shells' scripts are there too.
+    for (shell, start) in [("zsh", "#compdef tw"), ("fish", "# Print an optspec")] {
+        let o = common::run_bounded(Command::new(TW).args(["completions", shell]));
+        let text = ok(o, shell);
+        assert!(
+            text.starts_with(start) || text.contains("complete -c tw"),
+            "{shell}"
+        );
+    }
+}
+
 #[test]
 fn generate_writes_a_man_page_per_command_and_three_completions() {
     let dir = Scratch::new("gen");

@@ -146,6 +146,14 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             Outcome::Ok
         }
         Some(Command::Schema(args)) => schema::run(args.command, out)?,
+        Some(Command::Completions(args)) => {
+            generate::completions(args.shell, out)?;
+            Outcome::Ok
+        }
+        Some(Command::Man(args)) => {
+            generate::man(args.command.as_deref(), out)?;
+            Outcome::Ok
+        }
         Some(Command::Capture(args)) => {
             capture::capture(&args.dir, &cx.spec, &cx.filter, out)?;
             Outcome::Ok
