@@ -626,6 +626,8 @@ mod tests {
                 held: tw + 20,
                 time_wait: tw,
                 usable: 2000,
+                usable_first_choice: Some(1000),
+                held_first_choice: Some(tw + 20),
                 free: 2000 - (tw + 20),
                 new: rate.map(|r| r as u64),
                 rate_per_s: rate,

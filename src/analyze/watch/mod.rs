@@ -282,6 +282,8 @@ impl Watcher {
                     held: u.held,
                     time_wait: tw.count,
                     usable,
+                    usable_first_choice: Some(u64::from(cap.preferred_parity)),
+                    held_first_choice: Some(u.held_preferred),
                     free: usable.saturating_sub(u.held),
                     new: watched.then_some(tw.new),
                     rate_per_s: rate,

@@ -75,6 +75,14 @@ pub struct DestinationRecord {
     pub time_wait: u64,
     /// Ports connect() can choose from (the range less reserved ports).
     pub usable: u64,
+    /// Of the usable ports, those of the parity connect() tries first (that
+    /// of the range's low end); absent in recordings made before the field.
+    #[serde(default)]
+    pub usable_first_choice: Option<u64>,
+    /// Of the ports held, those of that parity: past `usable_first_choice`
+    /// every connect() walks the whole first half before it finds a port.
+    #[serde(default)]
+    pub held_first_choice: Option<u64>,
     pub free: u64,
     /// New TIME_WAIT toward it this interval.
     pub new: Option<u64>,
