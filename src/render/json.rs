@@ -1,4 +1,5 @@
-//! JSON, with the schema documented in README.md. Timers are in
+//! JSON; `tw schema COMMAND` prints each document's JSON Schema, generated
+//! from these types. Timers are in
 //! milliseconds. Listings stream one object at a time.
 
 use std::collections::BTreeMap;
