@@ -2,7 +2,10 @@
 //! (Debian's prometheus package) scrapes it and its HTTP API answers with the
 //! TIME_WAIT count `tw count` gives; bad requests get 4xx and the server keeps
 //! going; connections and scrapes are bounded; a stuck read times out with
-//! 503 and a failed one gets 500 with the reason. Needs root.
+//! 503 and a failed one gets 500 with the reason; OpenMetrics and gzip when
+//! asked, on every address a host name resolves to; and every query of the
+//! Grafana dashboard and the recording rules returns data from Prometheus
+//! scraping tw serve and node_exporter under load. Needs root.
 
 mod common;
 #[path = "support/scratch.rs"]
@@ -785,6 +788,18 @@ fn every_dashboard_and_recording_rule_query_returns_data_from_prometheus() {
     );
     let eta = query(&ns, "destination:tw_destination_ports_exhaustion:seconds");
     assert!(eta.iter().all(|(_, v)| *v > 0.0), "{eta:?}");
+    // Prometheus asked for OpenMetrics and parsed it: the gaugehistogram's
+    // series exist only there, and agree with the gauges of the same scrape.
+    let om = query(
+        &ns,
+        "tw_time_wait_remaining_seconds_gcount - on (instance) \
+         sum by (instance) (tw_time_wait_sockets)",
+    );
+    assert_eq!(om.len(), 1, "{om:?}");
+    assert_eq!(om[0].1, 0.0, "{om:?}");
+    let up = query(&ns, "up");
+    assert_eq!(up.len(), 2, "{up:?}");
+    assert!(up.iter().all(|(_, v)| *v == 1.0), "{up:?}");
     let rsts = query(&ns, "instance:node_netstat_tcp_out_rsts:rate1m");
     assert!(rsts[0].1 > 0.0, "{rsts:?}");
     let joined = query(
