@@ -20,8 +20,9 @@ use clap::Parser;
 use tw::model::abi::{
     NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP_INTR, SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK,
 };
+use tw::model::state::parse_states;
 use tw::model::Family;
-use tw::query::{parse_states, Filter};
+use tw::query::Filter;
 use tw::source::netlink::{one_walk, request, request_one_walk};
 use tw::source::read_states;
 

@@ -1,6 +1,6 @@
 //! `tw metrics` and each `tw serve` scrape: one read of the system facts and
 //! one pass over the socket table, gathered into a [`Snapshot`] that
-//! [`crate::render::prometheus`] prints as Prometheus text.
+//! `render::prometheus` prints as Prometheus text.
 //!
 //! [`MetricScan`] is pure (a [`Consumer`]); [`Snapshot::collect`] is the I/O
 //! half.

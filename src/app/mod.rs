@@ -208,7 +208,9 @@ fn build_filter(g: &Global, words: &[String]) -> Result<Filter> {
             bail!("--state and `state`/`exclude` words both give states: use one or the other")
         }
         (Some(s), true) => s,
-        (None, _) => query::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?,
+        (None, _) => {
+            crate::model::state::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?
+        }
     };
     let flags = query::flags_expr(&g.sport, &g.dport, &g.src, &g.dst);
     let expr = match (flags, parsed.expr) {

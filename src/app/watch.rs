@@ -247,6 +247,43 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::aggregate::Summary;
+    use crate::model::TcpState;
+    use crate::source::replay::Replay;
+
+    /// Watch's sampling through the seam, on a capture: no root, no kernel.
+    #[test]
+    fn samples_come_through_the_seam_from_a_capture() {
+        let tree = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/procroot/live");
+        let source: Arc<dyn Source> = Arc::new(Replay {
+            from: None,
+            proc_root: Some(tree.into()),
+        });
+        let mut want = Summary::default();
+        source.read(&Filter::default(), &mut want).unwrap();
+        let opts = Options {
+            interval: Duration::from_millis(100),
+            count: Some(1),
+            record: None,
+            top: 5,
+        };
+        let mut s = Sampling::new(&opts, source, &Filter::default()).unwrap();
+        assert!(s.note.as_deref().is_some_and(|n| n.contains("one moment")));
+        let first = s.first().unwrap();
+        for st in [TcpState::TimeWait, TcpState::Established, TcpState::Listen] {
+            assert_eq!(first.states.get(st), want.count(st), "{st}");
+        }
+        assert_eq!(first.total, want.total);
+        assert_eq!(first.time_wait.new, None, "the baseline has no rates");
+        // The same capture again, at once: nothing entered TIME_WAIT.
+        let second = s.next(&mut |_| true).unwrap().unwrap();
+        assert_eq!(second.time_wait.new, Some(0));
+        assert_eq!(second.time_wait.count, first.time_wait.count);
+        assert!(
+            s.next(&mut |_| true).is_none(),
+            "--count 1 takes one interval"
+        );
+    }
 
     #[test]
     fn modes_follow_the_terminal_unless_told() {

@@ -514,24 +514,71 @@ mod tests {
 
     #[test]
     fn the_arithmetic_in_the_text_holds() {
-        assert_eq!(60999 - 32768 + 1, 28_232);
-        assert_eq!(710 * 60, 42_600);
-        assert_eq!((710 * 60).cmp(&28_232), std::cmp::Ordering::Greater);
-        assert_eq!(28_232 / 60, 470);
-        assert_eq!(7200 + 9 * 75, 7875);
-        // SYN_SENT with 6.5+ defaults: 10 retransmissions (6 + 4 linear),
-        // RTOs 1,1,1,1,1,2,4,8,16,32 then a final wait of 64.
-        let rtos = [1, 1, 1, 1, 1, 2, 4, 8, 16, 32, 64];
-        assert_eq!(rtos.iter().sum::<u32>(), 131);
-        // Before 6.5: 1 + 2 + ... + 64.
-        assert_eq!((0..7).map(|i| 1u32 << i).sum::<u32>(), 127);
-        // SYN-ACK: 1 + 2 + 4 + 8 + 16 + 32.
-        assert_eq!((0..6).map(|i| 1u32 << i).sum::<u32>(), 63);
-        assert_eq!(2 * 1000 * 120, 240_000);
-        assert_eq!(65535 - 10000 + 1, 55_536);
+        use crate::model::abi::TIME_WAIT_SECS;
+        use crate::model::ports::{port_capacity, DEFAULT_PORT_RANGE};
+        use crate::model::PortRange;
+        // Words as a reader sees them, whatever the line breaks.
+        let text = topics()
+            .iter()
+            .flat_map(|t| t.body.split_whitespace())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let says = |what: String| assert!(text.contains(&what), "the text lacks {what:?}");
+        let grouped = |n: u64| {
+            let d = n.to_string();
+            let (head, tail) = d.split_at(d.len() % 3);
+            let groups: Vec<&str> = tail
+                .as_bytes()
+                .chunks(3)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            [head]
+                .into_iter()
+                .chain(groups)
+                .filter(|g| !g.is_empty())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        // The default range's ports, as tw's own port arithmetic counts them.
+        let ports = u64::from(port_capacity(DEFAULT_PORT_RANGE, &[]).available);
+        says(format!("{} ports", grouped(ports)));
+        says(format!(
+            "{} / 60 = about {} new connections",
+            grouped(ports),
+            ports / TIME_WAIT_SECS
+        ));
+        says(format!(
+            "710 req/s x 60 s = {}",
+            grouped(710 * TIME_WAIT_SECS)
+        ));
+        let wide = PortRange {
+            lo: 10000,
+            hi: 65535,
+        };
+        says(format!(
+            "({} ports)",
+            grouped(u64::from(port_capacity(wide, &[]).available))
+        ));
+        // Keepalive: 7200 s idle, then 9 probes 75 s apart.
+        says(format!("({} s in all)", 7200 + 9 * 75));
+        // SYN_SENT with 6.5+ defaults: 10 retransmissions (6 backed off, 4
+        // linear), RTOs 1,1,1,1,1,2,4,8,16,32, then a final wait of 64; before
+        // 6.5, 1 + 2 + ... + 64. SYN-ACK: 1 + 2 + 4 + 8 + 16 + 32.
+        says(format!(
+            "{} s with the defaults",
+            [1, 1, 1, 1, 1, 2, 4, 8, 16, 32, 64].iter().sum::<u32>()
+        ));
+        says(format!(
+            "{} s before",
+            (0..7).map(|i| 1u32 << i).sum::<u32>()
+        ));
+        says(format!(
+            "after about {} s",
+            (0..6).map(|i| 1u32 << i).sum::<u32>()
+        ));
         // Different parity for the widened range, as the body advises.
-        assert_ne!(10000 % 2, 65535 % 2);
-        assert_ne!(32768 % 2, 60999 % 2);
+        assert_ne!(wide.lo % 2, wide.hi % 2);
+        assert_ne!(DEFAULT_PORT_RANGE.lo % 2, DEFAULT_PORT_RANGE.hi % 2);
     }
 
     fn rendered(t: &Topic) -> String {

@@ -1,9 +1,53 @@
 //! Ephemeral port arithmetic: how many ports connect() can hand out for one
 //! (source IP, destination IP, destination port), and in which order.
 
+use std::str::FromStr;
+
 use serde::Serialize;
 
-use super::PortRange;
+/// An inclusive port range; a single port is `lo == hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PortRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl PortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        (self.lo..=self.hi).contains(&port)
+    }
+
+    /// Number of ports, 0 if `lo > hi`.
+    pub fn len(&self) -> u32 {
+        (u32::from(self.hi) + 1).saturating_sub(u32::from(self.lo))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    /// `80`, `:80` (ss's form), `1024-65535`.
+    fn from_str(s: &str) -> Result<PortRange, String> {
+        let t = s.trim().trim_start_matches(':');
+        let port = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("'{s}' is not a port or range (80, 1024-65535)"))
+        };
+        let (lo, hi) = match t.split_once('-') {
+            Some((a, b)) => (port(a)?, port(b)?),
+            None => (port(t)?, port(t)?),
+        };
+        if lo > hi {
+            return Err(format!("'{s}': range start is above its end"));
+        }
+        Ok(PortRange { lo, hi })
+    }
+}
 
 /// The kernel's default ip_local_port_range, assumed when a capture has none.
 pub const DEFAULT_PORT_RANGE: PortRange = PortRange {
@@ -159,5 +203,21 @@ pub(crate) mod tests {
         }
         // A reversed range (only constructible by hand) counts as empty.
         assert_eq!(port_capacity(r(10, 5), &[r(0, 100)]), cap(0, 0, 0, 0, 0));
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!("80".parse(), Ok(PortRange { lo: 80, hi: 80 }));
+        assert_eq!(":443".parse(), Ok(PortRange { lo: 443, hi: 443 }));
+        assert_eq!(
+            "1024-65535".parse(),
+            Ok(PortRange {
+                lo: 1024,
+                hi: 65535
+            })
+        );
+        for bad in ["", "x", "70000", "90-80", "-1"] {
+            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
+        }
     }
 }

@@ -7,8 +7,8 @@
 //! `and` (also implied between two conditions), then `not`; `state NAME` and
 //! `exclude NAME` may lead the expression.
 
+use crate::model::state::parse_state_word;
 use crate::model::{Cidr, PortRange, Socket, StateSet};
-use crate::query::parse_state_word;
 
 /// Which end of the connection a condition looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
