@@ -5,6 +5,8 @@
 //! binary in its own target folder (about 2 minutes on 2 cores).
 
 mod common;
+#[path = "support/head.rs"]
+mod head;
 #[path = "support/scratch.rs"]
 mod scratch;
 
@@ -146,6 +148,20 @@ fn man_pages_carry_exit_status_and_keep_the_examples_aligned() {
     let o = common::run_bounded(Command::new(TW).args(["man", "nope"]));
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).starts_with("tw: man: no command `nope`"));
+}
+
+#[test]
+fn completions_and_man_into_a_closed_pipe_end_quietly() {
+    // A regression: clap_complete panicked on the broken pipe.
+    for args in [
+        &["completions", "powershell"][..],
+        &["completions", "bash"],
+        &["man"],
+    ] {
+        let (_, status, err) = head::head(Command::new(TW).args(args), 8);
+        assert!(status.success(), "{args:?}: {status:?} {err}");
+        assert_eq!(err, "", "{args:?}");
+    }
 }
 
 #[test]

@@ -28,7 +28,11 @@ pub fn generate(dir: &Path, out: &mut dyn Write) -> Result<()> {
 
 /// `tw completions SHELL`: the completion script on `out`.
 pub fn completions(shell: Shell, out: &mut dyn Write) -> Result<()> {
-    clap_complete::generate(shell, &mut Cli::command(), "tw", out);
+    // Into memory first: clap_complete panics on a failed write, and a
+    // closed pipe (`tw completions bash | head`) must end quietly.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tw", &mut script);
+    out.write_all(&script)?;
     Ok(())
 }
 
