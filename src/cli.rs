@@ -79,6 +79,27 @@ pub enum Command {
     /// destination, source, zone and mark; the table's health (count against
     /// nf_conntrack_max, timeouts, buckets, per-CPU statistics) and what fills it.
     Conntrack(ConntrackArgs),
+    /// Print the JSON Schema of a command's `--format json` output (watch:
+    /// of its records). Every document carries its `schema_version`.
+    Schema(SchemaArgs),
+    /// Print the completion script of a shell (bash: `source <(tw
+    /// completions bash)`).
+    Completions(CompletionsArgs),
+    /// Print a man page as roff: tw's, or one command's (`tw man doctor |
+    /// man -l -`).
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print; tw's own without it.
+    pub command: Option<String>,
 }
 
 /// Options every command takes, before or after the command name.
@@ -264,10 +285,12 @@ pub struct MetricsArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on. Loopback by default; a fleet's
-    /// Prometheus needs an address it can reach.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9838")]
-    pub listen: std::net::SocketAddr,
+    /// Address and port to listen on: HOST:PORT, with a host name
+    /// (localhost: every address it resolves to), an IPv4 address or a
+    /// bracketed IPv6 one. Loopback by default; a fleet's Prometheus needs
+    /// an address it can reach.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9838")]
+    pub listen: String,
 
     /// Time limit of one scrape, in seconds (Prometheus's own scrape timeout
     /// wins when shorter); past it the scrape gets 503.
@@ -340,9 +363,28 @@ pub struct PlotArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The command whose JSON to describe.
+    #[arg(value_enum)]
+    pub command: SchemaCommand,
+}
+
+/// The commands with a JSON Schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaCommand {
+    Ls,
+    Count,
+    Summary,
+    Ports,
+    Doctor,
+    Explain,
+    Watch,
+}
+
+#[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// A new or empty folder to write tw.1, tw-COMMAND.1, tw.bash, _tw and
-    /// tw.fish into.
+    /// A new or empty folder to write tw.1, tw-COMMAND.1, tw.bash, _tw,
+    /// tw.fish and the tw-COMMAND.schema.json files into.
     pub dir: PathBuf,
 }
 

@@ -189,7 +189,10 @@ fn draw(root: Area, records: &[Record]) -> DrawResult {
     let panels = if dests.is_empty() { 2 } else { 3 };
     let areas = root.split_evenly((panels, 1));
 
-    // Sockets by state, with the TIME_WAIT forecast dashed.
+    // Sockets by state, with the TIME_WAIT forecast dashed. The scale is
+    // the states': a forecast far above them (a burst's rate times 60 s)
+    // would flatten every line, so it is cut at the top of the panel and
+    // its peak named in the legend instead.
     let states: Vec<TcpState> = TcpState::ALL
         .into_iter()
         .filter(|s| records.iter().any(|r| count(r, *s) > 0))
@@ -197,9 +200,10 @@ fn draw(root: Area, records: &[Record]) -> DrawResult {
     let forecast = |r: &Record| r.time_wait.forecast;
     let peak = records
         .iter()
-        .flat_map(|r| states.iter().map(|s| count(r, *s)).chain(forecast(r)))
+        .flat_map(|r| states.iter().map(|s| count(r, *s)))
         .max()
         .unwrap_or(0);
+    let top = panel_top(peak as f64);
     let mut chart = panel(
         &areas[0],
         "Sockets by state (dashed: where TIME_WAIT settles at the current rate)",
@@ -219,10 +223,19 @@ fn draw(root: Area, records: &[Record]) -> DrawResult {
         let color = state_color(TcpState::TimeWait);
         let points = records
             .iter()
-            .filter_map(|r| Some((x(r), forecast(r)? as f64)));
+            .filter_map(|r| Some((x(r), (forecast(r)? as f64).min(top))));
+        let highest = records.iter().filter_map(forecast).max().unwrap_or(0);
+        let label = if highest as f64 > top {
+            format!(
+                "TIME_WAIT forecast (cut at the top; up to {})",
+                thousands(highest)
+            )
+        } else {
+            "TIME_WAIT forecast".to_string()
+        };
         chart
             .draw_series(DashedLineSeries::new(points, 6, 4, color.stroke_width(1)))?
-            .label("TIME_WAIT forecast")
+            .label(label)
             .legend(move |p| legend_line(p, color, 1));
     }
     legend(&mut chart)?;
@@ -316,6 +329,20 @@ fn draw(root: Area, records: &[Record]) -> DrawResult {
         }
         let limit = [(0.0, usable as f64), (span, usable as f64)];
         chart.draw_series(DashedLineSeries::new(limit, 6, 4, RED.stroke_width(1)))?;
+        // The half connect() tries first: past it every connect() walks that
+        // whole half before it finds a port. Older recordings lack it.
+        let first = records
+            .iter()
+            .flat_map(|r| r.destinations.iter().filter_map(|d| d.usable_first_choice))
+            .max();
+        if let Some(first) = first {
+            let color = RGBColor(230, 120, 120);
+            let half = [(0.0, first as f64), (span, first as f64)];
+            chart
+                .draw_series(DashedLineSeries::new(half, 3, 3, color.stroke_width(1)))?
+                .label(format!("first-choice half ({})", thousands(first)))
+                .legend(move |p| legend_line(p, color, 1));
+        }
         legend(&mut chart)?;
     }
     root.present()?;
@@ -335,8 +362,7 @@ fn panel<'a, 'b>(
         .margin(10)
         .x_label_area_size(34)
         .y_label_area_size(70)
-        // Headroom above the peak for the legend, drawn at the upper left.
-        .build_cartesian_2d(0f64..span, 0f64..(peak.max(1.0) * 1.4))?;
+        .build_cartesian_2d(0f64..span, 0f64..panel_top(peak))?;
     chart
         .configure_mesh()
         .x_desc("seconds")
@@ -346,6 +372,12 @@ fn panel<'a, 'b>(
         .light_line_style(RGBColor(240, 240, 240))
         .draw()?;
     Ok(chart)
+}
+
+/// The top of a panel's y axis: headroom above the peak for the legend,
+/// drawn at the upper left.
+fn panel_top(peak: f64) -> f64 {
+    peak.max(1.0) * 1.4
 }
 
 fn legend_line((x, y): (i32, i32), color: RGBColor, width: u32) -> PathElement<(i32, i32)> {
@@ -364,7 +396,8 @@ fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> DrawResult {
 }
 
 /// Destinations by the most ports they ever held, at most
-/// [`PLOT_DESTINATIONS`].
+/// [`PLOT_DESTINATIONS`]; one that never held a port is left out (a line
+/// along 0 and a legend entry would say nothing).
 fn busiest_destinations(records: &[Record]) -> Vec<(String, String)> {
     let mut most: HashMap<(String, String), u64> = HashMap::new();
     for d in records.iter().flat_map(|r| &r.destinations) {
@@ -374,6 +407,7 @@ fn busiest_destinations(records: &[Record]) -> Vec<(String, String)> {
     let mut v: Vec<((String, String), u64)> = most.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     v.into_iter()
+        .filter(|(_, held)| *held > 0)
         .take(PLOT_DESTINATIONS)
         .map(|(k, _)| k)
         .collect()
@@ -495,6 +529,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("a line over 1024 KiB"), "{e}");
+    }
+
+    /// The numbers written as text in the SVG (tick labels among them).
+    fn numbers(svg: &str) -> Vec<u64> {
+        svg.split("<text")
+            .filter_map(|t| t.split('>').nth(1)?.split('<').next())
+            .filter_map(|t| t.replace(',', "").trim().parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn the_states_panel_is_scaled_to_the_states_not_the_forecast() {
+        let mut recs = parse(FIXTURE.as_bytes()).unwrap();
+        let before = numbers(&render(&recs).unwrap()).into_iter().max().unwrap();
+        for r in &mut recs {
+            r.time_wait.forecast = Some(90_000_000);
+        }
+        let svg = render(&recs).unwrap();
+        // No tick grows toward 90 million: the axes are what they were.
+        assert_eq!(numbers(&svg).into_iter().max().unwrap(), before);
+        assert!(svg.contains("TIME_WAIT forecast (cut at the top; up to 90,000,000)"));
+    }
+
+    #[test]
+    fn the_first_choice_half_is_drawn_when_recorded() {
+        let mut recs = parse(FIXTURE.as_bytes()).unwrap();
+        assert!(!render(&recs).unwrap().contains("first-choice half"));
+        for d in recs.iter_mut().flat_map(|r| r.destinations.iter_mut()) {
+            d.usable_first_choice = Some(1000);
+        }
+        assert!(render(&recs).unwrap().contains("first-choice half (1,000)"));
+    }
+
+    #[test]
+    fn destinations_that_stayed_at_zero_are_left_out() {
+        let mut recs = parse(FIXTURE.as_bytes()).unwrap();
+        for r in &mut recs {
+            let mut idle = r.destinations[0].clone();
+            idle.peer = "127.0.0.9:9".into();
+            idle.held = 0;
+            r.destinations.push(idle);
+        }
+        let svg = render(&recs).unwrap();
+        assert!(!svg.contains("127.0.0.9:9"));
+        assert!(svg.contains("127.0.0.1 -&gt; 127.0.0.2:8080"));
     }
 
     #[test]

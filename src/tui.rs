@@ -605,6 +605,7 @@ mod tests {
         let mut left = [0; crate::analyze::aggregate::TW_SLOTS];
         left[11] = tw;
         Record {
+            schema_version: crate::model::schema::SchemaVersion,
             time: 1.7e9 + elapsed,
             elapsed_s: elapsed,
             interval_s: rate.map(|_| 1.0),
@@ -629,6 +630,8 @@ mod tests {
                 held: tw + 20,
                 time_wait: tw,
                 usable: 2000,
+                usable_first_choice: Some(1000),
+                held_first_choice: Some(tw + 20),
                 free: 2000 - (tw + 20),
                 new: rate.map(|r| r as u64),
                 rate_per_s: rate,

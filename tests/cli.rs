@@ -150,6 +150,7 @@ fn json_listing_schema() {
         .map(|k| k.as_str())
         .collect();
     let want: BTreeSet<&str> = [
+        "schema_version",
         "state",
         "family",
         "direction",
@@ -176,14 +177,15 @@ fn json_count_and_summary_schema() {
     let d = d.to_str().unwrap();
     let v: serde_json::Value =
         serde_json::from_str(&stdout_of(&["--from", d, "count", "--format", "json"])).unwrap();
-    assert_eq!(v, serde_json::json!({"total": 7}));
+    assert_eq!(v, serde_json::json!({"schema_version": 1, "total": 7}));
     let v: serde_json::Value = serde_json::from_str(&stdout_of(&[
         "--from", d, "count", "--by", "lport", "--top", "1", "--format", "json",
     ]))
     .unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"total": 7, "by": "lport", "groups": [{"key": "22", "count": 5}]})
+        serde_json::json!({"schema_version": 1, "total": 7, "by": "lport",
+                           "groups": [{"key": "22", "count": 5}]})
     );
     let v: serde_json::Value =
         serde_json::from_str(&stdout_of(&["--from", d, "--format", "json"])).unwrap();
@@ -363,7 +365,7 @@ fn closed_pipe_ends_quietly() {
     let p = dir.join("tcp");
     for (args, first_bytes) in [
         (&["--format", "plain"][..], &b"STATE"[..]),
-        (&["--format", "json"], b"[\n{\"state\""),
+        (&["--format", "json"], b"[\n{\"schema_ver"),
         (&["--format", "plain", "--sort", "local"], b"STATE"),
     ] {
         let (first, status, err) = head(

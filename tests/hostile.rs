@@ -614,6 +614,9 @@ fn tw_never_writes_to_proc_or_sysctls() {
         ),
         ("serve", vec!["serve".into()]),
         ("conntrack", vec!["conntrack".into()]),
+        ("schema", vec!["schema".into(), "watch".into()]),
+        ("completions", vec!["completions".into(), "bash".into()]),
+        ("man", vec!["man".into(), "doctor".into()]),
     ];
     let known: BTreeSet<&str> = commands.iter().map(|c| c.0).collect();
     for c in help_commands() {

@@ -137,8 +137,8 @@ fn summary_and_metrics_show_the_same_inflow_as_ports() {
             .unwrap()
     };
     let peak_m = sample(
-        "tw_destination_time_wait_inflow_per_second{local=\"127.0.0.1\",\
-         peer=\"127.0.0.23:9000\",window=\"peak\"}",
+        "tw_destination_time_wait_inflow_per_second{local_address=\"127.0.0.1\",\
+         peer_address=\"127.0.0.23\",peer_port=\"9000\",window=\"peak\"}",
     );
     assert_eq!(peak_m, 30.0);
     assert_eq!(

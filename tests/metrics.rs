@@ -114,10 +114,17 @@ fn findings_both_ways(m: &BTreeMap<String, f64>, doctor_json: &[u8]) {
         *want.entry(key).or_default() += 1.0;
     }
     let got = series(m, "tw_doctor_findings");
-    let rules: BTreeSet<&String> = want.keys().map(|k| &k.0).collect();
-    // Every rule that reported, with all three severities.
-    assert_eq!(got.len(), rules.len() * 3, "{got:?}");
-    for rule in rules {
+    // Every rule, with all three severities, whether it reported or not: no
+    // series vanishes when a rule is quiet.
+    assert_eq!(got.len(), tw::analyze::doctor::RULES.len() * 3, "{got:?}");
+    let reported: BTreeSet<&String> = want.keys().map(|k| &k.0).collect();
+    for rule in &reported {
+        assert!(
+            tw::analyze::doctor::RULES.contains(&rule.as_str()),
+            "{rule}"
+        );
+    }
+    for rule in tw::analyze::doctor::RULES.map(String::from).iter() {
         for sev in ["ok", "warn", "crit"] {
             let labels = format!("rule=\"{rule}\",severity=\"{sev}\"");
             let want_n = want
@@ -158,7 +165,8 @@ fn live_metrics_agree_with_count_ports_doctor_and_the_kernel() {
 
     // Sockets by family and state: tw count per family, and the population.
     let sockets = series(&m, "tw_sockets");
-    assert_eq!(sockets.len(), 2 * 12, "every state of both families");
+    // node_exporter's tcpstat states (11: NEW_SYN_RECV never shows), both families.
+    assert_eq!(sockets.len(), 2 * 11, "every state of both families");
     for (family, flag) in [("inet", "-4"), ("inet6", "-6")] {
         let counts = count_by(&tw(&["count", "--by", "state", flag]));
         let made = pop.counts_where(|e| e.family() == family);
@@ -168,6 +176,9 @@ fn live_metrics_agree_with_count_ports_doctor_and_the_kernel() {
                 continue;
             };
             let state = state.trim_end_matches('"');
+            assert_eq!(state, state.to_lowercase(), "node_exporter's spelling");
+            let state = state.to_uppercase();
+            let state = state.as_str();
             assert_eq!(counts.get(state).copied().unwrap_or(0.0), *n, "{labels}");
             assert_eq!(made.get(state).copied().unwrap_or(0) as f64, *n, "{labels}");
         }
@@ -175,7 +186,7 @@ fn live_metrics_agree_with_count_ports_doctor_and_the_kernel() {
     let tw_total = stdout(&tw(&["count", "--state", "time-wait"]));
     let sum_tw: f64 = sockets
         .iter()
-        .filter(|(l, _)| l.ends_with("state=\"TIME_WAIT\""))
+        .filter(|(l, _)| l.ends_with("state=\"time_wait\""))
         .map(|x| x.1)
         .sum();
     assert_eq!(sum_tw, tw_total.trim().parse::<f64>().unwrap());
@@ -190,21 +201,23 @@ fn live_metrics_agree_with_count_ports_doctor_and_the_kernel() {
         dirs.get("in").copied().unwrap_or(0.0)
     );
 
-    // The histogram holds every TIME_WAIT socket, each with at most 60 s.
-    let buckets = series(&m, "tw_time_wait_remaining_seconds_bucket");
-    assert_eq!(buckets["le=\"+Inf\""], sum_tw);
-    assert_eq!(buckets["le=\"60\""], sum_tw);
-    assert_eq!(m["tw_time_wait_remaining_seconds_count"], sum_tw);
+    // The time left is gauges, not a histogram (a snapshot per scrape):
+    // cumulative, every TIME_WAIT socket ends within 60 s.
+    assert!(!text.contains("histogram"), "no histogram type in 0.0.4");
+    let buckets = series(&m, "tw_time_wait_expiring_sockets");
+    assert_eq!(buckets.len(), 8, "{buckets:?}");
+    assert_eq!(buckets["within_seconds=\"60\""], sum_tw);
     let mut last = 0.0;
     for le in ["1", "5", "10", "20", "30", "40", "50", "60"] {
-        let n = buckets[format!("le=\"{le}\"").as_str()];
+        let n = buckets[format!("within_seconds=\"{le}\"").as_str()];
         assert!(n >= last, "buckets are cumulative: {buckets:?}");
         last = n;
     }
-    let sum = m["tw_time_wait_remaining_seconds_sum"];
-    assert!(sum > 0.0 && sum <= 60.0 * sum_tw, "{sum}");
     // The population is seconds old, so most have more than 40 s left.
-    assert!(buckets["le=\"40\""] < sum_tw / 2.0, "{buckets:?}");
+    assert!(
+        buckets["within_seconds=\"40\""] < sum_tw / 2.0,
+        "{buckets:?}"
+    );
 
     // Ports per destination: the same numbers as tw ports, cut to --top 2.
     let ports: Value = serde_json::from_slice(&tw(&["ports", "--format", "json"]).stdout).unwrap();
@@ -220,10 +233,13 @@ fn live_metrics_agree_with_count_ports_doctor_and_the_kernel() {
         + ports["capacity"]["other_parity"].as_f64().unwrap();
     assert_eq!(usable, 1000.0);
     for d in &dests[..2] {
+        // "[::1]:80" or "10.0.0.9:80": the address and the port apart.
+        let peer: std::net::SocketAddr = d["peer"].as_str().unwrap().parse().unwrap();
         let labels = format!(
-            "local=\"{}\",peer=\"{}\"",
+            "local_address=\"{}\",peer_address=\"{}\",peer_port=\"{}\"",
             d["local"].as_str().unwrap(),
-            d["peer"].as_str().unwrap()
+            peer.ip(),
+            peer.port()
         );
         let l = labels.as_str();
         assert_eq!(held[l], d["held"].as_f64().unwrap(), "{l}");
@@ -256,9 +272,9 @@ fn live_metrics_agree_with_count_ports_doctor_and_the_kernel() {
             "{metric}"
         );
     }
-    assert_eq!(m["tw_timewait_minisockets"], sum_tw, "sockstat tw");
+    assert_eq!(m["tw_time_wait_minisockets"], sum_tw, "sockstat tw");
     // TcpExt TW counts minisockets when scheduled, so at least these.
-    assert!(m["tw_tcpext_tw_total"] >= sum_tw);
+    assert!(m["tw_tcpext_time_wait_total"] >= sum_tw);
 
     // Doctor's findings, as tw doctor gives them.
     findings_both_ways(&m, &tw(&["doctor", "--format", "json"]).stdout);
@@ -331,6 +347,7 @@ fn example_rules_and_scrape_config_pass_promtool() {
     let path = |f: &str| dir.join(f).to_str().unwrap().to_string();
     for args in [
         vec!["check", "rules", &path("tw-alerts.yml")],
+        vec!["check", "rules", &path("tw-rules.yml")],
         vec!["check", "config", &path("prometheus.yml")],
         // Each alert fires on trouble-shaped series when it should, not before.
         vec!["test", "rules", &path("tw-alerts.test.yml")],
@@ -354,16 +371,24 @@ fn example_rules_and_scrape_config_pass_promtool() {
             "metrics",
         ]),
     ));
-    let rules = std::fs::read_to_string(dir.join("tw-alerts.yml")).unwrap();
+    // Of the rules and the dashboard; a recording rule's own name (with
+    // colons) is no metric of tw's.
+    let rules = [
+        "tw-alerts.yml",
+        "tw-rules.yml",
+        "../grafana/tw-dashboard.json",
+    ]
+    .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
+    .join("\n");
     let used: BTreeSet<&str> = rules
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| w.starts_with("tw_"))
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|w| w.starts_with("tw_") && !w.contains(':'))
         .collect();
-    assert!(used.len() >= 8, "{used:?}");
+    assert!(used.len() >= 12, "{used:?}");
     for name in used {
         assert!(
             text.contains(&format!("# TYPE {name} ")),
-            "{name} is in tw-alerts.yml but not in tw metrics"
+            "{name} is in the rules or the dashboard but not in tw metrics"
         );
     }
 }

@@ -5,6 +5,8 @@
 //! binary in its own target folder (about 2 minutes on 2 cores).
 
 mod common;
+#[path = "support/head.rs"]
+mod head;
 #[path = "support/scratch.rs"]
 mod scratch;
 
@@ -67,6 +69,132 @@ fn visible_commands() -> Vec<String> {
         .collect()
 }
 
+/// `man -l` of roff text, at 100 columns, failing on any groff warning.
+fn rendered(roff: &[u8], what: &str) -> String {
+    let dir = Scratch::new("man");
+    let page = dir.0.join("page.1");
+    std::fs::write(&page, roff).unwrap();
+    let o = common::run_bounded(
+        Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(&page)
+            .env("MANWIDTH", "100"),
+    );
+    assert!(
+        o.stderr.is_empty(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ok(o, what)
+}
+
+#[test]
+fn man_pages_carry_exit_status_and_keep_the_examples_aligned() {
+    let page = |args: &[&str]| -> Vec<u8> {
+        let o = common::run_bounded(Command::new(TW).arg("man").args(args));
+        assert!(o.status.success(), "tw man {args:?}: {o:?}");
+        o.stdout
+    };
+    let top = rendered(&page(&[]), "tw man");
+    // Each example's description starts in the same column, as in --help.
+    let examples: Vec<&str> = top
+        .lines()
+        .skip_while(|l| l.trim() != "EXAMPLES")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert!(examples.len() >= 10, "{top}");
+    let col = |l: &str, word: &str| l.find(word).unwrap();
+    let at = col(examples[0], "summary:");
+    assert_eq!(
+        col(
+            examples.iter().find(|l| l.contains("tw ports")).unwrap(),
+            "ephemeral"
+        ),
+        at
+    );
+    assert_eq!(
+        col(
+            examples.iter().find(|l| l.contains("tw doctor")).unwrap(),
+            "findings"
+        ),
+        at
+    );
+    assert!(
+        top.contains("EXIT STATUS") && top.contains("3  doctor could not run"),
+        "{top}"
+    );
+    for c in visible_commands() {
+        let text = rendered(&page(&[&c]), &c);
+        assert!(text.contains("EXIT STATUS"), "tw-{c}(1): {text}");
+    }
+    let doctor = rendered(&page(&["doctor"]), "doctor");
+    assert!(doctor.contains("2  a critical finding"), "{doctor}");
+    let count = rendered(&page(&["count"]), "count");
+    assert!(
+        count.contains("1  the count is above --fail-above"),
+        "{count}"
+    );
+    // What tw generate writes for the .deb is what tw man prints.
+    let dir = Scratch::new("man-gen");
+    ok(
+        common::run_bounded(Command::new(TW).args(["generate", dir.0.to_str().unwrap()])),
+        "tw generate",
+    );
+    assert_eq!(
+        std::fs::read(dir.0.join("tw-doctor.1")).unwrap(),
+        page(&["doctor"])
+    );
+    let o = common::run_bounded(Command::new(TW).args(["man", "nope"]));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("tw: man: no command `nope`"));
+}
+
+#[test]
+fn completions_and_man_into_a_closed_pipe_end_quietly() {
+    // A regression: clap_complete panicked on the broken pipe.
+    for args in [
+        &["completions", "powershell"][..],
+        &["completions", "bash"],
+        &["man"],
+    ] {
+        let (_, status, err) = head::head(Command::new(TW).args(args), 8);
+        assert!(status.success(), "{args:?}: {status:?} {err}");
+        assert_eq!(err, "", "{args:?}");
+    }
+}
+
+#[test]
+fn completions_bash_loads_in_bash_and_completes_commands() {
+    let o = common::run_bounded(Command::new(TW).args(["completions", "bash"]));
+    let script = ok(o, "tw completions bash");
+    let dir = Scratch::new("compl");
+    let file = dir.0.join("tw.bash");
+    std::fs::write(&file, &script).unwrap();
+    // Source it, check `complete` registered it, and ask it for "tw sch".
+    let probe = format!(
+        "set -e; source {}; complete -p tw; \
+         COMP_WORDS=(tw sch); COMP_CWORD=1; COMP_LINE='tw sch'; COMP_POINT=6; \
+         _tw tw sch tw; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let out = ok(
+        common::run_bounded(Command::new("bash").args(["--norc", "-c", &probe])),
+        "bash",
+    );
+    assert!(out.lines().next().unwrap().ends_with("-F _tw tw"), "{out}");
+    assert_eq!(out.lines().skip(1).collect::<Vec<_>>(), ["schema"], "{out}");
+    // The other shells' scripts are there too.
+    for (shell, start) in [("zsh", "#compdef tw"), ("fish", "# Print an optspec")] {
+        let o = common::run_bounded(Command::new(TW).args(["completions", shell]));
+        let text = ok(o, shell);
+        assert!(
+            text.starts_with(start) || text.contains("complete -c tw"),
+            "{shell}"
+        );
+    }
+}
+
 #[test]
 fn generate_writes_a_man_page_per_command_and_three_completions() {
     let dir = Scratch::new("gen");
@@ -79,6 +207,10 @@ fn generate_writes_a_man_page_per_command_and_three_completions() {
     let mut want: Vec<String> = vec!["tw.1".into()];
     want.extend(commands.iter().map(|c| format!("tw-{c}.1")));
     want.extend(["tw.bash", "_tw", "tw.fish"].map(String::from));
+    let schemas = [
+        "ls", "count", "summary", "ports", "doctor", "explain", "watch",
+    ];
+    want.extend(schemas.map(|c| format!("tw-{c}.schema.json")));
     let listed: Vec<String> = out
         .lines()
         .map(|l| {
@@ -104,7 +236,7 @@ fn generate_writes_a_man_page_per_command_and_three_completions() {
     assert!(serve.contains("\\-\\-listen") && serve.contains("127.0.0.1:9838"));
     // man renders every page without a groff warning.
     if Command::new("man").arg("--version").output().is_ok() {
-        for name in &want[..want.len() - 3] {
+        for name in want.iter().filter(|n| n.ends_with(".1")) {
             let o = common::run_bounded(
                 Command::new("man")
                     .args(["--warnings", "-l"])
@@ -134,6 +266,16 @@ fn generate_writes_a_man_page_per_command_and_three_completions() {
             bash.contains(c) && zsh.contains(c) && fish.contains(c),
             "{c}"
         );
+    }
+
+    // The schemas are what `tw schema` prints.
+    for c in schemas {
+        let shipped = std::fs::read(dir.0.join(format!("tw-{c}.schema.json"))).unwrap();
+        let printed = ok(
+            common::run_bounded(Command::new(TW).args(["schema", c])),
+            "tw schema",
+        );
+        assert_eq!(String::from_utf8(shipped).unwrap(), printed, "{c}");
     }
 
     // An unwritable folder is one clear line and exit 2.
@@ -211,6 +353,10 @@ fn the_deb_holds_binary_man_pages_completions_unit_and_defaults() {
         "./usr/lib/systemd/system/tw-serve.service".into(),
         "./etc/default/tw-serve".into(),
         "./usr/share/doc/tw/examples/prometheus/tw-alerts.yml".into(),
+        "./usr/share/doc/tw/examples/prometheus/tw-rules.yml".into(),
+        "./usr/share/doc/tw/examples/grafana/tw-dashboard.json".into(),
+        "./usr/share/tw/schema/tw-ls.schema.json".into(),
+        "./usr/share/tw/schema/tw-watch.schema.json".into(),
     ];
     want.extend(
         visible_commands()

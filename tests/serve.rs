@@ -2,7 +2,10 @@
 //! (Debian's prometheus package) scrapes it and its HTTP API answers with the
 //! TIME_WAIT count `tw count` gives; bad requests get 4xx and the server keeps
 //! going; connections and scrapes are bounded; a stuck read times out with
-//! 503 and a failed one gets 500 with the reason. Needs root.
+//! 503 and a failed one gets 500 with the reason; OpenMetrics and gzip when
+//! asked, on every address a host name resolves to; and every query of the
+//! Grafana dashboard and the recording rules returns data from Prometheus
+//! scraping tw serve and node_exporter under load. Needs root.
 
 mod common;
 #[path = "support/scratch.rs"]
@@ -46,6 +49,8 @@ struct Response {
     status: u16,
     headers: BTreeMap<String, String>,
     body: String,
+    /// The body as sent (gzip, say).
+    bytes: Vec<u8>,
 }
 
 /// An HTTP client connection made inside the namespace.
@@ -138,7 +143,8 @@ impl Client {
         Response {
             status,
             headers,
-            body: String::from_utf8(body).unwrap(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            bytes: body,
         }
     }
 
@@ -328,7 +334,7 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
         Duration::from_secs(30),
         |r| r.status == 200,
     );
-    let tw_query = "sum(tw_sockets{state=\"TIME_WAIT\"})";
+    let tw_query = "sum(tw_sockets{state=\"time_wait\"})";
     let deadline = Instant::now() + Duration::from_secs(20);
     let from_prometheus = loop {
         if let Some((_, v)) = query(&ns, tw_query).first() {
@@ -359,18 +365,21 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
     let ports: Value =
         serde_json::from_slice(&ns.output(TW, &["ports", "--format", "json"]).stdout).unwrap();
     let d = &ports["destinations"][0];
+    let peer: std::net::SocketAddr = d["peer"].as_str().unwrap().parse().unwrap();
     let held = query(
         &ns,
         &format!(
-            "tw_destination_ports_held{{peer=\"{}\"}} / tw_destination_ports_capacity",
-            d["peer"].as_str().unwrap()
+            "tw_destination_ports_held{{peer_address=\"{}\",peer_port=\"{}\"}} \
+             / tw_destination_ports_capacity",
+            peer.ip(),
+            peer.port()
         ),
     );
     let usable = ports["capacity"]["preferred_parity"].as_f64().unwrap()
         + ports["capacity"]["other_parity"].as_f64().unwrap();
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0].1, d["held"].as_f64().unwrap() / usable);
-    assert_eq!(held[0].0["local"], d["local"]);
+    assert_eq!(held[0].0["local_address"], d["local"]);
     let up = query(&ns, "up{job=\"tw\"}");
     assert_eq!(up[0].1, 1.0, "{up:?}");
 
@@ -388,6 +397,422 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
         tw_count(&ns, &["count", "--state", "time-wait", "--dport", "9838"]),
         0.0
     );
+    prom.assert_running();
+}
+
+/// What Prometheus sends (scrape/scrape.go, acceptHeader and the gzip it
+/// asks for).
+const PROMETHEUS_ACCEPT: &str = "Accept: application/openmetrics-text;version=1.0.0;q=0.5,\
+    application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2\r\n";
+
+fn get_with(ns: &Netns, addr: &str, headers: &str) -> Response {
+    let mut c = Client::connect(ns, addr);
+    c.send(format!("GET /metrics HTTP/1.1\r\nHost: t\r\n{headers}\r\n").as_bytes());
+    let r = c.response(false);
+    c.abort();
+    r
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn serve_listens_on_a_host_name_and_speaks_openmetrics_and_gzip_when_asked() {
+    let ns = Netns::new("serve-om");
+    let dir = Scratch::new("serve-om");
+    let _pop = Population::builder()
+        .time_wait(Net::V4, 30)
+        .time_wait(Net::V6, 5)
+        .build(&ns);
+    // localhost: every address the resolver gives (getent, the oracle)
+    // answers; an IPv6 literal in brackets too.
+    let _serve = start_daemon(
+        &ns,
+        TW,
+        &["serve", "--listen", "localhost:9838"],
+        &dir.0.join("serve.log"),
+        "tw serve",
+    );
+    let _serve6 = start_daemon(
+        &ns,
+        TW,
+        &["serve", "--listen", "[::1]:9838"],
+        &dir.0.join("serve6.log"),
+        "tw serve",
+    );
+    let getent = common::run_bounded(Command::new("getent").args(["ahosts", "localhost"]));
+    let mut addrs: Vec<String> = String::from_utf8_lossy(&getent.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|a| match a.contains(':') {
+            true => format!("[{a}]:9838"),
+            false => format!("{a}:9838"),
+        })
+        .collect();
+    addrs.push("[::1]:9838".into());
+    addrs.dedup();
+    assert!(addrs.iter().any(|a| a == "127.0.0.1:9838"), "{addrs:?}");
+    for addr in &addrs {
+        wait_for(&ns, addr, "/healthz", Duration::from_secs(10), |r| {
+            r.status == 200
+        });
+    }
+
+    // No Accept: the text format 0.0.4, uncompressed.
+    let text = get_with(&ns, "[::1]:9838", "");
+    assert_eq!(text.status, 200);
+    assert_eq!(
+        text.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(!text.headers.contains_key("content-encoding"));
+    assert!(text
+        .body
+        .contains("# TYPE tw_tcpext_time_wait_total counter"));
+    assert!(!text.body.contains("# EOF") && !text.body.contains("gaugehistogram"));
+
+    // Prometheus's Accept: OpenMetrics, whose counters drop _total from the
+    // family name, with the time left also as a gaugehistogram, ending in # EOF.
+    let om = get_with(&ns, "127.0.0.1:9838", PROMETHEUS_ACCEPT);
+    assert_eq!(om.status, 200, "{om:?}");
+    assert_eq!(
+        om.headers["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(om.body.ends_with("\n# EOF\n"), "{}", om.body);
+    assert!(om.body.contains("# TYPE tw_tcpext_time_wait counter\n"));
+    assert!(om.body.contains("\ntw_tcpext_time_wait_total "));
+    assert!(om
+        .body
+        .contains("# TYPE tw_time_wait_remaining_seconds gaugehistogram\n"));
+    let sample = |body: &str, series: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing"))
+    };
+    let tw_total = tw_count(&ns, &["count", "--state", "time-wait"]);
+    assert_eq!(tw_total, 35.0);
+    assert_eq!(
+        sample(&om.body, "tw_time_wait_remaining_seconds_gcount"),
+        tw_total
+    );
+    assert_eq!(
+        sample(
+            &om.body,
+            "tw_time_wait_remaining_seconds_bucket{le=\"+Inf\"}"
+        ),
+        tw_total
+    );
+    // The gauges are in both formats, so queries need not know which.
+    for body in [&text.body, &om.body] {
+        assert_eq!(
+            sample(body, "tw_time_wait_expiring_sockets{within_seconds=\"60\"}"),
+            tw_total
+        );
+    }
+
+    // gzip when accepted: smaller, and the same exposition once inflated.
+    let gz = get_with(
+        &ns,
+        "127.0.0.1:9838",
+        &format!("{PROMETHEUS_ACCEPT}Accept-Encoding: gzip\r\n"),
+    );
+    assert_eq!(gz.status, 200);
+    assert_eq!(gz.headers["content-encoding"], "gzip");
+    assert_eq!(
+        gz.headers["content-length"].parse::<usize>().unwrap(),
+        gz.bytes.len()
+    );
+    let mut inflated = String::new();
+    flate2::read::GzDecoder::new(&gz.bytes[..])
+        .read_to_string(&mut inflated)
+        .unwrap();
+    assert!(
+        gz.bytes.len() * 3 < inflated.len(),
+        "{} bytes",
+        gz.bytes.len()
+    );
+    assert!(inflated.ends_with("\n# EOF\n"));
+    assert_eq!(
+        sample(&inflated, "tw_time_wait_remaining_seconds_gcount"),
+        tw_total
+    );
+}
+
+#[test]
+fn listen_without_a_port_or_an_unknown_host_is_one_line_and_exit_2() {
+    for (listen, says) in [
+        ("localhost", "expected HOST:PORT"),
+        ("::1:9838", "brackets"),
+        ("nosuch.invalid:9838", "cannot resolve nosuch.invalid"),
+    ] {
+        let out = common::run_bounded(Command::new(TW).args(["serve", "--listen", listen]));
+        assert_eq!(out.status.code(), Some(2), "{listen}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with(&format!("tw: --listen {listen}: ")) && err.contains(says),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+/// Connections made and closed inside a namespace until dropped (at most
+/// [`Load::MAX`] of them, for at most [`Load::FOR`]): the client closes
+/// first, so each leaves an outbound TIME_WAIT toward 127.0.0.2:8080, and
+/// every fifth is reset instead (SO_LINGER 0), which counts in Tcp OutRsts.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Load {
+    const MAX: usize = 5000;
+    const FOR: Duration = Duration::from_secs(150);
+
+    fn start(ns: &Netns) -> Load {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let listener = ns
+            .run(|| std::net::TcpListener::bind("127.0.0.2:8080"))
+            .unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let s = stop.clone();
+        let server = thread::spawn(move || {
+            let deadline = Instant::now() + Load::FOR;
+            while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((mut c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                        let _ = c.read_to_end(&mut Vec::new());
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        let s = stop.clone();
+        // Sockets keep the namespace they were made in: connect from a
+        // thread that entered it.
+        let client = ns.run(move || {
+            thread::spawn(move || {
+                let deadline = Instant::now() + Load::FOR;
+                for i in 0..Load::MAX {
+                    if s.load(Ordering::Relaxed) || Instant::now() > deadline {
+                        break;
+                    }
+                    if let Ok(c) = TcpStream::connect("127.0.0.2:8080") {
+                        if i % 5 == 4 {
+                            Client {
+                                stream: c,
+                                buf: Vec::new(),
+                            }
+                            .abort();
+                        }
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                }
+            })
+        });
+        Load {
+            stop,
+            threads: vec![server, client],
+        }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Every PromQL query of the Grafana dashboard (its `$instance` as `.+`,
+/// what "All" selects) and its variable's metric.
+fn dashboard_queries() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/grafana/tw-dashboard.json");
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = vec!["tw_build_info".to_string()];
+    assert_eq!(
+        d["templating"]["list"][0]["definition"],
+        "label_values(tw_build_info, instance)"
+    );
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            assert!(
+                !expr.contains("$__"),
+                "{expr}: only $instance is substituted"
+            );
+            out.push(expr.replace("$instance", ".+"));
+        }
+    }
+    out
+}
+
+/// Every recording rule of tw-rules.yml: its name and its expression.
+fn recording_rule_queries() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/prometheus/tw-rules.yml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Vec::new();
+    for l in text.lines().map(str::trim) {
+        if let Some(name) = l.strip_prefix("- record: ") {
+            out.push(name.to_string());
+        } else if let Some(expr) = l.strip_prefix("expr: ") {
+            out.push(expr.to_string());
+        }
+    }
+    let rules = text.matches("- record:").count();
+    assert!(rules >= 8 && out.len() == 2 * rules, "{out:?}");
+    out
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn every_dashboard_and_recording_rule_query_returns_data_from_prometheus() {
+    for probe in ["prometheus", "prometheus-node-exporter"] {
+        let ok = Command::new(probe).arg("--version").output();
+        assert!(
+            matches!(&ok, Ok(o) if o.status.success()),
+            "needs {probe}: .ci/setup.d/50-prometheus.sh and 51-node-exporter.sh: {ok:?}"
+        );
+    }
+    let ns = Netns::new("dash");
+    let dir = Scratch::new("dash");
+    let _pop = Population::builder()
+        .listeners(Net::V4, 2)
+        .established(Net::V4, 3)
+        .established(Net::V6, 2)
+        .time_wait(Net::V6, 20)
+        .build(&ns);
+    let _load = Load::start(&ns);
+    let _serve = start_serve(&ns, &dir.0, &[]);
+    let _node = start_daemon(
+        &ns,
+        "prometheus-node-exporter",
+        &[
+            "--web.listen-address=127.0.0.1:9100",
+            "--collector.disable-defaults",
+            "--collector.tcpstat",
+            "--collector.netstat",
+            "--collector.conntrack",
+        ],
+        &dir.0.join("node.log"),
+        "node_exporter",
+    );
+    wait_for(
+        &ns,
+        "127.0.0.1:9100",
+        "/metrics",
+        Duration::from_secs(10),
+        |r| r.status == 200,
+    );
+    // As packaging/prometheus/prometheus.yml: both jobs' instance is the
+    // host without the port.
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/prometheus/tw-rules.yml");
+    let relabel = "    relabel_configs:\n      - source_labels: [__address__]\n        \
+                   regex: '(.+):\\d+'\n        target_label: instance\n";
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {}\n\
+             scrape_configs:\n  - job_name: tw\n    scrape_timeout: 1s\n    \
+             static_configs:\n      - targets: ['{SERVE}']\n{relabel}\
+             \n  - job_name: node\n    scrape_timeout: 1s\n    \
+             static_configs:\n      - targets: ['127.0.0.1:9100']\n{relabel}",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let mut prom = start_daemon(
+        &ns,
+        "prometheus",
+        &[
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.tsdb.path={}", dir.0.join("data").display()),
+            "--web.listen-address=127.0.0.1:9090",
+        ],
+        &dir.0.join("prometheus.log"),
+        "prometheus",
+    );
+    wait_for(
+        &ns,
+        "127.0.0.1:9090",
+        "/-/ready",
+        Duration::from_secs(30),
+        |r| r.status == 200,
+    );
+
+    let queries: Vec<String> = dashboard_queries()
+        .into_iter()
+        .chain(recording_rule_queries())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let empty: Vec<&String> = queries
+            .iter()
+            .filter(|q| query(&ns, q).is_empty())
+            .collect();
+        if empty.is_empty() {
+            break;
+        }
+        prom.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "no data for {empty:#?}; prometheus log: {}",
+            std::fs::read_to_string(dir.0.join("prometheus.log")).unwrap_or_default()
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+
+    // The data is the load's: outbound TIME_WAIT toward 127.0.0.2:8080,
+    // growing, resets sent, and node_exporter's states join tw's on the
+    // same label values.
+    let out = query(
+        &ns,
+        "instance_direction:tw_time_wait_sockets:sum{direction=\"out\"}",
+    );
+    assert!(out[0].1 > 0.0, "{out:?}");
+    let inflow = query(
+        &ns,
+        "destination:tw_destination_time_wait_inflow:per_second",
+    );
+    assert!(
+        inflow
+            .iter()
+            .any(|(l, v)| l["peer_address"] == "127.0.0.2" && l["peer_port"] == "8080" && *v > 0.0),
+        "{inflow:?}"
+    );
+    let eta = query(&ns, "destination:tw_destination_ports_exhaustion:seconds");
+    assert!(eta.iter().all(|(_, v)| *v > 0.0), "{eta:?}");
+    // Prometheus asked for OpenMetrics and parsed it: the gaugehistogram's
+    // series exist only there, and agree with the gauges of the same scrape.
+    let om = query(
+        &ns,
+        "tw_time_wait_remaining_seconds_gcount - on (instance) \
+         sum by (instance) (tw_time_wait_sockets)",
+    );
+    assert_eq!(om.len(), 1, "{om:?}");
+    assert_eq!(om[0].1, 0.0, "{om:?}");
+    let up = query(&ns, "up");
+    assert_eq!(up.len(), 2, "{up:?}");
+    assert!(up.iter().all(|(_, v)| *v == 1.0), "{up:?}");
+    let rsts = query(&ns, "instance:node_netstat_tcp_out_rsts:rate1m");
+    assert!(rsts[0].1 > 0.0, "{rsts:?}");
+    let joined = query(
+        &ns,
+        "instance_state:tw_minus_node_tcp_connection_states:diff",
+    );
+    let states: Vec<&str> = joined
+        .iter()
+        .map(|(l, _)| l["state"].as_str().unwrap())
+        .collect();
+    for s in ["established", "listen", "time_wait"] {
+        assert!(states.contains(&s), "{s} joins: {states:?}");
+    }
     prom.assert_running();
 }
 
@@ -598,7 +1023,7 @@ fn a_stuck_read_times_out_scrapes_are_bounded_and_a_failed_read_says_why() {
     });
     assert!(
         ok.body
-            .contains("tw_sockets{family=\"inet\",state=\"LISTEN\"}"),
+            .contains("tw_sockets{family=\"inet\",state=\"listen\"}"),
         "{ok:?}"
     );
 

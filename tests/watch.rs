@@ -67,6 +67,7 @@ fn assert_schema(v: &Value) {
             "destinations",
             "elapsed_s",
             "interval_s",
+            "schema_version",
             "states",
             "time",
             "time_wait",
@@ -128,18 +129,28 @@ fn assert_schema(v: &Value) {
                 "exhausted_in_s",
                 "free",
                 "held",
+                "held_first_choice",
                 "local",
                 "new",
                 "peer",
                 "rate_per_s",
                 "settles_at",
                 "time_wait",
-                "usable"
+                "usable",
+                "usable_first_choice"
             ],
             "{d}"
         );
         assert!(d["local"].is_string() && d["peer"].is_string(), "{d}");
-        for k in ["held", "time_wait", "usable", "free", "settles_at"] {
+        for k in [
+            "held",
+            "time_wait",
+            "usable",
+            "free",
+            "settles_at",
+            "usable_first_choice",
+            "held_first_choice",
+        ] {
             assert!(d[k].is_u64(), "{k}: {d}");
         }
         for k in ["new", "rate_per_s", "exhausted_in_s"] {
@@ -363,6 +374,10 @@ fn measures_a_known_inflow_and_forecasts_from_it() {
     let (held, free) = (d["held"].as_u64().unwrap(), d["free"].as_u64().unwrap());
     assert_eq!(held + free, 2000, "{d}");
     assert!(held >= d["time_wait"].as_u64().unwrap(), "{d}");
+    // Half the range is of the parity connect() tries first.
+    assert_eq!(d["usable_first_choice"], 1000, "{d}");
+    let first = d["held_first_choice"].as_u64().unwrap();
+    assert!(first <= held && first <= 1000, "{d}");
     assert!(
         d["settles_at"].as_u64().unwrap() > 2000,
         "12,000 needed: {d}"

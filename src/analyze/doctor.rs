@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::analyze::aggregate::{rank, PortGroups, PortUse, Summary};
@@ -14,7 +15,7 @@ use crate::model::ports::{port_capacity, PortCapacity, DEFAULT_PORT_RANGE};
 use crate::model::{Consumer, Flow};
 use crate::model::{Endpoint, PortRange, Socket, TcpState};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Ok,
@@ -33,7 +34,7 @@ impl Severity {
 }
 
 /// One rule's verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Finding {
     /// Stable rule name, for scripts and metrics labels.
     pub rule: &'static str,
@@ -206,6 +207,21 @@ fn pct(n: u64, of: u64) -> f64 {
         n as f64 * 100.0 / of as f64
     }
 }
+
+/// Every rule [`diagnose`] runs, in its order. `port_exhaustion` reports one
+/// finding per destination at risk and none when all are fine; the metrics
+/// list every rule anyway, so no series vanishes when a rule is quiet.
+pub const RULES: [&str; 9] = [
+    "port_exhaustion",
+    "time_wait_outbound",
+    "tw_buckets",
+    "conntrack",
+    "fin_timeout_myth",
+    "time_wait_at_zero",
+    "close_wait",
+    "listen_overflows",
+    "resets",
+];
 
 /// Runs every rule. Findings come back worst first, then in rule order.
 pub fn diagnose(facts: &Facts, scan: &Scan) -> Vec<Finding> {
@@ -771,6 +787,23 @@ mod tests {
                 "10.0.0.9:80",
                 Direction::Outbound,
             ));
+        }
+    }
+
+    #[test]
+    fn rules_lists_every_rule_diagnose_runs() {
+        for tree in ["live", "full-conntrack", "no-conntrack", "narrow-range"] {
+            let f = facts(tree);
+            let mut scan = Scan::new(port_range(&f));
+            outbound(&mut scan, 175, 40000);
+            let got = diagnose(&f, &scan);
+            for finding in &got {
+                assert!(RULES.contains(&finding.rule), "{tree}: {}", finding.rule);
+            }
+            // All but port_exhaustion report whether or not they find trouble.
+            for rule in &RULES[1..] {
+                assert!(got.iter().any(|f| f.rule == *rule), "{tree}: {rule}");
+            }
         }
     }
 

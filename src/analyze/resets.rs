@@ -10,7 +10,7 @@ use crate::model::facts::Facts;
 
 /// One reset counter: its section and name in /proc/net/{snmp,netstat},
 /// what it counts (with the kernel function that counts it), and its value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ResetCounter {
     pub section: &'static str,
     pub name: &'static str,

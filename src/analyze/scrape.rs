@@ -17,14 +17,14 @@ use crate::model::{Family, PortRange, Socket, TcpState};
 use crate::query::Filter;
 use crate::source::Source;
 
-/// Upper bounds, in seconds, of the TIME_WAIT time-left histogram. Every
+/// Upper bounds, in seconds, of the TIME_WAIT time-left buckets. Every
 /// TIME_WAIT socket has at most TCP_TIMEWAIT_LEN (60 s) left; the timer wheel
 /// can leave one at 0 for a few seconds, which lands in the first bucket.
 pub const TIME_LEFT_BUCKETS: [u32; 8] = [1, 5, 10, 20, 30, 40, 50, 60];
 
 /// What the metrics need from the socket table, in one pass: doctor's scan
 /// (summary, ports per destination, queues), plus sockets per family and
-/// state, and the TIME_WAIT time-left histogram.
+/// state, and the TIME_WAIT time left in buckets.
 #[derive(Debug)]
 pub struct MetricScan {
     pub scan: Scan,
@@ -51,7 +51,8 @@ impl MetricScan {
     }
 
     /// Cumulative counts for each bound of [`TIME_LEFT_BUCKETS`] and for
-    /// +Inf (the last), as a Prometheus histogram wants them.
+    /// +Inf (the last): the `tw_time_wait_expiring_sockets` gauges, and the
+    /// buckets of the OpenMetrics gaugehistogram.
     pub fn time_left_cumulative(&self) -> [u64; TIME_LEFT_BUCKETS.len() + 1] {
         let mut out = self.time_left;
         for i in 1..out.len() {

@@ -26,7 +26,7 @@ pub fn metrics(cx: &mut Ctx, args: &MetricsArgs, out: &mut dyn Write) -> Result<
 pub fn serve(cx: Ctx, args: &ServeArgs) -> Result<Outcome> {
     no_format(cx.format, "serve")?;
     serve::serve(serve::Config {
-        listen: args.listen,
+        listen: args.listen.clone(),
         timeout: Duration::from_secs(args.timeout),
         top: args.metrics.top,
         source: Arc::from(cx.source),

@@ -10,6 +10,7 @@ mod ls;
 mod metrics;
 pub mod outdir;
 mod ports;
+mod schema;
 mod summary;
 pub mod watch;
 
@@ -139,13 +140,24 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
         Some(Command::Ports(args)) => ports::run(&mut cx, &args, out)?,
         Some(Command::Doctor(args)) => doctor::run(&mut cx, &args, out)?,
         Some(Command::Explain(args)) => {
-            match args.topic {
-                None => crate::explain::render_list(out)?,
-                Some(q) => {
-                    let topic = crate::explain::find(&q).map_err(|e| anyhow!("explain: {e}"))?;
-                    crate::explain::render(topic, out)?;
-                }
+            let topic = match &args.topic {
+                None => None,
+                Some(q) => Some(crate::explain::find(q).map_err(|e| anyhow!("explain: {e}"))?),
+            };
+            match (cx.format, topic) {
+                (Some(Format::Json), t) => crate::explain::render_json(t, out)?,
+                (_, None) => crate::explain::render_list(out)?,
+                (_, Some(t)) => crate::explain::render(t, out)?,
             }
+            Outcome::Ok
+        }
+        Some(Command::Schema(args)) => schema::run(args.command, out)?,
+        Some(Command::Completions(args)) => {
+            generate::completions(args.shell, out)?;
+            Outcome::Ok
+        }
+        Some(Command::Man(args)) => {
+            generate::man(args.command.as_deref(), out)?;
             Outcome::Ok
         }
         Some(Command::Capture(args)) => {

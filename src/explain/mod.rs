@@ -104,6 +104,50 @@ pub fn render(topic: &Topic, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// `tw explain --format json`: one topic, or every topic without its body.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ExplainJson {
+    pub schema_version: crate::model::schema::SchemaVersion,
+    pub topics: Vec<TopicJson>,
+}
+
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct TopicJson {
+    /// netstat's spelling for states, the dotted name for sysctls.
+    pub name: &'static str,
+    /// "state" or "sysctl".
+    pub kind: &'static str,
+    pub summary: &'static str,
+    /// Plain text, lines of at most 78 columns; absent in the list of topics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<&'static str>,
+    /// Other names `tw explain` accepts.
+    pub aliases: &'static [&'static str],
+}
+
+/// One topic as JSON, or every topic (without bodies) when `topic` is None.
+pub fn render_json(topic: Option<&Topic>, out: &mut dyn Write) -> io::Result<()> {
+    let json = |t: &Topic, body: bool| TopicJson {
+        name: t.name,
+        kind: match t.kind {
+            TopicKind::State => "state",
+            TopicKind::Sysctl => "sysctl",
+        },
+        summary: t.summary,
+        body: body.then_some(t.body),
+        aliases: t.aliases,
+    };
+    let doc = ExplainJson {
+        schema_version: crate::model::schema::SchemaVersion,
+        topics: match topic {
+            Some(t) => vec![json(t, true)],
+            None => TOPICS.iter().map(|t| json(t, false)).collect(),
+        },
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
 const WIDTH: usize = 78;
 
 /// `words` joined by commas in lines of at most [`WIDTH`] columns, the

@@ -10,6 +10,7 @@ mod consumer;
 pub mod endpoint;
 pub mod facts;
 pub mod ports;
+pub mod schema;
 pub mod state;
 
 pub use consumer::{Consumer, Flow};

@@ -58,7 +58,7 @@ pub const DEFAULT_PORT_RANGE: PortRange = PortRange {
 /// How many ephemeral ports the kernel can hand out automatically, and how
 /// they split by parity. `available == preferred_parity + other_parity +
 /// never_chosen`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PortCapacity {
     /// Ports in ip_local_port_range.
     pub range: u32,

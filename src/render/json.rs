@@ -1,9 +1,11 @@
-//! JSON, with the schema documented in README.md. Timers are in
+//! JSON; `tw schema COMMAND` prints each document's JSON Schema, generated
+//! from these types. Timers are in
 //! milliseconds. Listings stream one object at a time.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::cells::Annotation;
@@ -15,12 +17,22 @@ use crate::analyze::aggregate::{
 use crate::analyze::doctor::{Finding, Severity};
 use crate::analyze::inflow::Inflow;
 use crate::model::ports::PortCapacity;
+use crate::model::schema::SchemaVersion;
 use crate::model::{Socket, StateSet};
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct SocketJson {
+    /// In every row, so each line of a listing stands on its own.
+    schema_version: SchemaVersion,
+    /// netstat's spelling.
+    #[schemars(extend("enum" = ["ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+        "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"]))]
     state: &'static str,
+    #[schemars(extend("enum" = ["inet", "inet6"]))]
     family: &'static str,
+    /// in (accepted), out (made by connect()), null when unknown.
+    #[schemars(extend("enum" = ["in", "out", null]))]
     direction: Option<&'static str>,
     local: String,
     peer: String,
@@ -34,7 +46,8 @@ struct SocketJson {
 }
 
 /// A socket with what an annotated listing adds: its namespace and owners.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct AnnotatedJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     netns: Option<&'a str>,
@@ -44,14 +57,17 @@ struct AnnotatedJson<'a> {
     processes: Option<Vec<OwnerJson<'a>>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct OwnerJson<'a> {
     pid: i32,
     command: &'a str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct TimerJson {
+    #[schemars(extend("enum" = ["retransmit", "keepalive", "timewait", "probe0"]))]
     kind: &'static str,
     ms: u32,
 }
@@ -59,6 +75,7 @@ struct TimerJson {
 impl From<&Socket> for SocketJson {
     fn from(s: &Socket) -> Self {
         SocketJson {
+            schema_version: SchemaVersion,
             state: s.state.name(),
             family: s.family.name(),
             direction: s.direction.map(|d| d.name()),
@@ -77,14 +94,17 @@ impl From<&Socket> for SocketJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct GroupJson {
     key: String,
     count: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct CountJson<'a> {
+    schema_version: SchemaVersion,
     total: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     by: Option<&'a str>,
@@ -92,8 +112,10 @@ struct CountJson<'a> {
     groups: Option<Vec<GroupJson>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct SummaryJson {
+    schema_version: SchemaVersion,
     total: u64,
     ipv4: u64,
     ipv6: u64,
@@ -109,7 +131,7 @@ struct SummaryJson {
 }
 
 /// Inflow into TIME_WAIT from the timers' ages of this read.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct InflowJson {
     recent_inflow_per_s: f64,
     peak_inflow_per_s: f64,
@@ -123,7 +145,7 @@ struct InflowJson {
     listeners: Vec<InflowRowJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct InflowRowJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     local: Option<String>,
@@ -166,7 +188,8 @@ fn inflow(sum: &Summary) -> InflowJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct TimeWaitJson {
     total: u64,
     inbound: u64,
@@ -184,6 +207,7 @@ fn summary(sum: &Summary) -> SummaryJson {
             .collect()
     };
     SummaryJson {
+        schema_version: SchemaVersion,
         total: sum.total,
         ipv4: sum.ipv4,
         ipv6: sum.ipv6,
@@ -236,6 +260,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         Report::Count(total) => line(
             out,
             &CountJson {
+                schema_version: SchemaVersion,
                 total: *total,
                 by: None,
                 groups: None,
@@ -244,6 +269,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         Report::Groups { by, total, groups } => line(
             out,
             &CountJson {
+                schema_version: SchemaVersion,
                 total: *total,
                 by: Some(by),
                 groups: Some(
@@ -267,6 +293,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         Report::Doctor { findings, .. } => line(
             out,
             &DoctorJson {
+                schema_version: SchemaVersion,
                 status: crate::analyze::doctor::worst(findings),
                 findings,
             },
@@ -314,21 +341,26 @@ impl Rows for ListingRows {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct DoctorJson<'a> {
+    schema_version: SchemaVersion,
     status: Severity,
     findings: &'a [Finding],
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct PortsJson {
+    schema_version: SchemaVersion,
     capacity: PortCapacity,
     /// Low end of ip_local_port_range; connect() tries its parity first.
     range_low: u16,
     destinations: Vec<DestinationJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct DestinationJson {
     local: String,
     peer: String,
@@ -351,6 +383,7 @@ struct DestinationJson {
 fn ports(rows: &[(Destination, PortUse)], cap: &PortCapacity, low: u16) -> PortsJson {
     let usable = u64::from(cap.preferred_parity + cap.other_parity);
     PortsJson {
+        schema_version: SchemaVersion,
         capacity: *cap,
         range_low: low,
         destinations: rows
@@ -368,6 +401,39 @@ fn ports(rows: &[(Destination, PortUse)], cap: &PortCapacity, low: u16) -> Ports
             })
             .collect(),
     }
+}
+
+/// The documents of `--format json`, one per command that writes JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    /// `tw ls`: an array, one socket per element.
+    Ls,
+    Count,
+    Summary,
+    Ports,
+    Doctor,
+}
+
+/// The JSON Schema (draft 2020-12) of `doc`, generated from the types that
+/// write it.
+pub fn schema(doc: Document) -> schemars::Schema {
+    let mut s = match doc {
+        // The annotated row: a bare one is the same less netns/processes.
+        Document::Ls => schemars::schema_for!(Vec<AnnotatedJson<'static>>),
+        Document::Count => schemars::schema_for!(CountJson<'static>),
+        Document::Summary => schemars::schema_for!(SummaryJson),
+        Document::Ports => schemars::schema_for!(PortsJson),
+        Document::Doctor => schemars::schema_for!(DoctorJson<'static>),
+    };
+    let name = match doc {
+        Document::Ls => "ls",
+        Document::Count => "count",
+        Document::Summary => "summary",
+        Document::Ports => "ports",
+        Document::Doctor => "doctor",
+    };
+    s.insert("title".into(), format!("tw {name} --format json").into());
+    s
 }
 
 fn line(out: &mut dyn Write, v: &impl Serialize) -> io::Result<()> {

@@ -1,10 +1,17 @@
-//! Prometheus text exposition (format 0.0.4) of a [`Snapshot`]: for
-//! node_exporter's textfile collector (`tw metrics`) and for `tw serve`.
+//! Prometheus exposition of a [`Snapshot`]: the text format 0.0.4 (for
+//! node_exporter's textfile collector, `tw metrics`, and `tw serve` by
+//! default) and OpenMetrics 1.0 (`tw serve`, when the scraper asks for it).
 //!
 //! Every name starts with `tw_`, values are in base units (seconds, counts),
 //! every family has HELP and TYPE lines, and counters end in `_total`. Label
 //! cardinality is bounded: states and families are fixed sets, doctor's rules
 //! a short fixed list, and destinations are cut to the `top` busiest.
+//!
+//! Spellings join node_exporter's: the `state` label takes the values of its
+//! tcpstat collector (`node_tcp_connection_states`: `time_wait`,
+//! `established`, ...), TIME_WAIT is `time_wait` in every metric name, and
+//! addresses and ports are separate labels. docs/metrics.md lists every
+//! metric and which ones repeat node_exporter's.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -17,8 +24,22 @@ use crate::analyze::resets;
 use crate::analyze::scrape::{Snapshot, TIME_LEFT_BUCKETS};
 use crate::model::{Direction, Family, TcpState};
 
-/// The Content-Type of this format, for `tw serve`.
+/// The Content-Type of the text format 0.0.4, for `tw serve`.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The Content-Type of OpenMetrics 1.0.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Which exposition format to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0 text: counters' TYPE names lose `_total`, HELP escapes
+    /// quotes, the TIME_WAIT time left is also a gaugehistogram, and the
+    /// exposition ends with `# EOF`.
+    OpenMetrics,
+}
 
 /// A per-destination family: name, help, and its value from the ports held
 /// and the usable ports per destination.
@@ -26,9 +47,21 @@ type PerDestination = (&'static str, &'static str, fn(&PortUse, u64) -> u64);
 
 const SEVERITIES: [Severity; 3] = [Severity::Ok, Severity::Warn, Severity::Crit];
 
-/// Writes every metric of `snap`, with at most `top` destinations.
+/// Writes every metric of `snap` in the text format 0.0.4, with at most
+/// `top` destinations.
 pub fn render(snap: &Snapshot, top: usize, out: &mut dyn Write) -> io::Result<()> {
-    let mut w = Exposition { out };
+    render_as(snap, top, Dialect::Text, out)
+}
+
+/// Writes every metric of `snap` in `dialect`, with at most `top`
+/// destinations.
+pub fn render_as(
+    snap: &Snapshot,
+    top: usize,
+    dialect: Dialect,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut w = Exposition { out, dialect };
     sockets(&mut w, snap)?;
     ports(&mut w, snap, top)?;
     inflow(&mut w, snap, top)?;
@@ -52,7 +85,30 @@ pub fn render(snap: &Snapshot, top: usize, out: &mut dyn Write) -> io::Result<()
         "tw_build_info",
         &[("version", env!("CARGO_PKG_VERSION"))],
         1,
-    )
+    )?;
+    w.end()
+}
+
+/// The `state` label: node_exporter's tcpstat spelling
+/// (collector/tcpstat_linux.go, tcpConnectionState.String), so that
+/// `tw_sockets` and `node_tcp_connection_states` join on it. NEW_SYN_RECV
+/// never appears in a dump (request sockets are reported as SYN_RECV, see
+/// inet_req_diag_fill), so it has none.
+pub fn state_label(s: TcpState) -> Option<&'static str> {
+    Some(match s {
+        TcpState::Established => "established",
+        TcpState::SynSent => "syn_sent",
+        TcpState::SynRecv => "syn_recv",
+        TcpState::FinWait1 => "fin_wait1",
+        TcpState::FinWait2 => "fin_wait2",
+        TcpState::TimeWait => "time_wait",
+        TcpState::Close => "close",
+        TcpState::CloseWait => "close_wait",
+        TcpState::LastAck => "last_ack",
+        TcpState::Listen => "listen",
+        TcpState::Closing => "closing",
+        TcpState::NewSynRecv => return None,
+    })
 }
 
 fn sockets(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
@@ -60,11 +116,15 @@ fn sockets(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
     w.family(
         "tw_sockets",
         "gauge",
-        "TCP sockets by address family (inet, inet6) and state (netstat spelling).",
+        "TCP sockets by address family (inet, inet6) and state (node_exporter's tcpstat \
+         spelling: sum by state to compare with node_tcp_connection_states).",
     )?;
     for family in [Family::Inet, Family::Inet6] {
         for state in TcpState::ALL {
-            let labels = [("family", family.name()), ("state", state.name())];
+            let Some(label) = state_label(state) else {
+                continue;
+            };
+            let labels = [("family", family.name()), ("state", label)];
             w.sample("tw_sockets", &labels, m.count(family, state))?;
         }
     }
@@ -81,22 +141,40 @@ fn sockets(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
     ] {
         w.sample("tw_time_wait_sockets", &[("direction", dir.name())], n)?;
     }
-    let name = "tw_time_wait_remaining_seconds";
+    // The time left is a snapshot per scrape, not observations piling up, so
+    // it is gauges (rate() over a histogram of it would mean nothing): one
+    // per bound, cumulative, in both formats, so queries do not depend on
+    // what the scraper negotiated.
+    let cumulative = m.time_left_cumulative();
+    let name = "tw_time_wait_expiring_sockets";
     w.family(
         name,
-        "histogram",
-        "Time left on the TIME_WAIT sockets present now (each lasts 60 s, TCP_TIMEWAIT_LEN): \
-         a snapshot per scrape, not observations accumulated over time.",
+        "gauge",
+        "TIME_WAIT sockets whose 60 s (TCP_TIMEWAIT_LEN) end within the given seconds: \
+         the ports they hold are free again by then. Cumulative; a snapshot per scrape.",
     )?;
-    let cumulative = m.time_left_cumulative();
-    let bucket = format!("{name}_bucket");
     for (le, n) in TIME_LEFT_BUCKETS.iter().zip(cumulative) {
-        w.sample(&bucket, &[("le", &le.to_string())], n)?;
+        w.sample(name, &[("within_seconds", &le.to_string())], n)?;
     }
-    let count = cumulative[TIME_LEFT_BUCKETS.len()];
-    w.sample(&bucket, &[("le", "+Inf")], count)?;
-    w.sample(&format!("{name}_sum"), &[], m.time_left_sum_secs())?;
-    w.sample(&format!("{name}_count"), &[], count)
+    if w.dialect == Dialect::OpenMetrics {
+        // The same as an OpenMetrics gaugehistogram, for histogram_quantile().
+        let name = "tw_time_wait_remaining_seconds";
+        w.family(
+            name,
+            "gaugehistogram",
+            "Time left on the TIME_WAIT sockets present now (each lasts 60 s, \
+             TCP_TIMEWAIT_LEN): a snapshot per scrape.",
+        )?;
+        let bucket = format!("{name}_bucket");
+        for (le, n) in TIME_LEFT_BUCKETS.iter().zip(cumulative) {
+            w.sample(&bucket, &[("le", &format!("{le}.0"))], n)?;
+        }
+        let count = cumulative[TIME_LEFT_BUCKETS.len()];
+        w.sample(&bucket, &[("le", "+Inf")], count)?;
+        w.sample(&format!("{name}_gcount"), &[], count)?;
+        w.sample(&format!("{name}_gsum"), &[], m.time_left_sum_secs())?;
+    }
+    Ok(())
 }
 
 fn ports(w: &mut Exposition, snap: &Snapshot, top: usize) -> io::Result<()> {
@@ -161,10 +239,12 @@ fn ports(w: &mut Exposition, snap: &Snapshot, top: usize) -> io::Result<()> {
     for (name, help, value) in families {
         w.family(name, "gauge", help)?;
         for (dest, u) in rows.iter().take(top) {
-            let local = dest.local.to_string();
-            let peer = dest.peer.to_string();
-            let labels = [("local", local.as_str()), ("peer", peer.as_str())];
-            w.sample(name, &labels, value(u, usable))?;
+            let (local, peer, port) = dest_text(dest);
+            w.sample(
+                name,
+                &destination_labels(&local, &peer, &port),
+                value(u, usable),
+            )?;
         }
     }
     Ok(())
@@ -227,14 +307,10 @@ fn inflow(w: &mut Exposition, snap: &Snapshot, top: usize) -> io::Result<()> {
     let usable = u64::from(cap.preferred_parity + cap.other_parity);
     let rows = snap.scan.scan.ports.ranked(Some(top));
     for (dest, u) in &rows {
-        let (local, peer) = (dest.local.to_string(), dest.peer.to_string());
+        let (local, peer, port) = dest_text(dest);
         for (win, v) in windows(&u.inflow) {
-            let labels = [
-                ("local", local.as_str()),
-                ("peer", peer.as_str()),
-                ("window", win),
-            ];
-            w.sample(name, &labels, v)?;
+            let [a, b, c] = destination_labels(&local, &peer, &port);
+            w.sample(name, &[a, b, c, ("window", win)], v)?;
         }
     }
     let name = "tw_destination_exhaustion_seconds";
@@ -246,8 +322,8 @@ fn inflow(w: &mut Exposition, snap: &Snapshot, top: usize) -> io::Result<()> {
     )?;
     for (dest, u) in &rows {
         if let Some(t) = u.exhaustion_in(usable) {
-            let (local, peer) = (dest.local.to_string(), dest.peer.to_string());
-            w.sample(name, &[("local", &local), ("peer", &peer)], t)?;
+            let (local, peer, port) = dest_text(dest);
+            w.sample(name, &destination_labels(&local, &peer, &port), t)?;
         }
     }
     let name = "tw_listener_time_wait_inflow_per_second";
@@ -264,6 +340,29 @@ fn inflow(w: &mut Exposition, snap: &Snapshot, top: usize) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A destination's local address, peer address and peer port as text.
+fn dest_text(dest: &crate::analyze::aggregate::Destination) -> (String, String, String) {
+    (
+        dest.local.to_string(),
+        dest.peer.addr.to_string(),
+        dest.peer.port.to_string(),
+    )
+}
+
+/// The labels of one outbound destination: addresses without brackets or
+/// port, the port apart, so each can be matched and grouped on its own.
+pub fn destination_labels<'a>(
+    local: &'a str,
+    peer: &'a str,
+    peer_port: &'a str,
+) -> [(&'static str, &'a str); 3] {
+    [
+        ("local_address", local),
+        ("peer_address", peer),
+        ("peer_port", peer_port),
+    ]
 }
 
 fn facts(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
@@ -302,25 +401,27 @@ fn facts(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
             s.somaxconn,
         ),
         (
-            "tw_timewait_minisockets",
-            "TIME_WAIT and FIN_WAIT2 minisockets of this namespace (/proc/net/sockstat tw), \
-             what tcp_max_tw_buckets limits.",
+            "tw_time_wait_minisockets",
+            "TIME_WAIT and FIN_WAIT2 minisockets of this namespace (/proc/net/sockstat tw, \
+             node_exporter's node_sockstat_TCP_tw), what tcp_max_tw_buckets limits.",
             f.sockstat.tcp_tw,
         ),
         (
             "tw_orphan_sockets",
-            "Orphaned TCP sockets, host-wide (/proc/net/sockstat orphan), against \
-             tcp_max_orphans.",
+            "Orphaned TCP sockets, host-wide (/proc/net/sockstat orphan, node_exporter's \
+             node_sockstat_TCP_orphan), against tcp_max_orphans.",
             f.sockstat.tcp_orphan,
         ),
         (
             "tw_conntrack_entries",
-            "nf_conntrack_count: connection tracking entries now (absent without conntrack).",
+            "nf_conntrack_count: connection tracking entries now (absent without conntrack; \
+             node_exporter's node_nf_conntrack_entries).",
             f.conntrack.count,
         ),
         (
             "tw_conntrack_entries_limit",
-            "nf_conntrack_max: at this count new flows are dropped.",
+            "nf_conntrack_max: at this count new flows are dropped (node_exporter's \
+             node_nf_conntrack_entries_limit).",
             f.conntrack.max,
         ),
         (
@@ -341,17 +442,17 @@ fn facts(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
     let e = &f.tcp_ext;
     let counters = [
         (
-            "tw_tcpext_tw_total",
+            "tw_tcpext_time_wait_total",
             "TcpExt TW: minisockets (TIME_WAIT or FIN_WAIT2) scheduled with a timeout over 4 s.",
             e.tw,
         ),
         (
-            "tw_tcpext_tw_recycled_total",
+            "tw_tcpext_time_wait_recycled_total",
             "TcpExt TWRecycled: TIME_WAIT entries taken over by connect() (tcp_tw_reuse).",
             e.tw_recycled,
         ),
         (
-            "tw_tcpext_tw_killed_total",
+            "tw_tcpext_time_wait_killed_total",
             "TcpExt TWKilled: minisockets scheduled with a timeout of 4 s or less.",
             e.tw_killed,
         ),
@@ -381,10 +482,10 @@ fn facts(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
 }
 
 fn findings(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
-    // Every rule that reported, with all three severities, so a warning that
-    // clears reads 0 rather than vanishing. port_exhaustion reports one
-    // finding per destination at risk, and none when all are fine.
-    let mut counts: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
+    // Every rule with all three severities, whether or not it reported this
+    // time, so a warning that clears reads 0 rather than vanishing (a quiet
+    // port_exhaustion reports no finding at all).
+    let mut counts: BTreeMap<&str, [u64; 3]> = doctor::RULES.iter().map(|r| (*r, [0; 3])).collect();
     for f in &snap.findings {
         counts.entry(f.rule).or_default()[f.severity as usize] += 1;
     }
@@ -407,15 +508,34 @@ fn findings(w: &mut Exposition, snap: &Snapshot) -> io::Result<()> {
     )
 }
 
-/// Writes families and samples in the text format.
+/// Writes families and samples in one of the text formats.
 struct Exposition<'a> {
     out: &'a mut dyn Write,
+    dialect: Dialect,
 }
 
 impl Exposition<'_> {
     fn family(&mut self, name: &str, kind: &str, help: &str) -> io::Result<()> {
-        writeln!(self.out, "# HELP {name} {}", escape_help(help))?;
+        let (name, help) = match self.dialect {
+            Dialect::Text => (name, escape_help(help)),
+            // An OpenMetrics counter family is named without its samples'
+            // `_total`, and its HELP escapes quotes as label values do.
+            Dialect::OpenMetrics if kind == "counter" => (
+                name.strip_suffix("_total").unwrap_or(name),
+                escape_label(help),
+            ),
+            Dialect::OpenMetrics => (name, escape_label(help)),
+        };
+        writeln!(self.out, "# HELP {name} {help}")?;
         writeln!(self.out, "# TYPE {name} {kind}")
+    }
+
+    /// OpenMetrics ends with `# EOF`; the text format just ends.
+    fn end(&mut self) -> io::Result<()> {
+        match self.dialect {
+            Dialect::Text => Ok(()),
+            Dialect::OpenMetrics => writeln!(self.out, "# EOF"),
+        }
     }
 
     fn sample(
@@ -473,7 +593,10 @@ mod tests {
     #[test]
     fn samples_print_labels_in_order() {
         let mut buf = Vec::new();
-        let mut w = Exposition { out: &mut buf };
+        let mut w = Exposition {
+            out: &mut buf,
+            dialect: Dialect::Text,
+        };
         w.sample("tw_x", &[("a", "1"), ("b", "[::1]:80")], 3u64)
             .unwrap();
         w.sample("tw_y", &[], 0.25).unwrap();
@@ -482,5 +605,49 @@ mod tests {
             String::from_utf8(buf).unwrap(),
             "tw_x{a=\"1\",b=\"[::1]:80\"} 3\ntw_y 0.25\n"
         );
+    }
+
+    #[test]
+    fn openmetrics_counters_are_named_without_total_and_end_with_eof() {
+        let mut buf = Vec::new();
+        let mut w = Exposition {
+            out: &mut buf,
+            dialect: Dialect::OpenMetrics,
+        };
+        w.family("tw_c_total", "counter", "say \"hi\"").unwrap();
+        w.sample("tw_c_total", &[], 3).unwrap();
+        w.end().unwrap();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "# HELP tw_c say \\\"hi\\\"\n# TYPE tw_c counter\ntw_c_total 3\n# EOF\n"
+        );
+    }
+
+    #[test]
+    fn state_labels_are_node_exporters() {
+        // collector/tcpstat_linux.go, tcpConnectionState.String, in kernel order.
+        let node_exporter = [
+            "established",
+            "syn_sent",
+            "syn_recv",
+            "fin_wait1",
+            "fin_wait2",
+            "time_wait",
+            "close",
+            "close_wait",
+            "last_ack",
+            "listen",
+            "closing",
+        ];
+        let ours: Vec<&str> = TcpState::ALL
+            .iter()
+            .filter_map(|s| state_label(*s))
+            .collect();
+        assert_eq!(ours, node_exporter);
+        for s in TcpState::ALL {
+            if let Some(l) = state_label(s) {
+                assert_eq!(l, s.name().to_ascii_lowercase());
+            }
+        }
     }
 }

@@ -17,6 +17,11 @@
 //! between scrapes (Prometheus reuses one), and when one must end, tw waits
 //! briefly for the client to close first.
 //!
+//! The exposition is the text format 0.0.4 unless the scraper's `Accept`
+//! prefers OpenMetrics (Prometheus does), and gzip-compressed when its
+//! `Accept-Encoding` takes gzip. `--listen` takes a host name: every
+//! address it resolves to gets a listening socket.
+//!
 //! The HTTP parsing ([`http`]) is pure; [`serve`] and the connection
 //! handling here are the I/O half. What a scrape reads comes through the
 //! source seam, so a capture serves as well as the live kernel.
@@ -25,7 +30,7 @@ pub mod http;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
@@ -36,6 +41,7 @@ use anyhow::{Context, Result};
 use crate::analyze::scrape::Snapshot;
 use crate::query::Filter;
 use crate::render;
+use crate::render::prometheus::Dialect;
 use crate::source::Source;
 use http::{head_end, parse_request, route, Reply, Route};
 
@@ -60,7 +66,8 @@ const MAX_HEAD: usize = 8 * 1024;
 /// What `tw serve` was asked to do.
 #[derive(Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
+    /// `--listen`: HOST:PORT, resolved when serving starts.
+    pub listen: String,
     /// Time limit of one scrape; Prometheus's own, when it sends a shorter
     /// one (X-Prometheus-Scrape-Timeout-Seconds), wins.
     pub timeout: Duration,
@@ -134,21 +141,58 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Binds `cfg.listen` and serves until the process is stopped. Returns only
-/// when the address cannot be bound.
+/// Every address `--listen` names: an address as it is, a host name as the
+/// resolver (/etc/hosts, DNS) gives it, each address once.
+fn resolve(listen: &str) -> Result<Vec<SocketAddr>> {
+    let (host, port) = http::split_listen(listen).map_err(anyhow::Error::msg)?;
+    let found = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("--listen {listen}: cannot resolve {host}"))?;
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for a in found {
+        if !addrs.contains(&a) {
+            addrs.push(a);
+        }
+    }
+    if addrs.is_empty() {
+        anyhow::bail!("--listen {listen}: {host} resolves to no address");
+    }
+    Ok(addrs)
+}
+
+/// Binds every address `cfg.listen` names and serves until the process is
+/// stopped. Returns only when none can be bound. A name such as localhost
+/// gets a socket per address (127.0.0.1 and ::1); one that cannot be bound
+/// (IPv6 off) is logged and skipped while another serves.
 pub fn serve(cfg: Config) -> Result<()> {
-    let listener =
-        TcpListener::bind(cfg.listen).with_context(|| format!("--listen {}", cfg.listen))?;
-    let addr = listener
-        .local_addr()
-        .context("--listen: reading the bound address")?;
-    log(&format!("serving http://{addr}/metrics and /healthz"));
-    if !addr.ip().is_loopback() {
-        log(&format!(
-            "{} is not a loopback address: whoever reaches it sees this box's peers and ports; \
-             restrict it with a firewall",
-            addr.ip()
-        ));
+    let mut listeners = Vec::new();
+    let mut failed = Vec::new();
+    for addr in resolve(&cfg.listen)? {
+        match TcpListener::bind(addr) {
+            Ok(l) => listeners.push(l),
+            Err(e) => failed.push(
+                anyhow::Error::new(e).context(format!("--listen {}: binding {addr}", cfg.listen)),
+            ),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(failed.remove(0));
+    }
+    for e in &failed {
+        log(&format!("{e:#}; serving on the other addresses"));
+    }
+    for listener in &listeners {
+        let addr = listener
+            .local_addr()
+            .context("--listen: reading the bound address")?;
+        log(&format!("serving http://{addr}/metrics and /healthz"));
+        if !addr.ip().is_loopback() {
+            log(&format!(
+                "{} is not a loopback address: whoever reaches it sees this box's peers and \
+                 ports; restrict it with a firewall",
+                addr.ip()
+            ));
+        }
     }
     let shared = Arc::new(Shared {
         cfg,
@@ -163,6 +207,21 @@ pub fn serve(cfg: Config) -> Result<()> {
         .name("tw-serve-reject".into())
         .spawn(move || rejected.iter().for_each(turn_away))
         .context("starting the rejecting thread")?;
+    let first = listeners.remove(0);
+    for listener in listeners {
+        let (shared, reject) = (Arc::clone(&shared), reject.clone());
+        thread::Builder::new()
+            .name("tw-serve-accept".into())
+            .spawn(move || accept(&listener, &shared, &reject))
+            .context("starting an accepting thread")?;
+    }
+    accept(&first, &shared, &reject);
+    Ok(())
+}
+
+/// Takes the connections of one listening socket, each to its thread, or to
+/// the rejecting thread past [`MAX_CONNECTIONS`]. Never returns.
+fn accept(listener: &TcpListener, shared: &Arc<Shared>, reject: &mpsc::SyncSender<TcpStream>) {
     for conn in listener.incoming() {
         let stream = match conn {
             Ok(s) => s,
@@ -186,7 +245,7 @@ pub fn serve(cfg: Config) -> Result<()> {
                 continue;
             }
         };
-        let shared = Arc::clone(&shared);
+        let shared = Arc::clone(shared);
         let spawned = thread::Builder::new()
             .name("tw-serve-conn".into())
             .spawn(move || {
@@ -197,7 +256,6 @@ pub fn serve(cfg: Config) -> Result<()> {
             log(&format!("starting a connection thread: {e}"));
         }
     }
-    Ok(())
 }
 
 /// Answers a connection over the limit with 503, after reading what it sent
@@ -276,7 +334,18 @@ fn handle(shared: &Arc<Shared>, mut stream: TcpStream) {
                         let limit = req
                             .scrape_timeout
                             .map_or(shared.cfg.timeout, |t| t.min(shared.cfg.timeout));
-                        scrape(shared, limit)
+                        let dialect = if req.openmetrics {
+                            Dialect::OpenMetrics
+                        } else {
+                            Dialect::Text
+                        };
+                        let reply = scrape(shared, limit, dialect);
+                        match reply.status == 200 && req.gzip {
+                            true => reply.gzip().unwrap_or_else(|e| {
+                                Reply::error(500, format!("tw: compressing: {e}"))
+                            }),
+                            false => reply,
+                        }
                     }
                     Route::Health => Reply::text(200, "ok\n".into()),
                     Route::Error(reply) => reply,
@@ -373,7 +442,7 @@ fn close_after_client(mut stream: TcpStream, wait: Duration) {
 }
 
 /// Runs one snapshot on its own thread and waits for it at most `limit`.
-fn scrape(shared: &Arc<Shared>, limit: Duration) -> Reply {
+fn scrape(shared: &Arc<Shared>, limit: Duration, dialect: Dialect) -> Reply {
     let Some(slot) = Slot::take(&shared.scrapes, MAX_SCRAPES) else {
         return Reply::error(
             503,
@@ -387,7 +456,7 @@ fn scrape(shared: &Arc<Shared>, limit: Duration) -> Reply {
         .spawn(move || {
             // Held until the read returns, even past the time limit.
             let _slot = slot;
-            let _ = tx.send(worker.snapshot());
+            let _ = tx.send(worker.snapshot(dialect));
         });
     if let Err(e) = spawned {
         return Reply::error(500, format!("tw: starting a scrape thread: {e}"));
@@ -395,8 +464,13 @@ fn scrape(shared: &Arc<Shared>, limit: Duration) -> Reply {
     match rx.recv_timeout(limit) {
         Ok(Ok(body)) => Reply {
             status: 200,
-            content_type: render::prometheus::CONTENT_TYPE,
-            extra: None,
+            content_type: match dialect {
+                Dialect::Text => render::prometheus::CONTENT_TYPE,
+                Dialect::OpenMetrics => render::prometheus::OPENMETRICS_CONTENT_TYPE,
+            },
+            // The answer depends on both, for any cache between.
+            extra: Some("Vary: Accept, Accept-Encoding"),
+            gzipped: false,
             body,
         },
         Ok(Err(e)) => Reply::error(500, format!("tw: {e:#}")),
@@ -412,14 +486,14 @@ fn scrape(shared: &Arc<Shared>, limit: Duration) -> Reply {
 
 impl Shared {
     /// One snapshot as exposition text.
-    fn snapshot(&self) -> Result<Vec<u8>> {
+    fn snapshot(&self, dialect: Dialect) -> Result<Vec<u8>> {
         let mut notes = Vec::new();
         let snap = Snapshot::collect(&*self.cfg.source, &self.cfg.filter, &mut notes);
         if !notes.is_empty() && !self.noted.swap(true, Ordering::Relaxed) {
             log(&notes.join("; "));
         }
         let mut body = Vec::with_capacity(16 * 1024);
-        render::prometheus::render(&snap?, self.cfg.top, &mut body)?;
+        render::prometheus::render_as(&snap?, self.cfg.top, dialect, &mut body)?;
         Ok(body)
     }
 }

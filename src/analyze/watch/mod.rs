@@ -351,6 +351,8 @@ impl Watcher {
                     held: u.held,
                     time_wait: tw.count,
                     usable,
+                    usable_first_choice: Some(u64::from(cap.preferred_parity)),
+                    held_first_choice: Some(u.held_preferred),
                     free: usable.saturating_sub(u.held),
                     new: watched.then_some(tw.new),
                     rate_per_s: rate,
@@ -377,6 +379,7 @@ impl Watcher {
         destinations.truncate(self.top);
 
         Record {
+            schema_version: crate::model::schema::SchemaVersion,
             time: unix_s,
             elapsed_s: (now_ms - self.start_ms) as f64 / 1000.0,
             interval_s: interval_ms.map(|ms| ms as f64 / 1000.0),

@@ -2,15 +2,20 @@
 //! a `--record` file, and what `tw plot` and the live view read. The schema
 //! is in README.md.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::aggregate::TW_SLOTS;
+use crate::model::schema::SchemaVersion;
 use crate::model::TcpState;
 
 /// One sample, as a line of `tw watch` JSON Lines output and of a
 /// `--record` file. The schema is in README.md; `tw plot` reads it back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Record {
+    /// Absent in recordings made before the field.
+    #[serde(default)]
+    pub schema_version: SchemaVersion,
     /// When the sample was taken (the start of its read), in Unix seconds.
     pub time: f64,
     /// Seconds since the first sample.
@@ -31,7 +36,7 @@ pub struct Record {
     pub netns: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TimeWaitRecord {
     pub count: u64,
     pub inbound: u64,
@@ -58,7 +63,7 @@ pub struct TimeWaitRecord {
     pub left_5s_slots: [u64; TW_SLOTS],
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DestinationRecord {
     /// Local address: each (local IP, remote IP, remote port) has the whole
     /// ephemeral range to itself.
@@ -70,6 +75,14 @@ pub struct DestinationRecord {
     pub time_wait: u64,
     /// Ports connect() can choose from (the range less reserved ports).
     pub usable: u64,
+    /// Of the usable ports, those of the parity connect() tries first (that
+    /// of the range's low end); absent in recordings made before the field.
+    #[serde(default)]
+    pub usable_first_choice: Option<u64>,
+    /// Of the ports held, those of that parity: past `usable_first_choice`
+    /// every connect() walks the whole first half before it finds a port.
+    #[serde(default)]
+    pub held_first_choice: Option<u64>,
     pub free: u64,
     /// New TIME_WAIT toward it this interval.
     pub new: Option<u64>,
@@ -86,7 +99,7 @@ pub struct DestinationRecord {
 
 /// Sockets per state, every state present (zeros included) so the keys are
 /// stable, spelled as netstat spells them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub struct StateCounts {
     pub established: u64,

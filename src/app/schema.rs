@@ -1,0 +1,67 @@
+//! `tw schema COMMAND`: the JSON Schema of a command's `--format json`
+//! output (or of `tw watch`'s records), generated from the Rust types that
+//! write it, so it cannot drift from the output. The .deb ships them under
+//! /usr/share/tw/schema/ (`tw generate`).
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::Outcome;
+use crate::analyze::watch::Record;
+use crate::cli::SchemaCommand;
+use crate::render::json::{self, Document};
+
+/// Every command with a schema, as `tw schema` names it.
+pub const ALL: [SchemaCommand; 7] = [
+    SchemaCommand::Ls,
+    SchemaCommand::Count,
+    SchemaCommand::Summary,
+    SchemaCommand::Ports,
+    SchemaCommand::Doctor,
+    SchemaCommand::Explain,
+    SchemaCommand::Watch,
+];
+
+pub fn schema(cmd: SchemaCommand) -> schemars::Schema {
+    let doc = match cmd {
+        SchemaCommand::Ls => Document::Ls,
+        SchemaCommand::Count => Document::Count,
+        SchemaCommand::Summary => Document::Summary,
+        SchemaCommand::Ports => Document::Ports,
+        SchemaCommand::Doctor => Document::Doctor,
+        SchemaCommand::Explain => {
+            let mut s = schemars::schema_for!(crate::explain::ExplainJson);
+            s.insert("title".into(), "tw explain --format json".into());
+            return s;
+        }
+        SchemaCommand::Watch => {
+            let mut s = schemars::schema_for!(Record);
+            s.insert(
+                "title".into(),
+                "tw watch: one JSON Lines record (and one line of a --record file)".into(),
+            );
+            return s;
+        }
+    };
+    json::schema(doc)
+}
+
+/// The name `tw schema` takes and the .deb's file names use.
+pub fn name(cmd: SchemaCommand) -> &'static str {
+    match cmd {
+        SchemaCommand::Ls => "ls",
+        SchemaCommand::Count => "count",
+        SchemaCommand::Summary => "summary",
+        SchemaCommand::Ports => "ports",
+        SchemaCommand::Doctor => "doctor",
+        SchemaCommand::Explain => "explain",
+        SchemaCommand::Watch => "watch",
+    }
+}
+
+pub fn run(cmd: SchemaCommand, out: &mut dyn Write) -> Result<Outcome> {
+    serde_json::to_writer_pretty(&mut *out, &schema(cmd))?;
+    writeln!(out)?;
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,205 @@
+//! `tw schema COMMAND` and every command's `--format json`: each document
+//! validates against the schema tw ships for it, and carries its
+//! `schema_version`. On the fixtures (no root) and on a namespace of the
+//! test's own (live).
+
+mod common;
+#[path = "support/jsonschema.rs"]
+mod jsonschema;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use common::{Net, Netns, Population};
+use serde_json::{json, Value};
+
+const TW: &str = env!("CARGO_BIN_EXE_tw");
+
+fn fixture(rel: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn schema(command: &str) -> Value {
+    let o = common::run_bounded(Command::new(TW).args(["schema", command]));
+    assert!(o.status.success(), "tw schema {command}: {o:?}");
+    serde_json::from_slice(&o.stdout).expect("the schema is JSON")
+}
+
+/// The JSON documents of one run: one for most commands, a line each for
+/// watch.
+fn documents(command: &str, o: &Output) -> Vec<Value> {
+    // doctor exits 1 or 2 on findings; anything but a crash has written.
+    assert!(matches!(o.status.code(), Some(0..=2)), "{command}: {o:?}");
+    let text = String::from_utf8(o.stdout.clone()).unwrap();
+    if command == "watch" {
+        return text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    }
+    vec![serde_json::from_str(&text).unwrap_or_else(|e| panic!("{command}: {e}: {text}"))]
+}
+
+/// Validates each document of `command`'s output and checks its version.
+fn assert_valid(command: &str, o: &Output) -> usize {
+    let s = schema(command);
+    let docs = documents(command, o);
+    assert!(!docs.is_empty(), "{command}: no output");
+    for doc in &docs {
+        let errors = jsonschema::validate(&s, doc);
+        assert!(errors.is_empty(), "{command}: {errors:#?}\n{doc:#}");
+        // Every document says its version; a listing in every row.
+        match doc.as_array() {
+            Some(rows) => {
+                for r in rows {
+                    assert_eq!(r["schema_version"], 1, "{command}: {r}");
+                }
+            }
+            None => assert_eq!(doc["schema_version"], 1, "{command}: {doc}"),
+        }
+    }
+    docs.len()
+}
+
+#[test]
+fn fixture_outputs_validate_against_their_schemas() {
+    let root = fixture("procroot/live");
+    let runs: &[(&str, &[&str])] = &[
+        ("ls", &["ls", "--format", "json"]),
+        ("count", &["count", "--format", "json"]),
+        ("count", &["count", "--by", "state", "--format", "json"]),
+        ("summary", &["summary", "--format", "json"]),
+        ("ports", &["ports", "--format", "json"]),
+        ("doctor", &["doctor", "--format", "json"]),
+    ];
+    for (command, args) in runs {
+        let o = common::run_bounded(Command::new(TW).args(["--proc-root", &root]).args(*args));
+        assert_valid(command, &o);
+    }
+    // A capture of ss -D, through the netlink decoder.
+    let dump = fixture("netlink/tcp.dump");
+    let o = common::run_bounded(Command::new(TW).args(["--from", &dump, "ls", "--format", "json"]));
+    assert!(assert_valid("ls", &o) == 1);
+    // explain: the list, and one topic with its body.
+    let o = common::run_bounded(Command::new(TW).args(["explain", "--format", "json"]));
+    assert_valid("explain", &o);
+    let list = &documents("explain", &o)[0]["topics"];
+    assert!(list.as_array().unwrap().len() > 11, "{list}");
+    assert!(list[0].get("body").is_none());
+    let o =
+        common::run_bounded(Command::new(TW).args(["explain", "time-wait", "--format", "json"]));
+    assert_valid("explain", &o);
+    let one = &documents("explain", &o)[0]["topics"];
+    assert_eq!(one[0]["name"], "TIME_WAIT");
+    assert!(one[0]["body"].as_str().unwrap().contains("60"));
+}
+
+#[test]
+fn recordings_made_before_the_version_field_still_validate() {
+    // fixtures/watch/exhaustion.jsonl predates schema_version.
+    let s = schema("watch");
+    let text = std::fs::read_to_string(fixture("watch/exhaustion.jsonl")).unwrap();
+    for line in text.lines() {
+        let rec: Value = serde_json::from_str(line).unwrap();
+        assert!(rec.get("schema_version").is_none());
+        let errors = jsonschema::validate(&s, &rec);
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+}
+
+#[test]
+fn the_validator_rejects_what_breaks_a_schema() {
+    let s = schema("count");
+    let good = json!({"schema_version": 1, "total": 3, "by": "state",
+                      "groups": [{"key": "TIME_WAIT", "count": 3}]});
+    assert_eq!(jsonschema::validate(&s, &good), Vec::<String>::new());
+    let bad = [
+        json!({"schema_version": 1}),
+        json!({"schema_version": 2, "total": 3}),
+        json!({"schema_version": 1, "total": -1}),
+        json!({"schema_version": 1, "total": "3"}),
+        json!({"schema_version": 1, "total": 3, "surprise": true}),
+        json!({"schema_version": 1, "total": 3, "groups": [{"key": "x"}]}),
+    ];
+    for doc in bad {
+        assert!(!jsonschema::validate(&s, &doc).is_empty(), "{doc} passed");
+    }
+    let ls = schema("ls");
+    let row = json!([{"schema_version": 1, "state": "TIME-WAIT", "family": "inet",
+        "direction": null, "local": "a", "peer": "b", "timer": null, "retrans": 0,
+        "recv_q": 0, "send_q": 0, "uid": 0, "inode": 0}]);
+    let errors = jsonschema::validate(&ls, &row);
+    assert!(errors.iter().any(|e| e.contains("state")), "{errors:?}");
+}
+
+#[test]
+fn an_unknown_command_is_refused_by_tw_schema() {
+    let o = common::run_bounded(Command::new(TW).args(["schema", "metrics"]));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn live_outputs_of_every_command_validate_against_their_schemas() {
+    let ns = Netns::new("schema");
+    let _pop = Population::builder()
+        .listeners(Net::V4, 2)
+        .established(Net::V4, 3)
+        .established(Net::V6, 2)
+        .half_closed(Net::V4, 2)
+        .time_wait(Net::V4, 40)
+        .time_wait(Net::V6, 10)
+        .build(&ns);
+    let runs: &[(&str, &[&str])] = &[
+        ("ls", &["ls", "--format", "json"]),
+        // Owners: the annotated rows, with processes.
+        ("ls", &["-p", "ls", "--format", "json"]),
+        ("ls", &["ls", "--format", "json", "--sort", "timer"]),
+        ("count", &["count", "--format", "json"]),
+        ("count", &["count", "--by", "peer", "--format", "json"]),
+        ("summary", &["summary", "--format", "json"]),
+        ("ports", &["ports", "--format", "json"]),
+        ("doctor", &["doctor", "--format", "json"]),
+        (
+            "watch",
+            &[
+                "watch",
+                "--interval",
+                "200ms",
+                "--count",
+                "3",
+                "--format",
+                "json",
+            ],
+        ),
+    ];
+    for (command, args) in runs {
+        let o = ns.output(TW, args);
+        let n = assert_valid(command, &o);
+        if *command == "watch" {
+            assert_eq!(n, 3, "one record per interval");
+        }
+    }
+    // The annotated listing names its namespace when asked for another one.
+    let o = common::run_bounded(Command::new(TW).args([
+        "--netns",
+        ns.name(),
+        "-p",
+        "ls",
+        "--format",
+        "json",
+    ]));
+    assert_valid("ls", &o);
+    let rows = documents("ls", &o);
+    assert!(rows[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["netns"] == ns.name()));
+}
