@@ -13,6 +13,13 @@ use crate::render::{self, Report};
 use crate::source::owners::Procs;
 
 pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) -> Result<Outcome> {
+    if args.show.info || args.show.memory {
+        let flag = if args.show.info { "-i" } else { "-m" };
+        bail!(
+            "{flag}: tcp_info and socket memory are not read yet; use `ss -t{}` meanwhile",
+            &flag[1..]
+        );
+    }
     if processes && !cx.source.is_live() {
         bail!(
             "-p: owners come from the live /proc/*/fd, which a capture does not hold; \

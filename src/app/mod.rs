@@ -8,6 +8,7 @@ pub mod generate;
 mod ls;
 mod metrics;
 mod ports;
+pub mod ss;
 mod summary;
 pub mod watch;
 
@@ -16,7 +17,7 @@ use std::io::{IsTerminal, Write};
 use anyhow::{anyhow, bail, Result};
 
 use crate::cli::{Cli, Command, Global};
-use crate::model::{Consumer, Family};
+use crate::model::{Consumer, Family, StateSet};
 use crate::query::{self, expr, Filter};
 use crate::render::{Format, Style};
 use crate::source::{self, netns, NetnsChoice, ReadInfo, Source, SourceSpec};
@@ -99,8 +100,9 @@ impl Ctx<'_> {
 /// succeeded, so an error never leaves a partial answer on stdout; the one
 /// exception is a streamed `tw ls` longer than the rows it holds first
 /// (`render::listing::HOLD`), whose written rows stay.
-pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
-    let filter = build_filter(&cli.global, expression_words(&cli.command))?;
+pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
+    let ss_mode = ss::resolve(&mut cli)?;
+    let filter = build_filter(&cli.global, expression_words(&cli.command), ss_mode.states)?;
     let spec = SourceSpec {
         kind: cli.global.source,
         from: cli.global.from.clone(),
@@ -116,7 +118,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
         source: source::open(&spec)?,
         spec,
         filter,
-        format: cli.global.format,
+        // -H: rows without a header, which a bordered table cannot be.
+        format: cli
+            .global
+            .format
+            .or((ss_mode.no_header && tty).then_some(Format::Plain)),
         tty,
         style: Style {
             color: tty
@@ -128,6 +134,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
     let processes = cli.global.processes;
     let outcome = match cli.command {
         None | Some(Command::Summary(_)) => summary::run(&mut cx, out)?,
+        Some(Command::Ls(args)) if ss_mode.no_header => {
+            let mut out = crate::render::NoHeader::new(out);
+            ls::run(&mut cx, &args, processes, &mut out)?
+        }
         Some(Command::Ls(args)) => ls::run(&mut cx, &args, processes, out)?,
         Some(Command::Count(args)) => count::run(&mut cx, &args, out)?,
         Some(Command::Ports(args)) => ports::run(&mut cx, &args, out)?,
@@ -189,13 +199,14 @@ fn expression_words(cmd: &Option<Command>) -> &[String] {
 
 /// The flags and the expression as one filter: the flags are sugar for
 /// the same expression language.
-fn build_filter(g: &Global, words: &[String]) -> Result<Filter> {
+fn build_filter(g: &Global, words: &[String], ss_states: Option<StateSet>) -> Result<Filter> {
     let parsed = expr::parse(words, &service_port).map_err(|e| anyhow!("{e}"))?;
     let states = match (parsed.states, g.state.is_empty()) {
         (Some(_), false) => {
             bail!("--state and `state`/`exclude` words both give states: use one or the other")
         }
         (Some(s), true) => s,
+        (None, true) if ss_states.is_some() => ss_states.unwrap_or_default(),
         (None, _) => query::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?,
     };
     let flags = query::flags_expr(&g.sport, &g.dport, &g.src, &g.dst);

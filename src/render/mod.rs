@@ -7,6 +7,7 @@ pub mod cells;
 pub mod doctor;
 pub mod json;
 pub mod listing;
+mod noheader;
 pub mod plain;
 pub mod prometheus;
 mod report;
@@ -19,6 +20,7 @@ use std::io::{self, Write};
 
 pub use cells::Annotation;
 pub use listing::Stream;
+pub use noheader::NoHeader;
 pub use report::Report;
 
 /// `--format`: how a command's answer is written.
