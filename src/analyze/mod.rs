@@ -3,5 +3,6 @@
 
 pub mod aggregate;
 pub mod doctor;
+pub mod internals;
 pub mod scrape;
 pub mod watch;

@@ -3,6 +3,7 @@
 pub mod abi;
 mod consumer;
 pub mod facts;
+pub mod internals;
 pub mod ports;
 
 pub use consumer::{Consumer, Flow};

@@ -5,6 +5,7 @@
 
 pub mod cells;
 pub mod doctor;
+pub mod internals;
 pub mod json;
 pub mod listing;
 mod noheader;

@@ -204,7 +204,16 @@ fn read_live(kind: SourceKind, filter: &Filter, f: &mut Filtered) -> Result<Read
     } else {
         read_states(filter)
     };
-    if let Some(r) = again(d.dump(families, states, &kf, &mut |s| f.push(s))?) {
+    let wants = f.wants();
+    let end = if wants.any() {
+        d.dump_with(families, states, &kf, wants, &mut |s, x| match x {
+            Some(x) => f.push_extras(s, x),
+            None => f.push(s),
+        })?
+    } else {
+        d.dump(families, states, &kf, &mut |s| f.push(s))?
+    };
+    if let Some(r) = again(end) {
         return Ok(r);
     }
     Ok(Read::Whole(d.bytes_received))

@@ -182,4 +182,20 @@ impl Consumer for Filtered<'_> {
         self.inner.restart();
         self.stopped = false;
     }
+
+    fn wants(&self) -> crate::model::internals::Wants {
+        self.inner.wants()
+    }
+
+    fn push_extras(&mut self, s: &Socket, extras: &crate::model::internals::Extras) -> Flow {
+        let mut s = *s;
+        s.direction = Some(self.listeners.classify(&s));
+        s.netns = self.netns;
+        if !self.filter.matches(&s) {
+            return Flow::Continue(());
+        }
+        let flow = self.inner.push_extras(&s, extras);
+        self.stopped |= flow.is_break();
+        flow
+    }
 }

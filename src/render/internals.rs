@@ -1,0 +1,400 @@
+//! `tw ls -i` / `-m`: each socket with its tcp_info, congestion control and
+//! socket memory, in table, plain and JSON. Cells are single tokens (`rtt`
+//! as ss writes it, `0.031/0.015` ms; rates as `ss -n` does, `3254630631bps`),
+//! so plain output stays one field per column for awk.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use serde::Serialize;
+
+use super::cells::Annotation;
+use super::{Format, Style};
+use crate::analyze::internals::Row;
+use crate::model::internals::{Extras, SkMem, TcpInfo, Wants, SKMEM_KEYS, SKMEM_NAMES};
+
+const INFO_HEADERS: [&str; 15] = [
+    "CC",
+    "RTT",
+    "CWND",
+    "SSTHRESH",
+    "RETRANS",
+    "SENT",
+    "ACKED",
+    "RECEIVED",
+    "DELIVERY",
+    "PACING",
+    "LOST",
+    "UNACKED",
+    "BUSY",
+    "RWND-LTD",
+    "SNDBUF-LTD",
+];
+
+pub fn render(
+    format: Format,
+    rows: &[Row],
+    wants: Wants,
+    a: &Annotation,
+    out: &mut dyn Write,
+    style: &Style,
+) -> io::Result<()> {
+    match format {
+        Format::Json => json(rows, wants, a, out),
+        Format::Plain => plain(rows, wants, a, out),
+        Format::Table => table(rows, wants, a, out, style),
+    }
+}
+
+/// The column headers, and which are numbers (right-aligned).
+pub fn headers(wants: Wants, a: &Annotation) -> Vec<(&'static str, bool)> {
+    let mut h = Vec::new();
+    if !a.namespaces.is_empty() {
+        h.push(("NETNS", false));
+    }
+    h.extend([
+        ("STATE", false),
+        ("LOCAL", false),
+        ("PEER", false),
+        ("RECV-Q", true),
+        ("SEND-Q", true),
+    ]);
+    if wants.info {
+        h.extend(INFO_HEADERS.iter().map(|c| (*c, *c != "CC")));
+    }
+    if wants.memory {
+        h.push(("SKMEM", false));
+    }
+    if a.procs.is_some() {
+        h.push(("PROCESS", false));
+    }
+    h
+}
+
+/// One row's cells, in [`headers`] order; `-` where there is no value.
+pub fn cells(r: &Row, wants: Wants, a: &Annotation) -> Vec<String> {
+    let s = &r.socket;
+    let mut c = Vec::new();
+    if let Some(ns) = a.netns(s) {
+        c.push(ns.to_string());
+    }
+    c.extend([
+        s.state.name().to_string(),
+        s.local.to_string(),
+        s.peer.to_string(),
+        s.recv_q.to_string(),
+        s.send_q.to_string(),
+    ]);
+    let x = r.extras.as_deref();
+    if wants.info {
+        c.extend(info_cells(x));
+    }
+    if wants.memory {
+        c.push(
+            x.and_then(|x| x.memory)
+                .map_or_else(dash, |m| skmem_text(&m)),
+        );
+    }
+    if let Some(p) = a.procs {
+        c.push(p.label(s.inode));
+    }
+    c
+}
+
+fn dash() -> String {
+    "-".to_string()
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(dash, |v| v.to_string())
+}
+
+fn info_cells(x: Option<&Extras>) -> [String; 15] {
+    let cong = opt(x.and_then(|x| x.cong).map(|c| c.as_str().to_string()));
+    let Some(i) = x.and_then(|x| x.info.as_ref()) else {
+        let mut c: [String; 15] = std::array::from_fn(|_| dash());
+        c[0] = cong;
+        return c;
+    };
+    [
+        cong,
+        rtt_text(i),
+        opt(i.cwnd()),
+        opt(i.ssthresh().filter(|t| *t < 0xffff)),
+        match (i.retrans(), i.total_retrans()) {
+            (Some(a), Some(b)) => format!("{a}/{b}"),
+            _ => dash(),
+        },
+        opt(i.bytes_sent()),
+        opt(i.bytes_acked()),
+        opt(i.bytes_received()),
+        opt(i.delivery_rate().map(rate_text)),
+        // ~0: no pacing limit (sk_max_pacing_rate unset), which ss leaves out.
+        opt(i.pacing_rate().filter(|r| *r != u64::MAX).map(rate_text)),
+        opt(i.lost()),
+        opt(i.unacked()),
+        opt(i.busy_us().map(ms_text)),
+        opt(i.rwnd_limited_us().map(ms_text)),
+        opt(i.sndbuf_limited_us().map(ms_text)),
+    ]
+}
+
+/// `rtt/rttvar` in milliseconds, as ss prints them (`0.031/0.015`).
+pub fn rtt_text(i: &TcpInfo) -> String {
+    match (i.rtt_us(), i.rttvar_us()) {
+        (Some(r), Some(v)) => format!("{}/{}", f64::from(r) / 1000.0, f64::from(v) / 1000.0),
+        _ => dash(),
+    }
+}
+
+/// Bytes per second as bits per second, as `ss -n` writes them (sprint_bw
+/// with numeric output): whole bits, `bps`, one token.
+pub fn rate_text(bytes_per_sec: u64) -> String {
+    format!("{}bps", bytes_per_sec.saturating_mul(8))
+}
+
+fn ms_text(us: u64) -> String {
+    format!("{}ms", us / 1000)
+}
+
+/// ss's `skmem:(...)` inside: `r0,rb131072,t0,tb2626560,f0,w0,o0,bl0,d0`.
+pub fn skmem_text(m: &SkMem) -> String {
+    let mut t = String::new();
+    for (i, v) in m.sent().iter().enumerate() {
+        if i > 0 {
+            t.push(',');
+        }
+        t.push_str(SKMEM_NAMES[i]);
+        t.push_str(&v.to_string());
+    }
+    t
+}
+
+fn plain(rows: &[Row], wants: Wants, a: &Annotation, out: &mut dyn Write) -> io::Result<()> {
+    let headers = headers(wants, a);
+    let all: Vec<Vec<String>> = rows.iter().map(|r| cells(r, wants, a)).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|(h, _)| h.len()).collect();
+    for row in &all {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let head: Vec<String> = headers.iter().map(|(h, _)| h.to_string()).collect();
+    let numeric: Vec<bool> = headers.iter().map(|(_, n)| *n).collect();
+    for row in std::iter::once(&head).chain(&all) {
+        let last = row.len().saturating_sub(1);
+        for (i, c) in row.iter().enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            let pad = widths[i].saturating_sub(c.chars().count());
+            if numeric[i] {
+                text.extend(std::iter::repeat_n(' ', pad));
+                text.push_str(c);
+            } else {
+                text.push_str(c);
+                if i != last {
+                    text.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+        }
+        text.push('\n');
+    }
+    out.write_all(text.as_bytes())
+}
+
+fn table(
+    rows: &[Row],
+    wants: Wants,
+    a: &Annotation,
+    out: &mut dyn Write,
+    style: &Style,
+) -> io::Result<()> {
+    let headers = headers(wants, a);
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(headers.iter().map(|(h, _)| Cell::new(h)));
+    if !style.color {
+        t.force_no_tty();
+    }
+    for r in rows {
+        t.add_row(
+            cells(r, wants, a)
+                .into_iter()
+                .zip(&headers)
+                .map(|(c, (_, num))| {
+                    let c = Cell::new(c);
+                    if *num {
+                        c.set_alignment(CellAlignment::Right)
+                    } else {
+                        c
+                    }
+                }),
+        );
+    }
+    writeln!(out, "{t}")
+}
+
+#[derive(Serialize)]
+struct RowJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netns: Option<&'a str>,
+    state: &'static str,
+    family: &'static str,
+    direction: Option<&'static str>,
+    local: String,
+    peer: String,
+    timer: Option<TimerJson>,
+    recv_q: u32,
+    send_q: u32,
+    uid: u32,
+    inode: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    congestion: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_info: Option<Option<InfoJson>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skmem: Option<Option<serde_json::Map<String, serde_json::Value>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processes: Option<String>,
+}
+
+/// The timer as in every other listing's JSON.
+#[derive(Serialize)]
+struct TimerJson {
+    kind: &'static str,
+    ms: u32,
+}
+
+/// tcp_info in JSON: times in milliseconds (fractions kept), rates in bits
+/// per second, counts and bytes as the kernel gives them; `null` for a field
+/// the kernel's struct does not reach.
+#[derive(Serialize)]
+struct InfoJson {
+    rtt_ms: Option<f64>,
+    rttvar_ms: Option<f64>,
+    min_rtt_ms: Option<f64>,
+    rto_ms: Option<f64>,
+    mss: Option<u32>,
+    cwnd: Option<u32>,
+    /// `null` while still "infinite" (no loss yet).
+    ssthresh: Option<u32>,
+    retrans: Option<u32>,
+    total_retrans: Option<u32>,
+    lost: Option<u32>,
+    unacked: Option<u32>,
+    bytes_sent: Option<u64>,
+    bytes_acked: Option<u64>,
+    bytes_received: Option<u64>,
+    bytes_retrans: Option<u64>,
+    segs_out: Option<u32>,
+    segs_in: Option<u32>,
+    delivery_rate_bps: Option<u64>,
+    /// `null` when unlimited.
+    pacing_rate_bps: Option<u64>,
+    busy_ms: Option<f64>,
+    rwnd_limited_ms: Option<f64>,
+    sndbuf_limited_ms: Option<f64>,
+}
+
+fn info_json(i: &TcpInfo) -> InfoJson {
+    let ms = |us: Option<u32>| us.map(|v| f64::from(v) / 1000.0);
+    let ms64 = |us: Option<u64>| us.map(|v| v as f64 / 1000.0);
+    InfoJson {
+        rtt_ms: ms(i.rtt_us()),
+        rttvar_ms: ms(i.rttvar_us()),
+        min_rtt_ms: ms(i.min_rtt_us()),
+        rto_ms: ms(i.rto_us()),
+        mss: i.mss(),
+        cwnd: i.cwnd(),
+        ssthresh: i.ssthresh().filter(|t| *t < 0xffff),
+        retrans: i.retrans(),
+        total_retrans: i.total_retrans(),
+        lost: i.lost(),
+        unacked: i.unacked(),
+        bytes_sent: i.bytes_sent(),
+        bytes_acked: i.bytes_acked(),
+        bytes_received: i.bytes_received(),
+        bytes_retrans: i.bytes_retrans(),
+        segs_out: i.segs_out(),
+        segs_in: i.segs_in(),
+        delivery_rate_bps: i.delivery_rate().map(|r| r.saturating_mul(8)),
+        pacing_rate_bps: i
+            .pacing_rate()
+            .filter(|r| *r != u64::MAX)
+            .map(|r| r.saturating_mul(8)),
+        busy_ms: ms64(i.busy_us()),
+        rwnd_limited_ms: ms64(i.rwnd_limited_us()),
+        sndbuf_limited_ms: ms64(i.sndbuf_limited_us()),
+    }
+}
+
+fn json(rows: &[Row], wants: Wants, a: &Annotation, out: &mut dyn Write) -> io::Result<()> {
+    let v: Vec<RowJson> = rows
+        .iter()
+        .map(|r| {
+            let s = &r.socket;
+            let x = r.extras.as_deref();
+            RowJson {
+                netns: a.netns(s),
+                state: s.state.name(),
+                family: s.family.name(),
+                direction: s.direction.map(|d| d.name()),
+                local: s.local.to_string(),
+                peer: s.peer.to_string(),
+                timer: s.timer.map(|t| TimerJson {
+                    kind: t.kind.name(),
+                    ms: t.ms,
+                }),
+                recv_q: s.recv_q,
+                send_q: s.send_q,
+                uid: s.uid,
+                inode: s.inode,
+                congestion: wants
+                    .info
+                    .then(|| x.and_then(|x| x.cong).map(|c| c.as_str().to_string())),
+                tcp_info: wants
+                    .info
+                    .then(|| x.and_then(|x| x.info.as_ref()).map(info_json)),
+                skmem: wants.memory.then(|| {
+                    x.and_then(|x| x.memory).map(|m| {
+                        m.sent()
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| (SKMEM_KEYS[i].to_string(), (*v).into()))
+                            .collect()
+                    })
+                }),
+                processes: a.procs.map(|p| p.label(s.inode)),
+            }
+        })
+        .collect();
+    serde_json::to_writer_pretty(&mut *out, &v).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_written_as_ss_writes_them() {
+        assert_eq!(rate_text(0), "0bps");
+        assert_eq!(rate_text(100), "800bps");
+        assert_eq!(rate_text(406_828_290), "3254626320bps");
+        assert_eq!(rate_text(u64::MAX), format!("{}bps", u64::MAX));
+    }
+
+    #[test]
+    fn skmem_text_is_one_token_of_what_was_sent() {
+        let m = SkMem {
+            vars: [0, 131072, 0, 2626560, 0, 0, 0, 0, 0],
+            len: 9,
+        };
+        assert_eq!(skmem_text(&m), "r0,rb131072,t0,tb2626560,f0,w0,o0,bl0,d0");
+        let short = SkMem { len: 2, ..m };
+        assert_eq!(skmem_text(&short), "r0,rb131072");
+    }
+}
