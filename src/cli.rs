@@ -435,6 +435,12 @@ pub struct CountArgs {
     #[arg(long, value_name = "N", requires = "by")]
     pub top: Option<usize>,
 
+    /// With --by: per group, health from tcp_info: connections, rtt
+    /// p50/p95/max, retransmitted share of segments sent, bytes sent and
+    /// received (LISTEN, TIME_WAIT and request sockets have none).
+    #[arg(long, requires = "by")]
+    pub stats: bool,
+
     /// Exit 1 when the total is above N (for cron and monitoring checks).
     #[arg(long, value_name = "N")]
     pub fail_above: Option<u64>,

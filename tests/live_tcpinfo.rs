@@ -228,3 +228,86 @@ fn plain_rows_are_one_token_per_column_and_proc_says_what_it_lacks() {
         assert!(f[5..].iter().all(|c| *c == "-"), "{l}");
     }
 }
+
+/// `count --by raddr --stats` against the same aggregation of `ss -tin`:
+/// connections, bytes and retransmits per peer exact, the largest rtt within
+/// 0.1 ms or 10%.
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn count_stats_per_peer_match_ss() {
+    let ns = Netns::new("tcpstats");
+    let _held = ns.run(|| {
+        let mut held = Vec::new();
+        for (addr, n) in [("127.0.0.2:5000", 3usize), ("127.0.0.3:5000", 2)] {
+            let l = TcpListener::bind(addr).unwrap();
+            for i in 0..n {
+                let mut c = TcpStream::connect(addr).unwrap();
+                let (mut s, _) = l.accept().unwrap();
+                let data = vec![1u8; 5000 * (i + 1)];
+                c.write_all(&data).unwrap();
+                let mut got = vec![0u8; data.len()];
+                s.read_exact(&mut got).unwrap();
+                held.push(c);
+                held.push(s);
+            }
+            held.push(TcpStream::connect(addr).unwrap());
+            held.push(l.accept().unwrap().0);
+            drop(l);
+        }
+        thread::sleep(Duration::from_millis(300));
+        held
+    });
+    // ss, aggregated by remote address: connections, sent, received, rtts.
+    let mut theirs: BTreeMap<String, (u64, u64, u64, Vec<f64>)> = BTreeMap::new();
+    for ((_, peer), f) in ss_info(&ns) {
+        let addr = peer.rsplit_once(':').unwrap().0.to_string();
+        let e = theirs.entry(addr).or_default();
+        let n = |k: &str| f.get(k).map_or(0, |v| v.parse::<u64>().unwrap());
+        e.0 += 1;
+        e.1 += n("bytes_sent");
+        e.2 += n("bytes_received");
+        let rtt = f["rtt"].split_once('/').unwrap().0.parse::<f64>().unwrap();
+        e.3.push(rtt);
+    }
+    let out = ns.output(
+        env!("CARGO_BIN_EXE_tw"),
+        &["count", "--by", "raddr", "--stats", "--format", "json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["by"], "raddr");
+    let groups = v["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), theirs.len(), "{v}");
+    for g in groups {
+        let (conns, sent, received, rtts) = &theirs[g["key"].as_str().unwrap()];
+        assert_eq!(num(&g["connections"]), *conns, "{g}");
+        assert_eq!(num(&g["bytes_sent"]), *sent, "{g}");
+        assert_eq!(num(&g["bytes_received"]), *received, "{g}");
+        assert_eq!(num(&g["total_retrans"]), 0, "{g}");
+        let max = rtts.iter().cloned().fold(0.0, f64::max);
+        let ours = g["rtt_max_ms"].as_f64().unwrap();
+        assert!(
+            (ours - max).abs() <= 0.1_f64.max(max * 0.1),
+            "{g}: rtt max {ours} against ss's {max}"
+        );
+        let (p50, p95) = (
+            g["rtt_p50_ms"].as_f64().unwrap(),
+            g["rtt_p95_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 < p50 && p50 <= p95 && p95 <= ours, "{g}");
+    }
+    // Plain: a header (dropped by -H) and one TAB-separated line per peer.
+    let out = ns.output(
+        env!("CARGO_BIN_EXE_tw"),
+        &[
+            "count", "--by", "raddr", "--stats", "-H", "--format", "plain",
+        ],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), theirs.len(), "{text}");
+    assert!(text.lines().all(|l| l.split('\t').count() == 8), "{text}");
+}

@@ -139,6 +139,10 @@ pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Out
             ls::run(&mut cx, &args, processes, &mut out)?
         }
         Some(Command::Ls(args)) => ls::run(&mut cx, &args, processes, out)?,
+        Some(Command::Count(args)) if ss_mode.no_header && args.stats => {
+            let mut out = crate::render::NoHeader::new(out);
+            count::run(&mut cx, &args, &mut out)?
+        }
         Some(Command::Count(args)) => count::run(&mut cx, &args, out)?,
         Some(Command::Ports(args)) => ports::run(&mut cx, &args, out)?,
         Some(Command::Doctor(args)) => doctor::run(&mut cx, &args, out)?,

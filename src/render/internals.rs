@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::cells::Annotation;
 use super::{Format, Style};
-use crate::analyze::internals::Row;
+use crate::analyze::internals::{Row, Stats};
 use crate::model::internals::{Extras, SkMem, TcpInfo, Wants, SKMEM_KEYS, SKMEM_NAMES};
 
 const INFO_HEADERS: [&str; 15] = [
@@ -373,6 +373,114 @@ fn json(rows: &[Row], wants: Wants, a: &Annotation, out: &mut dyn Write) -> io::
         .collect();
     serde_json::to_writer_pretty(&mut *out, &v).map_err(io::Error::other)?;
     writeln!(out)
+}
+
+/// `tw count --by KEY --stats`: one line per group.
+pub fn render_stats(
+    format: Format,
+    by: &str,
+    groups: &[(String, Stats)],
+    out: &mut dyn Write,
+    style: &Style,
+) -> io::Result<()> {
+    let ms = |us: u32| format!("{}", f64::from(us) / 1000.0);
+    let headers = [
+        by.to_uppercase(),
+        "CONNS".into(),
+        "RTT-P50".into(),
+        "RTT-P95".into(),
+        "RTT-MAX".into(),
+        "RETRANS".into(),
+        "SENT".into(),
+        "RECEIVED".into(),
+    ];
+    let rows: Vec<[String; 8]> = groups
+        .iter()
+        .map(|(k, s)| {
+            [
+                k.clone(),
+                s.connections.to_string(),
+                ms(s.rtt_p50_us),
+                ms(s.rtt_p95_us),
+                ms(s.rtt_max_us),
+                format!("{:.2}%", s.retrans_rate() * 100.0),
+                s.bytes_sent.to_string(),
+                s.bytes_received.to_string(),
+            ]
+        })
+        .collect();
+    match format {
+        // One line per group, TAB-separated as `count --by` is, with a header.
+        Format::Plain => {
+            let mut text = String::new();
+            for r in std::iter::once(&headers).chain(&rows) {
+                text.push_str(&r.join("\t"));
+                text.push('\n');
+            }
+            out.write_all(text.as_bytes())
+        }
+        Format::Table => {
+            let mut t = Table::new();
+            t.load_style(presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(headers.iter().map(Cell::new));
+            if !style.color {
+                t.force_no_tty();
+            }
+            for r in &rows {
+                t.add_row(r.iter().enumerate().map(|(i, c)| {
+                    let c = Cell::new(c);
+                    if i > 0 {
+                        c.set_alignment(CellAlignment::Right)
+                    } else {
+                        c
+                    }
+                }));
+            }
+            writeln!(out, "{t}")
+        }
+        Format::Json => {
+            let v: Vec<StatsJson> = groups
+                .iter()
+                .map(|(k, s)| StatsJson {
+                    key: k,
+                    connections: s.connections,
+                    rtt_p50_ms: f64::from(s.rtt_p50_us) / 1000.0,
+                    rtt_p95_ms: f64::from(s.rtt_p95_us) / 1000.0,
+                    rtt_max_ms: f64::from(s.rtt_max_us) / 1000.0,
+                    total_retrans: s.total_retrans,
+                    segs_out: s.segs_out,
+                    retrans_rate: s.retrans_rate(),
+                    bytes_sent: s.bytes_sent,
+                    bytes_received: s.bytes_received,
+                })
+                .collect();
+            let doc = StatsDoc { by, groups: v };
+            serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+            writeln!(out)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StatsDoc<'a> {
+    by: &'a str,
+    groups: Vec<StatsJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct StatsJson<'a> {
+    key: &'a str,
+    connections: u64,
+    rtt_p50_ms: f64,
+    rtt_p95_ms: f64,
+    rtt_max_ms: f64,
+    total_retrans: u64,
+    segs_out: u64,
+    /// total_retrans / segs_out.
+    retrans_rate: f64,
+    bytes_sent: u64,
+    bytes_received: u64,
 }
 
 #[cfg(test)]
