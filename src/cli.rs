@@ -201,6 +201,10 @@ pub struct Global {
     #[arg(short = 'H', long = "no-header", global = true)]
     pub no_header: bool,
 
+    /// Colour: auto (a terminal, NO_COLOR unset), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+
     /// ss's -N NAME: the same as --netns NAME.
     #[arg(
         short = 'N',
@@ -224,6 +228,15 @@ pub struct Global {
         global = true
     )]
     pub query: Vec<String>,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 /// ss's display flags. tw always shows the timer (`-o`), uid and inode

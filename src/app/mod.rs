@@ -10,6 +10,7 @@ mod metrics;
 mod ports;
 pub mod ss;
 mod summary;
+pub mod terminal;
 pub mod watch;
 
 use std::io::{IsTerminal, Write};
@@ -114,20 +115,22 @@ pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Out
         },
     };
     let tty = std::io::stdout().is_terminal();
+    let width = tty.then(terminal::width).flatten();
     let mut cx = Ctx {
         source: source::open(&spec)?,
         spec,
         filter,
-        // -H: rows without a header, which a bordered table cannot be.
+        // -H: rows without a header, which a bordered table cannot be; a
+        // terminal of unknown width (0x0) gets plain rows, never a table
+        // wrapped one character per line.
         format: cli
             .global
             .format
-            .or((ss_mode.no_header && tty).then_some(Format::Plain)),
+            .or(((ss_mode.no_header || width.is_none()) && tty).then_some(Format::Plain)),
         tty,
         style: Style {
-            color: tty
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var_os("TERM").is_none_or(|t| t != "dumb"),
+            color: terminal::color(cli.global.color, tty),
+            width,
         },
         err,
     };

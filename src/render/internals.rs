@@ -9,7 +9,7 @@ use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 
 use super::cells::Annotation;
-use super::{Format, Style};
+use super::{fit, Format, Style};
 use crate::analyze::internals::{Row, Stats};
 use crate::model::internals::{Extras, SkMem, TcpInfo, Wants, SKMEM_KEYS, SKMEM_NAMES};
 
@@ -212,18 +212,23 @@ fn table(
     style: &Style,
 ) -> io::Result<()> {
     let headers = headers(wants, a);
+    let names: Vec<&str> = headers.iter().map(|(h, _)| *h).collect();
+    let all: Vec<Vec<String>> = rows.iter().map(|r| cells(r, wants, a)).collect();
+    // Columns that fit the terminal; cells are never wrapped.
+    let shown = fit::keep(&names, &all, style.width);
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(headers.iter().map(|(h, _)| Cell::new(h)));
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(fit::pick(&names, &shown).into_iter().map(Cell::new));
     if !style.color {
         t.force_no_tty();
     }
-    for r in rows {
+    let numeric = fit::pick(&headers, &shown);
+    for row in all {
         t.add_row(
-            cells(r, wants, a)
+            fit::pick(&row, &shown)
                 .into_iter()
-                .zip(&headers)
+                .zip(&numeric)
                 .map(|(c, (_, num))| {
                     let c = Cell::new(c);
                     if *num {
@@ -422,7 +427,7 @@ pub fn render_stats(
         Format::Table => {
             let mut t = Table::new();
             t.load_style(presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_content_arrangement(ContentArrangement::Disabled)
                 .set_header(headers.iter().map(Cell::new));
             if !style.color {
                 t.force_no_tty();

@@ -5,6 +5,7 @@
 
 pub mod cells;
 pub mod doctor;
+pub mod fit;
 pub mod internals;
 pub mod json;
 pub mod listing;
@@ -40,6 +41,8 @@ pub enum Format {
 pub struct Style {
     /// Colour states in tables (a terminal, and NO_COLOR unset).
     pub color: bool,
+    /// Columns of the terminal, when known: tables drop columns to fit it.
+    pub width: Option<u16>,
 }
 
 pub fn render(
