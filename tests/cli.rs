@@ -161,6 +161,7 @@ fn json_listing_schema() {
         "send_q",
         "uid",
         "inode",
+        "protocol",
     ]
     .into();
     assert_eq!(keys, want);

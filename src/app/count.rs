@@ -27,6 +27,7 @@ pub fn run(cx: &mut Ctx, args: &CountArgs, out: &mut dyn Write) -> Result<Outcom
                 .ranked(args.top)
                 .into_iter()
                 .map(|(k, n)| (k.label(&info.namespaces), n))
+                .map(|(k, n)| (unconn(k, by, cx.filter.protocols.udp), n))
                 .collect();
             let report = Report::Groups {
                 by: by.name(),
@@ -70,4 +71,15 @@ fn stats(
     let total = groups.iter().map(|(_, s)| s.connections).sum();
     render::internals::render_stats(cx.format(), by.name(), &groups, out, &cx.style)?;
     Ok(total)
+}
+
+/// A UDP socket with no peer is in TCP_CLOSE, which ss calls UNCONN; no TCP
+/// socket in CLOSE is in any dump (it is in no hash table), so with `-u`
+/// every CLOSE is one of these.
+fn unconn(label: String, by: crate::analyze::aggregate::GroupBy, udp: bool) -> String {
+    if udp && by == crate::analyze::aggregate::GroupBy::State && label == "CLOSE" {
+        "UNCONN".to_string()
+    } else {
+        label
+    }
 }

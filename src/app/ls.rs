@@ -11,10 +11,20 @@ use crate::analyze::internals::{self, CollectExtras};
 use crate::cli::{LsArgs, SortKey};
 use crate::model::internals::Wants;
 use crate::model::Socket;
-use crate::render::{self, Report};
+use crate::render::{self, Format, Report};
 use crate::source::owners::Procs;
 
 pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) -> Result<Outcome> {
+    let p = cx.filter.protocols;
+    if p.tcp && p.udp && cx.format() != Format::Json {
+        bail!(
+            "-t with -u: a table or plain listing has no protocol column yet; list one at a \
+             time (tw -tan, then tw -uan) or use --format json, which names each row's protocol"
+        );
+    }
+    if p.udp && (args.show.info || args.show.memory) {
+        bail!("-u with -i or -m: tcp_info and socket memory are read for TCP sockets only; use -t");
+    }
     let wants = Wants {
         info: args.show.info,
         memory: args.show.memory,

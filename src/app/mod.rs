@@ -18,7 +18,7 @@ use std::io::{IsTerminal, Write};
 use anyhow::{anyhow, bail, Result};
 
 use crate::cli::{Cli, Command, Global};
-use crate::model::{Consumer, Family, StateSet};
+use crate::model::{Consumer, Family};
 use crate::query::{self, expr, Filter};
 use crate::render::{Format, Style};
 use crate::source::{self, netns, NetnsChoice, ReadInfo, Source, SourceSpec};
@@ -103,7 +103,7 @@ impl Ctx<'_> {
 /// (`render::listing::HOLD`), whose written rows stay.
 pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
     let ss_mode = ss::resolve(&mut cli)?;
-    let filter = build_filter(&cli.global, expression_words(&cli.command), ss_mode.states)?;
+    let filter = build_filter(&cli.global, expression_words(&cli.command), &ss_mode)?;
     let spec = SourceSpec {
         kind: cli.global.source,
         from: cli.global.from.clone(),
@@ -134,6 +134,9 @@ pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Out
         },
         err,
     };
+    if cx.filter.protocols.udp && !cx.source.is_live() {
+        bail!("-u: captures hold TCP tables only; read UDP sockets live (leave out --from/--proc-root)");
+    }
     let processes = cli.global.processes;
     let outcome = match cli.command {
         None | Some(Command::Summary(_)) => summary::run(&mut cx, out)?,
@@ -206,7 +209,8 @@ fn expression_words(cmd: &Option<Command>) -> &[String] {
 
 /// The flags and the expression as one filter: the flags are sugar for
 /// the same expression language.
-fn build_filter(g: &Global, words: &[String], ss_states: Option<StateSet>) -> Result<Filter> {
+fn build_filter(g: &Global, words: &[String], ss: &ss::SsMode) -> Result<Filter> {
+    let ss_states = ss.states;
     let parsed = expr::parse(words, &service_port).map_err(|e| anyhow!("{e}"))?;
     let states = match (parsed.states, g.state.is_empty()) {
         (Some(_), false) => {
@@ -230,6 +234,7 @@ fn build_filter(g: &Global, words: &[String], ss_states: Option<StateSet>) -> Re
         },
         direction: g.direction,
         expr,
+        protocols: ss.protocols,
     })
 }
 

@@ -6,6 +6,7 @@ use anyhow::{bail, Result};
 
 use crate::cli::{Cli, Command, LsArgs, Show, SummaryArgs};
 use crate::model::{StateSet, TcpState};
+use crate::query::Protocols;
 
 /// What the ss flags decided besides the command.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct SsMode {
     pub states: Option<StateSet>,
     /// `-H`: no header line.
     pub no_header: bool,
+    /// `-t`, `-u`: TCP unless `-u` alone.
+    pub protocols: Protocols,
 }
 
 /// ss's default set without `-a` or `-l` (misc/ss.c, SS_CONN): every state
@@ -61,10 +64,8 @@ pub fn resolve(cli: &mut Cli) -> Result<SsMode> {
             ),
         }
     }
-    if g.udp || g.unix {
-        let flag = if g.udp { "-u" } else { "-x" };
-        let what = if g.udp { "UDP" } else { "UNIX" };
-        bail!("{flag}: tw reads TCP sockets only so far, not {what}; use `ss {flag}` meanwhile");
+    if g.unix {
+        bail!("-x: tw reads TCP and UDP sockets, not UNIX sockets yet; use `ss -x` meanwhile");
     }
     let protocol = g.tcp || g.udp || g.unix;
     let listing_flags = protocol
@@ -121,7 +122,9 @@ pub fn resolve(cli: &mut Cli) -> Result<SsMode> {
     let states = if g.all {
         Some(StateSet::ALL)
     } else if g.listening {
-        Some(StateSet::of(&[TcpState::Listen]))
+        // ss's -l: LISTEN and CLOSE (misc/ss.c), the latter being a UDP
+        // socket with no peer; TCP sockets in CLOSE are in no dump.
+        Some(StateSet::of(&[TcpState::Listen, TcpState::Close]))
     } else if protocol || implied {
         Some(connected())
     } else {
@@ -130,6 +133,10 @@ pub fn resolve(cli: &mut Cli) -> Result<SsMode> {
     Ok(SsMode {
         states,
         no_header: g.no_header,
+        protocols: Protocols {
+            tcp: g.tcp || !g.udp,
+            udp: g.udp,
+        },
     })
 }
 
@@ -166,12 +173,12 @@ mod tests {
             (
                 &["tw", "ls", "-lntp"],
                 "ls",
-                Some(StateSet::of(&[TcpState::Listen])),
+                Some(StateSet::of(&[TcpState::Listen, TcpState::Close])),
             ),
             (
                 &["tw", "-ltn"],
                 "ls",
-                Some(StateSet::of(&[TcpState::Listen])),
+                Some(StateSet::of(&[TcpState::Listen, TcpState::Close])),
             ),
             (&["tw", "ls"], "ls", None),
             (&["tw", "ls", "-i"], "ls", None),
@@ -246,6 +253,7 @@ mod tests {
             (&["tw", "-M"], "-M"),
             (&["tw", "-tO"], "-O"),
             (&["tw", "-f", "link"], "-f link"),
+            (&["tw", "-xa"], "-x"),
             (&["tw", "-A", "raw"], "-A raw"),
             (&["tw", "ls", "-s"], "-s"),
             (&["tw", "lss"], "lss"),

@@ -61,7 +61,7 @@ impl SocketCells {
         let t = &mut self.text;
         let mut digits = [0u8; 20];
         t.clear();
-        t.extend_from_slice(s.state.name().as_bytes());
+        t.extend_from_slice(s.state_name().as_bytes());
         self.ends[0] = t.len();
         s.local.push_text(t);
         self.ends[1] = t.len();

@@ -79,7 +79,7 @@ pub fn cells(r: &Row, wants: Wants, a: &Annotation) -> Vec<String> {
         c.push(ns.to_string());
     }
     c.extend([
-        s.state.name().to_string(),
+        s.state_name().to_string(),
         s.local.to_string(),
         s.peer.to_string(),
         s.recv_q.to_string(),
@@ -344,7 +344,7 @@ fn json(rows: &[Row], wants: Wants, a: &Annotation, out: &mut dyn Write) -> io::
             let x = r.extras.as_deref();
             RowJson {
                 netns: a.netns(s),
-                state: s.state.name(),
+                state: s.state_name(),
                 family: s.family.name(),
                 direction: s.direction.map(|d| d.name()),
                 local: s.local.to_string(),

@@ -27,6 +27,8 @@ struct SocketJson {
     send_q: u32,
     uid: u32,
     inode: u64,
+    /// `tcp`, or `udp` with `-u`.
+    protocol: &'static str,
 }
 
 /// A socket with what an annotated listing adds: its namespace and owners.
@@ -55,7 +57,7 @@ struct TimerJson {
 impl From<&Socket> for SocketJson {
     fn from(s: &Socket) -> Self {
         SocketJson {
-            state: s.state.name(),
+            state: s.state_name(),
             family: s.family.name(),
             direction: s.direction.map(|d| d.name()),
             local: s.local.to_string(),
@@ -69,6 +71,7 @@ impl From<&Socket> for SocketJson {
             send_q: s.send_q,
             uid: s.uid,
             inode: s.inode,
+            protocol: s.proto.name(),
         }
     }
 }

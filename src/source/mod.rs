@@ -137,6 +137,8 @@ pub(crate) struct Filtered<'a> {
     inner: &'a mut dyn Consumer,
     listeners: Listeners,
     netns: u16,
+    /// Stamped on every socket: the protocol of the table being read.
+    pub(crate) proto: crate::model::Proto,
     /// The consumer answered `Break` (`tw ls --limit N` has its rows, or its
     /// output closed): no more namespaces or tables are read.
     stopped: bool,
@@ -149,6 +151,7 @@ impl<'a> Filtered<'a> {
             inner,
             listeners: Listeners::default(),
             netns,
+            proto: crate::model::Proto::Tcp,
             stopped: false,
         }
     }
@@ -167,7 +170,12 @@ impl<'a> Filtered<'a> {
 impl Consumer for Filtered<'_> {
     fn push(&mut self, s: &Socket) -> Flow {
         let mut s = *s;
-        s.direction = Some(self.listeners.classify(&s));
+        s.proto = self.proto;
+        // Direction is TCP's (a listener's port): UDP has none.
+        s.direction = match s.proto {
+            crate::model::Proto::Tcp => Some(self.listeners.classify(&s)),
+            crate::model::Proto::Udp => None,
+        };
         s.netns = self.netns;
         if !self.filter.matches(&s) {
             return Flow::Continue(());
@@ -189,7 +197,12 @@ impl Consumer for Filtered<'_> {
 
     fn push_extras(&mut self, s: &Socket, extras: &crate::model::internals::Extras) -> Flow {
         let mut s = *s;
-        s.direction = Some(self.listeners.classify(&s));
+        s.proto = self.proto;
+        // Direction is TCP's (a listener's port): UDP has none.
+        s.direction = match s.proto {
+            crate::model::Proto::Tcp => Some(self.listeners.classify(&s)),
+            crate::model::Proto::Udp => None,
+        };
         s.netns = self.netns;
         if !self.filter.matches(&s) {
             return Flow::Continue(());

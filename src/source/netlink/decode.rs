@@ -222,6 +222,7 @@ pub fn decode_inet_diag_msg(b: &[u8]) -> Result<Socket, String> {
         inode: u64::from(u32_ne(b, 68)),
         direction: None,
         netns: 0,
+        proto: crate::model::Proto::Tcp,
     })
 }
 

@@ -78,6 +78,8 @@ pub struct Dumper {
     seq: u32,
     /// Cleared when the kernel refuses the one-walk request.
     one_walk: bool,
+    /// The protocol dumped: IPPROTO_TCP unless [`Dumper::set_proto`].
+    proto: u8,
     /// Bytes received so far: shows what a kernel-side filter saves.
     pub bytes_received: u64,
 }
@@ -89,8 +91,16 @@ impl Dumper {
             buf: Vec::with_capacity(RECV_BUF),
             seq: 0,
             one_walk: true,
+            proto: libc::IPPROTO_TCP as u8,
             bytes_received: 0,
         })
+    }
+
+    /// Dumps `proto` (IPPROTO_UDP for `-u`) from now on. UDP sockets come
+    /// as TCP's do, an `inet_diag_msg` each, in TCP_ESTABLISHED (connected)
+    /// or TCP_CLOSE (net/ipv4/udp_diag.c).
+    pub fn set_proto(&mut self, proto: u8) {
+        self.proto = proto;
     }
 
     /// One dump of `families` (one walk of the hash for both, see
@@ -159,7 +169,9 @@ impl Dumper {
         let ext = ext_bits(wants);
         // Both families and only states to filter on: one walk of the hash.
         // Captures keep a dump per family, as `ss -D` writes them.
-        if self.one_walk && one_walk(families) && !kf.is_active() && raw.is_none() {
+        // The legacy request is TCP's alone (TCPDIAG_GETSOCK).
+        let tcp = self.proto == libc::IPPROTO_TCP as u8;
+        if tcp && self.one_walk && one_walk(families) && !kf.is_active() && raw.is_none() {
             self.seq = self.seq.wrapping_add(1);
             let req = request_one_walk_ext(states, self.seq, ext);
             let mut seen = 0u64;
@@ -183,7 +195,7 @@ impl Dumper {
         }
         for &family in families {
             self.seq = self.seq.wrapping_add(1);
-            let req = request_ext(family, states, self.seq, kf, ext);
+            let req = request_ext(family, self.proto, states, self.seq, kf, ext);
             let (end, bytes) = dump_family(
                 &self.sock,
                 &req,

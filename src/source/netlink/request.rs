@@ -51,14 +51,16 @@ pub fn request(family: Family, states: StateSet, seq: u32) -> Vec<u8> {
 /// [`request`] with a kernel-side filter: an nlmsghdr, a `struct
 /// inet_diag_req_v2` and, with a program, an INET_DIAG_REQ_BYTECODE attribute.
 pub fn request_filtered(family: Family, states: StateSet, seq: u32, kf: &KernelFilter) -> Vec<u8> {
-    request_ext(family, states, seq, kf, 0)
+    request_ext(family, libc::IPPROTO_TCP as u8, states, seq, kf, 0)
 }
 
-/// [`request_filtered`] with `ext`, the idiag_ext bits of the attributes to
+/// [`request_filtered`] for the protocol `proto` (IPPROTO_TCP or
+/// IPPROTO_UDP) with `ext`, the idiag_ext bits of the attributes to
 /// send with each socket (abi::EXT_INFO...): zero unless they are shown, as
 /// tcp_info alone is 248 bytes a socket.
 pub fn request_ext(
     family: Family,
+    proto: u8,
     states: StateSet,
     seq: u32,
     kf: &KernelFilter,
@@ -68,7 +70,7 @@ pub fn request_ext(
     const INET_DIAG_REQ_V2_LEN: usize = 4 + 4 + INET_DIAG_SOCKID_LEN;
     let mut b = Vec::with_capacity(NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN + 8);
     header(&mut b, SOCK_DIAG_BY_FAMILY, seq);
-    b.extend_from_slice(&[family.af(), libc::IPPROTO_TCP as u8, ext, 0]);
+    b.extend_from_slice(&[family.af(), proto, ext, 0]);
     b.extend_from_slice(&states.kernel_mask().to_ne_bytes());
     // struct inet_diag_sockid: sport, dport (network order), then addresses,
     // interface and cookie, all zero (any).
