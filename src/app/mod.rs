@@ -11,6 +11,7 @@ mod ports;
 pub mod ss;
 mod summary;
 pub mod terminal;
+mod unix;
 pub mod watch;
 
 use std::io::{IsTerminal, Write};
@@ -138,6 +139,20 @@ pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Out
         bail!("-u: captures hold TCP tables only; read UDP sockets live (leave out --from/--proc-root)");
     }
     let processes = cli.global.processes;
+    if ss_mode.unix {
+        let outcome = if ss_mode.no_header {
+            unix::run(
+                &mut cx,
+                &cli.command,
+                processes,
+                &mut crate::render::NoHeader::new(out),
+            )?
+        } else {
+            unix::run(&mut cx, &cli.command, processes, out)?
+        };
+        out.flush()?;
+        return Ok(outcome);
+    }
     let outcome = match cli.command {
         None | Some(Command::Summary(_)) => summary::run(&mut cx, out)?,
         Some(Command::Ls(args)) if ss_mode.no_header => {

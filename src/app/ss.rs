@@ -18,6 +18,8 @@ pub struct SsMode {
     pub no_header: bool,
     /// `-t`, `-u`: TCP unless `-u` alone.
     pub protocols: Protocols,
+    /// `-x`: UNIX sockets, read and shown on their own.
+    pub unix: bool,
 }
 
 /// ss's default set without `-a` or `-l` (misc/ss.c, SS_CONN): every state
@@ -64,8 +66,8 @@ pub fn resolve(cli: &mut Cli) -> Result<SsMode> {
             ),
         }
     }
-    if g.unix {
-        bail!("-x: tw reads TCP and UDP sockets, not UNIX sockets yet; use `ss -x` meanwhile");
+    if g.unix && (g.tcp || g.udp) {
+        bail!("-x with -t or -u: UNIX sockets are listed on their own: tw -xa, then tw -tuan");
     }
     let protocol = g.tcp || g.udp || g.unix;
     let listing_flags = protocol
@@ -137,6 +139,7 @@ pub fn resolve(cli: &mut Cli) -> Result<SsMode> {
             tcp: g.tcp || !g.udp,
             udp: g.udp,
         },
+        unix: g.unix,
     })
 }
 
@@ -253,7 +256,7 @@ mod tests {
             (&["tw", "-M"], "-M"),
             (&["tw", "-tO"], "-O"),
             (&["tw", "-f", "link"], "-f link"),
-            (&["tw", "-xa"], "-x"),
+            (&["tw", "-xta"], "-x"),
             (&["tw", "-A", "raw"], "-A raw"),
             (&["tw", "ls", "-s"], "-s"),
             (&["tw", "lss"], "lss"),

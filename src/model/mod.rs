@@ -5,6 +5,7 @@ mod consumer;
 pub mod facts;
 pub mod internals;
 pub mod ports;
+pub mod unix;
 
 pub use consumer::{Consumer, Flow};
 

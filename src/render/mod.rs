@@ -16,6 +16,7 @@ mod report;
 pub mod sections;
 pub mod table;
 pub mod text;
+pub mod unix;
 pub mod watch;
 
 use std::io::{self, Write};

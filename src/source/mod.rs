@@ -12,6 +12,7 @@ pub mod netns;
 pub mod owners;
 pub mod proc;
 pub mod replay;
+pub mod unix;
 
 use std::path::PathBuf;
 
