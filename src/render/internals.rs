@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::cells::Annotation;
 use super::{fit, Format, Style};
 use crate::analyze::internals::{Row, Stats};
-use crate::model::internals::{Extras, SkMem, TcpInfo, Wants, SKMEM_KEYS, SKMEM_NAMES};
+use crate::model::decimal;
+use crate::model::internals::{SkMem, TcpInfo, Wants, SKMEM_KEYS, SKMEM_NAMES};
 
 const INFO_HEADERS: [&str; 15] = [
     "CC",
@@ -73,77 +74,128 @@ pub fn headers(wants: Wants, a: &Annotation) -> Vec<(&'static str, bool)> {
 
 /// One row's cells, in [`headers`] order; `-` where there is no value.
 pub fn cells(r: &Row, wants: Wants, a: &Annotation) -> Vec<String> {
+    let (mut t, mut ends) = (Vec::new(), Vec::new());
+    push_cells(r, wants, a, &mut t, &mut ends);
+    let mut start = 0;
+    ends.iter()
+        .map(|&e| {
+            let c = String::from_utf8_lossy(&t[start..e]).into_owned();
+            start = e;
+            c
+        })
+        .collect()
+}
+
+/// Appends one row's cells to `t`, each cell's end to `ends`: a listing of
+/// 100,000 rows formats into one buffer rather than two million strings.
+pub fn push_cells(r: &Row, wants: Wants, a: &Annotation, t: &mut Vec<u8>, ends: &mut Vec<usize>) {
+    use std::io::Write as _;
+    let mut digits = [0u8; 20];
     let s = &r.socket;
-    let mut c = Vec::new();
+    let mut end = |t: &mut Vec<u8>| ends.push(t.len());
+    let mut num = |t: &mut Vec<u8>, n: Option<u64>| match n {
+        Some(n) => t.extend_from_slice(decimal(n, &mut digits)),
+        None => t.push(b'-'),
+    };
     if let Some(ns) = a.netns(s) {
-        c.push(ns.to_string());
+        t.extend_from_slice(ns.as_bytes());
+        end(t);
     }
-    c.extend([
-        s.state_name().to_string(),
-        s.local.to_string(),
-        s.peer.to_string(),
-        s.recv_q.to_string(),
-        s.send_q.to_string(),
-    ]);
+    t.extend_from_slice(s.state_name().as_bytes());
+    end(t);
+    s.local.push_text(t);
+    end(t);
+    s.peer.push_text(t);
+    end(t);
+    num(t, Some(u64::from(s.recv_q)));
+    end(t);
+    num(t, Some(u64::from(s.send_q)));
+    end(t);
     let x = r.extras.as_deref();
     if wants.info {
-        c.extend(info_cells(x));
+        match x.and_then(|x| x.cong) {
+            Some(c) => t.extend_from_slice(c.as_str().as_bytes()),
+            None => t.push(b'-'),
+        }
+        end(t);
+        let info = x.and_then(|x| x.info.as_ref());
+        match info.and_then(|i| Some((i.rtt_us()?, i.rttvar_us()?))) {
+            Some((r, v)) => {
+                let _ = write!(t, "{}/{}", f64::from(r) / 1000.0, f64::from(v) / 1000.0);
+            }
+            None => t.push(b'-'),
+        }
+        end(t);
+        let i = info;
+        num(t, i.and_then(|i| i.cwnd()).map(u64::from));
+        end(t);
+        num(
+            t,
+            i.and_then(|i| i.ssthresh())
+                .filter(|v| *v < 0xffff)
+                .map(u64::from),
+        );
+        end(t);
+        match i.and_then(|i| Some((i.retrans()?, i.total_retrans()?))) {
+            Some((a, b)) => {
+                let _ = write!(t, "{a}/{b}");
+            }
+            None => t.push(b'-'),
+        }
+        end(t);
+        num(t, i.and_then(|i| i.bytes_sent()));
+        end(t);
+        num(t, i.and_then(|i| i.bytes_acked()));
+        end(t);
+        num(t, i.and_then(|i| i.bytes_received()));
+        end(t);
+        // Rates in bits per second, as `ss -n`; ~0 pacing is "unlimited".
+        let rates = [
+            i.and_then(|i| i.delivery_rate()),
+            i.and_then(|i| i.pacing_rate()).filter(|r| *r != u64::MAX),
+        ];
+        for rate in rates {
+            num(t, rate.map(|r| r.saturating_mul(8)));
+            if rate.is_some() {
+                t.extend_from_slice(b"bps");
+            }
+            end(t);
+        }
+        num(t, i.and_then(|i| i.lost()).map(u64::from));
+        end(t);
+        num(t, i.and_then(|i| i.unacked()).map(u64::from));
+        end(t);
+        let times = [
+            i.and_then(|i| i.busy_us()),
+            i.and_then(|i| i.rwnd_limited_us()),
+            i.and_then(|i| i.sndbuf_limited_us()),
+        ];
+        for us in times {
+            num(t, us.map(|us| us / 1000));
+            if us.is_some() {
+                t.extend_from_slice(b"ms");
+            }
+            end(t);
+        }
     }
     if wants.memory {
-        c.push(
-            x.and_then(|x| x.memory)
-                .map_or_else(dash, |m| skmem_text(&m)),
-        );
+        match x.and_then(|x| x.memory) {
+            Some(m) => t.extend_from_slice(skmem_text(&m).as_bytes()),
+            None => t.push(b'-'),
+        }
+        end(t);
     }
     if let Some(p) = a.procs {
-        c.push(p.label(s.inode));
+        t.extend_from_slice(p.label(s.inode).as_bytes());
+        end(t);
     }
-    c
-}
-
-fn dash() -> String {
-    "-".to_string()
-}
-
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map_or_else(dash, |v| v.to_string())
-}
-
-fn info_cells(x: Option<&Extras>) -> [String; 15] {
-    let cong = opt(x.and_then(|x| x.cong).map(|c| c.as_str().to_string()));
-    let Some(i) = x.and_then(|x| x.info.as_ref()) else {
-        let mut c: [String; 15] = std::array::from_fn(|_| dash());
-        c[0] = cong;
-        return c;
-    };
-    [
-        cong,
-        rtt_text(i),
-        opt(i.cwnd()),
-        opt(i.ssthresh().filter(|t| *t < 0xffff)),
-        match (i.retrans(), i.total_retrans()) {
-            (Some(a), Some(b)) => format!("{a}/{b}"),
-            _ => dash(),
-        },
-        opt(i.bytes_sent()),
-        opt(i.bytes_acked()),
-        opt(i.bytes_received()),
-        opt(i.delivery_rate().map(rate_text)),
-        // ~0: no pacing limit (sk_max_pacing_rate unset), which ss leaves out.
-        opt(i.pacing_rate().filter(|r| *r != u64::MAX).map(rate_text)),
-        opt(i.lost()),
-        opt(i.unacked()),
-        opt(i.busy_us().map(ms_text)),
-        opt(i.rwnd_limited_us().map(ms_text)),
-        opt(i.sndbuf_limited_us().map(ms_text)),
-    ]
 }
 
 /// `rtt/rttvar` in milliseconds, as ss prints them (`0.031/0.015`).
 pub fn rtt_text(i: &TcpInfo) -> String {
     match (i.rtt_us(), i.rttvar_us()) {
         (Some(r), Some(v)) => format!("{}/{}", f64::from(r) / 1000.0, f64::from(v) / 1000.0),
-        _ => dash(),
+        _ => "-".to_string(),
     }
 }
 
@@ -151,10 +203,6 @@ pub fn rtt_text(i: &TcpInfo) -> String {
 /// with numeric output): whole bits, `bps`, one token.
 pub fn rate_text(bytes_per_sec: u64) -> String {
     format!("{}bps", bytes_per_sec.saturating_mul(8))
-}
-
-fn ms_text(us: u64) -> String {
-    format!("{}ms", us / 1000)
 }
 
 /// ss's `skmem:(...)` inside: `r0,rb131072,t0,tb2626560,f0,w0,o0,bl0,d0`.
@@ -172,36 +220,60 @@ pub fn skmem_text(m: &SkMem) -> String {
 
 fn plain(rows: &[Row], wants: Wants, a: &Annotation, out: &mut dyn Write) -> io::Result<()> {
     let headers = headers(wants, a);
-    let all: Vec<Vec<String>> = rows.iter().map(|r| cells(r, wants, a)).collect();
-    let mut widths: Vec<usize> = headers.iter().map(|(h, _)| h.len()).collect();
-    for row in &all {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
+    let n = headers.len();
+    let (mut t, mut ends) = (Vec::new(), Vec::with_capacity(rows.len() * n));
+    for r in rows {
+        push_cells(r, wants, a, &mut t, &mut ends);
     }
-    let mut text = String::new();
-    let head: Vec<String> = headers.iter().map(|(h, _)| h.to_string()).collect();
-    let numeric: Vec<bool> = headers.iter().map(|(_, n)| *n).collect();
-    for row in std::iter::once(&head).chain(&all) {
-        let last = row.len().saturating_sub(1);
-        for (i, c) in row.iter().enumerate() {
+    // Cell widths in characters (bytes for ASCII, which nearly all are).
+    let width = |c: &[u8]| {
+        if c.is_ascii() {
+            c.len()
+        } else {
+            String::from_utf8_lossy(c).chars().count()
+        }
+    };
+    let mut widths: Vec<usize> = headers.iter().map(|(h, _)| h.len()).collect();
+    let mut start = 0;
+    for (k, &e) in ends.iter().enumerate() {
+        let w = &mut widths[k % n];
+        *w = (*w).max(width(&t[start..e]));
+        start = e;
+    }
+    let mut line = Vec::with_capacity(64 * 1024);
+    let row = |line: &mut Vec<u8>, cells: &mut dyn Iterator<Item = &[u8]>| {
+        for (i, c) in cells.enumerate() {
             if i > 0 {
-                text.push_str("  ");
+                line.extend_from_slice(b"  ");
             }
-            let pad = widths[i].saturating_sub(c.chars().count());
-            if numeric[i] {
-                text.extend(std::iter::repeat_n(' ', pad));
-                text.push_str(c);
+            let pad = widths[i].saturating_sub(width(c));
+            if headers[i].1 {
+                line.resize(line.len() + pad, b' ');
+                line.extend_from_slice(c);
             } else {
-                text.push_str(c);
-                if i != last {
-                    text.extend(std::iter::repeat_n(' ', pad));
+                line.extend_from_slice(c);
+                if i + 1 != n {
+                    line.resize(line.len() + pad, b' ');
                 }
             }
         }
-        text.push('\n');
+        line.push(b'\n');
+    };
+    row(&mut line, &mut headers.iter().map(|(h, _)| h.as_bytes()));
+    let mut start = 0;
+    for chunk in ends.chunks(n) {
+        let mut cells = chunk.iter().map(|&e| {
+            let c = &t[start..e];
+            start = e;
+            c
+        });
+        row(&mut line, &mut cells);
+        if line.len() >= 60 * 1024 {
+            out.write_all(&line)?;
+            line.clear();
+        }
     }
-    out.write_all(text.as_bytes())
+    out.write_all(&line)
 }
 
 fn table(
