@@ -40,6 +40,24 @@ pub struct Cli {
 
     #[command(flatten)]
     pub global: Global,
+
+    /// ss's `-s`: the summary (what `tw` alone shows).
+    #[arg(short = 's', long = "summary", global = true)]
+    pub summary: bool,
+
+    /// ss's display flags, before any command (`tw -tnoi`): a listing.
+    #[command(flatten)]
+    pub show: Show,
+
+    /// ss's flags that tw does not take (`-r`, `-K`, `-D`...): each is
+    /// refused with a line saying why and what to use instead.
+    #[command(flatten)]
+    pub unsupported: Unsupported,
+
+    /// ss's filter after ss's flags and no command (`tw -tn state
+    /// established`): the listing's expression.
+    #[command(flatten)]
+    pub expr: Expression,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +195,226 @@ pub struct Global {
     /// of /proc/*/fd. TIME_WAIT sockets have no owner.
     #[arg(short = 'p', long, global = true)]
     pub processes: bool,
+
+    /// TCP sockets (ss's -t). Without -a, -l or a state: ss's default set,
+    /// the connected sockets (not LISTEN, TIME_WAIT, SYN_RECV or CLOSE).
+    #[arg(short = 't', long = "tcp", global = true)]
+    pub tcp: bool,
+
+    /// UDP sockets (ss's -u).
+    #[arg(short = 'u', long = "udp", global = true)]
+    pub udp: bool,
+
+    /// UNIX sockets (ss's -x).
+    #[arg(short = 'x', long = "unix", global = true)]
+    pub unix: bool,
+
+    /// Every state (ss's -a): listening and TIME_WAIT sockets included.
+    #[arg(short = 'a', long = "all", global = true)]
+    pub all: bool,
+
+    /// Listening sockets only (ss's -l).
+    #[arg(short = 'l', long = "listening", global = true)]
+    pub listening: bool,
+
+    /// Numbers, not names (ss's -n): tw never resolves, so this is the
+    /// default and the flag is accepted for ss's habits.
+    #[arg(short = 'n', long = "numeric", global = true)]
+    pub numeric: bool,
+
+    /// No header line in listings (ss's -H); on a terminal the rows come
+    /// as plain columns.
+    #[arg(short = 'H', long = "no-header", global = true)]
+    pub no_header: bool,
+
+    /// Colour: auto (a terminal, NO_COLOR unset), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+
+    /// ss's -N NAME: the same as --netns NAME.
+    #[arg(
+        short = 'N',
+        long = "net",
+        value_name = "NAME",
+        global = true,
+        conflicts_with_all = ["netns", "all_netns"]
+    )]
+    pub net: Option<String>,
+
+    /// ss's -f FAMILY: inet (as -4), inet6 (as -6), unix (as -x).
+    #[arg(short = 'f', long = "family", value_name = "FAMILY", global = true)]
+    pub family: Vec<String>,
+
+    /// ss's -A QUERY: comma list of tcp, udp, unix (unix_stream...), inet, all.
+    #[arg(
+        short = 'A',
+        long = "query",
+        value_name = "QUERY",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub query: Vec<String>,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// ss's display flags. tw always shows the timer (`-o`), uid and inode
+/// (`-e`); `-i` and `-m` add TCP internals and socket memory.
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub struct Show {
+    /// Timers (ss's -o): always shown by tw; accepted for ss's habits.
+    #[arg(short = 'o', long = "options")]
+    pub options: bool,
+
+    /// Uid and inode (ss's -e): always shown by tw; accepted for ss's habits.
+    #[arg(short = 'e', long = "extended")]
+    pub extended: bool,
+
+    /// TCP internals from tcp_info (ss's -i): rtt, cwnd, retransmits,
+    /// bytes, delivery and pacing rates, congestion control.
+    #[arg(short = 'i', long = "info")]
+    pub info: bool,
+
+    /// Socket memory (ss's -m): the kernel's skmeminfo.
+    #[arg(short = 'm', long = "memory")]
+    pub memory: bool,
+}
+
+impl Show {
+    pub fn any(&self) -> bool {
+        self.options || self.extended || self.info || self.memory
+    }
+
+    pub fn or(self, o: Show) -> Show {
+        Show {
+            options: self.options || o.options,
+            extended: self.extended || o.extended,
+            info: self.info || o.info,
+            memory: self.memory || o.memory,
+        }
+    }
+}
+
+/// ss's flags that have no meaning for tw, taken only to be refused with a
+/// reason (clap's own error would suggest `-- -r`, which is no help).
+#[derive(Debug, Args, Default)]
+pub struct Unsupported {
+    #[arg(short = 'r', long = "resolve", hide = true, global = true)]
+    pub resolve: bool,
+    #[arg(short = 'K', long = "kill", hide = true, global = true)]
+    pub kill: bool,
+    #[arg(
+        short = 'D',
+        long = "diag",
+        value_name = "FILE",
+        hide = true,
+        global = true
+    )]
+    pub diag: Option<PathBuf>,
+    #[arg(
+        short = 'F',
+        long = "filter",
+        value_name = "FILE",
+        hide = true,
+        global = true
+    )]
+    pub filter_file: Option<PathBuf>,
+    #[arg(short = 'E', long = "events", hide = true, global = true)]
+    pub events: bool,
+    #[arg(short = 'Z', long = "context", hide = true, global = true)]
+    pub context: bool,
+    #[arg(short = 'z', long = "contexts", hide = true, global = true)]
+    pub contexts: bool,
+    #[arg(short = 'b', long = "bpf", hide = true, global = true)]
+    pub bpf: bool,
+    #[arg(short = 'w', long = "raw", hide = true, global = true)]
+    pub raw: bool,
+    #[arg(short = 'S', long = "sctp", hide = true, global = true)]
+    pub sctp: bool,
+    #[arg(short = 'd', long = "dccp", hide = true, global = true)]
+    pub dccp: bool,
+    #[arg(short = '0', long = "packet", hide = true, global = true)]
+    pub packet: bool,
+    #[arg(short = 'M', long = "mptcp", hide = true, global = true)]
+    pub mptcp: bool,
+    #[arg(short = 'O', long = "oneline", hide = true, global = true)]
+    pub oneline: bool,
+}
+
+impl Unsupported {
+    /// The first flag given, with why tw does not take it and what to do.
+    pub fn refusal(&self) -> Option<String> {
+        let say = |flag: &str, why: &str| Some(format!("{flag}: {why}"));
+        if self.resolve {
+            return say(
+                "-r",
+                "tw prints addresses and ports as numbers and never resolves names; leave -r out",
+            );
+        }
+        if self.kill {
+            return say(
+                "-K",
+                "tw only reads sockets and never closes them; use `ss -K` for that",
+            );
+        }
+        if self.diag.is_some() {
+            return say(
+                "-D",
+                "to save a raw sock_diag dump use `tw capture DIR` (or `ss -D FILE`), and read one                  with `tw --from FILE`",
+            );
+        }
+        if self.filter_file.is_some() {
+            return say(
+                "-F",
+                "tw takes the filter on the command line: `tw ls $(cat FILE)`",
+            );
+        }
+        if self.events {
+            return say(
+                "-E",
+                "tw has no socket event stream; `tw watch` samples the table every interval",
+            );
+        }
+        if self.context || self.contexts {
+            return say(
+                if self.context { "-Z" } else { "-z" },
+                "tw does not read SELinux contexts; use `ss -Z`",
+            );
+        }
+        if self.bpf {
+            return say(
+                "-b",
+                "tw does not read classic BPF filters of sockets; use `ss -b`",
+            );
+        }
+        for (on, flag, what) in [
+            (self.raw, "-w", "RAW"),
+            (self.sctp, "-S", "SCTP"),
+            (self.dccp, "-d", "DCCP"),
+            (self.packet, "-0", "PACKET"),
+            (self.mptcp, "-M", "MPTCP"),
+        ] {
+            if on {
+                return Some(format!(
+                    "{flag}: tw reads TCP sockets, not {what} sockets; use `ss {flag}`"
+                ));
+            }
+        }
+        if self.oneline {
+            return say(
+                "-O",
+                "tw prints one line per socket already (plain when piped, or -H); leave -O out",
+            );
+        }
+        None
+    }
 }
 
 /// A filter in ss's language after the command: `dport = :443`,
@@ -208,6 +446,9 @@ pub struct LsArgs {
     pub limit: Option<usize>,
 
     #[command(flatten)]
+    pub show: Show,
+
+    #[command(flatten)]
     pub expr: Expression,
 }
 
@@ -232,6 +473,12 @@ pub struct CountArgs {
     /// With --by: only the N largest groups.
     #[arg(long, value_name = "N", requires = "by")]
     pub top: Option<usize>,
+
+    /// With --by: per group, health from tcp_info: connections, rtt
+    /// p50/p95/max, retransmitted share of segments sent, bytes sent and
+    /// received (LISTEN, TIME_WAIT and request sockets have none).
+    #[arg(long, requires = "by")]
+    pub stats: bool,
 
     /// Exit 1 when the total is above N (for cron and monitoring checks).
     #[arg(long, value_name = "N")]

@@ -54,6 +54,9 @@ fn command_word(args: &[OsString]) -> Option<String> {
 
 /// clap's error in one line: what is wrong, and where to read the usage.
 fn usage_error(e: &clap::Error, command: Option<&str>) -> String {
+    if let Some(line) = ss_display_flag_misplaced(e, command) {
+        return line;
+    }
     let text = e.render().to_string();
     let first = text
         .lines()
@@ -66,4 +69,23 @@ fn usage_error(e: &clap::Error, command: Option<&str>) -> String {
         None => "tw --help".to_string(),
     };
     format!("{first}; see `{help}`")
+}
+
+/// ss's display flags (`-i -m -o -e`) belong to listings: after another
+/// command, say where they go rather than clap's `-- -i` tip.
+fn ss_display_flag_misplaced(e: &clap::Error, command: Option<&str>) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = ["-i", "-m", "-o", "-e"]
+        .into_iter()
+        .find(|f| arg.as_str() == *f)?;
+    let c = command.unwrap_or("tw");
+    Some(format!(
+        "{flag} is ss's display flag for a socket listing, not for `tw {c}`: use `tw ls {flag}`"
+    ))
 }

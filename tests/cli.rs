@@ -118,12 +118,12 @@ fn plain_listing_snapshot() {
         "\
 STATE        LOCAL                PEER                TIMER            RECV-Q  SEND-Q   UID  INODE
 LISTEN       0.0.0.0:22           0.0.0.0:*           -                     0     128     0    411
-ESTABLISHED  10.0.0.1:22          10.0.0.1:36266      keepalive 1h59m       0       0     0  15840
-ESTABLISHED  10.0.0.1:22          10.0.0.2:50312      keepalive 1h59m       0       0     0  15834
-ESTABLISHED  10.0.0.1:36266       10.0.0.1:22         keepalive 1h59m       0       0  1000  15057
+ESTABLISHED  10.0.0.1:22          10.0.0.1:36266      keepalive:1h59m       0       0     0  15840
+ESTABLISHED  10.0.0.1:22          10.0.0.2:50312      keepalive:1h59m       0       0     0  15834
+ESTABLISHED  10.0.0.1:36266       10.0.0.1:22         keepalive:1h59m       0       0  1000  15057
 LISTEN       [::]:22              [::]:*              -                     0     128     0    413
-ESTABLISHED  [fec0:42::24]:22     [fec0:42::1]:44248  keepalive 1h49m       0       0     0  14185
-ESTABLISHED  [fec0:42::24]:40520  [fec0:42::1]:22     keepalive 1h49m       0       0  1000   1647
+ESTABLISHED  [fec0:42::24]:22     [fec0:42::1]:44248  keepalive:1h49m       0       0     0  14185
+ESTABLISHED  [fec0:42::24]:40520  [fec0:42::1]:22     keepalive:1h49m       0       0  1000   1647
 "
     );
 }
@@ -162,6 +162,7 @@ fn json_listing_schema() {
         "send_q",
         "uid",
         "inode",
+        "protocol",
     ]
     .into();
     assert_eq!(keys, want);

@@ -1118,7 +1118,13 @@ fn ls_limit_stops_reading_an_endless_dump() {
 /// Issue 12 item 11: clap's usage errors were 3 to 6 lines with a misleading `-- -t` tip.
 #[test]
 fn usage_errors_are_one_line() {
-    refused(&tw(&["-tan"]), 2, &["'-t'", "tw --help"]);
+    refused(
+        &tw(&["--no-such-flag"]),
+        2,
+        &["'--no-such-flag'", "tw --help"],
+    );
+    // One of ss's flags that means nothing for tw, refused in one line too.
+    refused(&tw(&["-K"]), 2, &["-K"]);
     refused(
         &tw(&["doctor", "--bogus"]),
         3,

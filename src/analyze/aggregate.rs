@@ -118,7 +118,8 @@ pub enum GroupBy {
     Laddr,
     /// Remote address.
     Raddr,
-    /// Remote address and port.
+    /// Remote address and port (also spelt `dest`).
+    #[value(alias = "dest")]
     Peer,
     /// Local and remote address and port.
     Tuple,
@@ -143,7 +144,7 @@ impl GroupBy {
         }
     }
 
-    fn key(self, s: &Socket) -> Key {
+    pub fn key(self, s: &Socket) -> Key {
         match self {
             GroupBy::State => Key::State(s.state),
             GroupBy::Lport => Key::Port(s.local.port),

@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod conntrack;
 pub mod doctor;
 pub mod inflow;
+pub mod internals;
 pub mod local_ports;
 pub mod resets;
 pub mod scrape;

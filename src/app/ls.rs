@@ -7,12 +7,28 @@ use anyhow::{bail, Result};
 
 use super::{Ctx, Outcome};
 use crate::analyze::aggregate::{self, Collect};
+use crate::analyze::internals::{self, CollectExtras};
 use crate::cli::{LsArgs, SortKey};
+use crate::model::internals::Wants;
 use crate::model::Socket;
-use crate::render::{self, Report};
+use crate::render::{self, Format, Report};
 use crate::source::owners::Procs;
 
 pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) -> Result<Outcome> {
+    let p = cx.filter.protocols;
+    if p.tcp && p.udp && cx.format() != Format::Json {
+        bail!(
+            "-t with -u: a table or plain listing has no protocol column yet; list one at a \
+             time (tw -tan, then tw -uan) or use --format json, which names each row's protocol"
+        );
+    }
+    if p.udp && (args.show.info || args.show.memory) {
+        bail!("-u with -i or -m: tcp_info and socket memory are read for TCP sockets only; use -t");
+    }
+    let wants = Wants {
+        info: args.show.info,
+        memory: args.show.memory,
+    };
     if processes && !cx.source.is_live() {
         bail!(
             "-p: owners come from the live /proc/*/fd, which a capture does not hold; \
@@ -31,6 +47,9 @@ pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) ->
         _ => Ok(()),
     };
     let format = cx.format();
+    if wants.any() {
+        return with_extras(cx, args, wants, procs.as_ref(), out);
+    }
     match render::listing_rows(format).filter(|_| args.sort.is_none()) {
         // Nothing to sort: rows go out as the reader delivers them.
         Some(rows) => {
@@ -63,6 +82,35 @@ pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) ->
             render::render(format, &report, out, &cx.style)?;
         }
     }
+    Ok(Outcome::Ok)
+}
+
+/// `tw ls -i` / `-m`: the rows held with their tcp_info and socket memory
+/// (asked of the kernel only here), then written.
+fn with_extras(
+    cx: &mut Ctx,
+    args: &LsArgs,
+    wants: Wants,
+    procs: Option<&Procs>,
+    out: &mut dyn Write,
+) -> Result<Outcome> {
+    let mut c = CollectExtras::new(wants, args.sort.map(order), args.limit);
+    let info = cx.read(&mut c)?;
+    let rows = c.finish();
+    if internals::none_given(&rows) {
+        let flag = if wants.info { "-i" } else { "-m" };
+        writeln!(
+            cx.err,
+            "tw: {flag}: this source (/proc/net/tcp or a capture) has no tcp_info or socket \
+             memory: rtt, cwnd, ssthresh, retransmits, bytes, rates, lost, unacked, limited \
+             times, congestion control and skmem show as -; the sock_diag source has them"
+        )?;
+    }
+    let notes = render::Annotation {
+        namespaces: &info.namespaces,
+        procs,
+    };
+    render::internals::render(cx.format(), &rows, wants, &notes, out, &cx.style)?;
     Ok(Outcome::Ok)
 }
 

@@ -11,7 +11,10 @@ mod metrics;
 pub mod outdir;
 mod ports;
 mod schema;
+pub mod ss;
 mod summary;
+pub mod terminal;
+mod unix;
 pub mod watch;
 
 use std::io::{IsTerminal, Write};
@@ -102,11 +105,12 @@ impl Ctx<'_> {
 /// succeeded, so an error never leaves a partial answer on stdout; the one
 /// exception is a streamed `tw ls` longer than the rows it holds first
 /// (`render::listing::HOLD`), whose written rows stay.
-pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
+pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome> {
+    let ss_mode = ss::resolve(&mut cli)?;
     let filter = match cli.command {
         // conntrack has its own states and filter (src/app/conntrack.rs).
         Some(Command::Conntrack(_)) => Filter::default(),
-        _ => build_filter(&cli.global, expression_words(&cli.command))?,
+        _ => build_filter(&cli.global, expression_words(&cli.command), &ss_mode)?,
     };
     let spec = SourceSpec {
         kind: cli.global.source,
@@ -119,23 +123,54 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
         },
     };
     let tty = std::io::stdout().is_terminal();
+    let width = tty.then(terminal::width).flatten();
     let mut cx = Ctx {
         source: source::open(&spec)?,
         spec,
         filter,
-        format: cli.global.format,
+        // -H: rows without a header, which a bordered table cannot be; a
+        // terminal of unknown width (0x0) gets plain rows, never a table
+        // wrapped one character per line.
+        format: cli
+            .global
+            .format
+            .or(((ss_mode.no_header || width.is_none()) && tty).then_some(Format::Plain)),
         tty,
         style: Style {
-            color: tty
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var_os("TERM").is_none_or(|t| t != "dumb"),
+            color: terminal::color(cli.global.color, tty),
+            width,
         },
         err,
     };
+    if cx.filter.protocols.udp && !cx.source.is_live() {
+        bail!("-u: captures hold TCP tables only; read UDP sockets live (leave out --from/--proc-root)");
+    }
     let processes = cli.global.processes;
+    if ss_mode.unix {
+        let outcome = if ss_mode.no_header {
+            unix::run(
+                &mut cx,
+                &cli.command,
+                processes,
+                &mut crate::render::NoHeader::new(out),
+            )?
+        } else {
+            unix::run(&mut cx, &cli.command, processes, out)?
+        };
+        out.flush()?;
+        return Ok(outcome);
+    }
     let outcome = match cli.command {
         None | Some(Command::Summary(_)) => summary::run(&mut cx, out)?,
+        Some(Command::Ls(args)) if ss_mode.no_header => {
+            let mut out = crate::render::NoHeader::new(out);
+            ls::run(&mut cx, &args, processes, &mut out)?
+        }
         Some(Command::Ls(args)) => ls::run(&mut cx, &args, processes, out)?,
+        Some(Command::Count(args)) if ss_mode.no_header && args.stats => {
+            let mut out = crate::render::NoHeader::new(out);
+            count::run(&mut cx, &args, &mut out)?
+        }
         Some(Command::Count(args)) => count::run(&mut cx, &args, out)?,
         Some(Command::Ports(args)) => ports::run(&mut cx, &args, out)?,
         Some(Command::Doctor(args)) => doctor::run(&mut cx, &args, out)?,
@@ -218,13 +253,15 @@ fn expression_words(cmd: &Option<Command>) -> &[String] {
 
 /// The flags and the expression as one filter: the flags are sugar for
 /// the same expression language.
-fn build_filter(g: &Global, words: &[String]) -> Result<Filter> {
+fn build_filter(g: &Global, words: &[String], ss: &ss::SsMode) -> Result<Filter> {
+    let ss_states = ss.states;
     let parsed = expr::parse(words, &service_port).map_err(|e| anyhow!("{e}"))?;
     let states = match (parsed.states, g.state.is_empty()) {
         (Some(_), false) => {
             bail!("--state and `state`/`exclude` words both give states: use one or the other")
         }
         (Some(s), true) => s,
+        (None, true) if ss_states.is_some() => ss_states.unwrap_or_default(),
         (None, _) => {
             crate::model::state::parse_states(&g.state).map_err(|e| anyhow!("--state: {e}"))?
         }
@@ -243,6 +280,7 @@ fn build_filter(g: &Global, words: &[String]) -> Result<Filter> {
         },
         direction: g.direction,
         expr,
+        protocols: ss.protocols,
     })
 }
 

@@ -48,3 +48,23 @@ pub mod bc {
     pub const DEV_COND: u8 = 9;
     pub const MARK_COND: u8 = 10;
 }
+
+// include/uapi/linux/inet_diag.h: reply attributes, and their bits in a
+// request's idiag_ext (bit attr-1; net/ipv4/inet_diag.c, inet_sk_diag_fill).
+pub const INET_DIAG_INFO: u16 = 2;
+pub const INET_DIAG_CONG: u16 = 4;
+pub const INET_DIAG_SKMEMINFO: u16 = 7;
+/// idiag_ext bit asking for `struct tcp_info`.
+pub const EXT_INFO: u8 = 1 << (INET_DIAG_INFO - 1);
+/// idiag_ext bit asking for the congestion control's name.
+pub const EXT_CONG: u8 = 1 << (INET_DIAG_CONG - 1);
+/// idiag_ext bit asking for the sk_meminfo u32 array.
+pub const EXT_SKMEMINFO: u8 = 1 << (INET_DIAG_SKMEMINFO - 1);
+/// sizeof(struct tcp_info) as of Linux 6.7 (tcpi_total_rto_time last);
+/// older kernels send less and newer may send more (only this much is kept).
+pub const TCP_INFO_LEN: usize = 248;
+/// SK_MEMINFO_VARS (include/uapi/linux/sock_diag.h): r, rb, t, tb, f, w, o,
+/// bl, d.
+pub const SK_MEMINFO_VARS: usize = 9;
+/// TCP_CA_NAME_MAX (include/net/tcp.h): the longest congestion control name.
+pub const TCP_CA_NAME_MAX: usize = 16;

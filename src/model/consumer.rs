@@ -2,6 +2,7 @@
 
 use std::ops::ControlFlow;
 
+use super::internals::{Extras, Wants};
 use super::Socket;
 
 /// What a consumer answers to each socket: `Continue`, or `Break` to end the
@@ -20,4 +21,14 @@ pub trait Consumer {
     /// Labels of the namespaces read (a socket's `netns` indexes them),
     /// before the first socket; not called when only the current one is.
     fn namespaces(&mut self, _labels: &[String]) {}
+    /// What the reader should ask for besides the rows (tcp_info, socket
+    /// memory): nothing unless the consumer shows it.
+    fn wants(&self) -> Wants {
+        Wants::NONE
+    }
+    /// A socket with the extras [`Consumer::wants`] asked for, from readers
+    /// that have them (sock_diag); the others call `push`.
+    fn push_extras(&mut self, s: &Socket, _extras: &Extras) -> Flow {
+        self.push(s)
+    }
 }

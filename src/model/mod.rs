@@ -9,9 +9,11 @@ pub mod conntrack;
 mod consumer;
 pub mod endpoint;
 pub mod facts;
+pub mod internals;
 pub mod ports;
 pub mod schema;
 pub mod state;
+pub mod unix;
 
 pub use consumer::{Consumer, Flow};
 pub use endpoint::{decimal, Cidr, Endpoint};
@@ -90,9 +92,45 @@ pub struct Socket {
     pub direction: Option<Direction>,
     /// Which of the read's network namespaces it is in (0 when one).
     pub netns: u16,
+    /// TCP, or UDP with `-u`.
+    pub proto: Proto,
+}
+
+/// A socket's transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Proto {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+
+    /// IPPROTO_TCP or IPPROTO_UDP, as a sock_diag request names it.
+    pub fn ipproto(self) -> u8 {
+        match self {
+            Proto::Tcp => libc::IPPROTO_TCP as u8,
+            Proto::Udp => libc::IPPROTO_UDP as u8,
+        }
+    }
 }
 
 impl Socket {
+    /// The state as printed: netstat's name, but ss's UNCONN for a UDP
+    /// socket with no peer (the kernel's TCP_CLOSE).
+    pub fn state_name(&self) -> &'static str {
+        match (self.proto, self.state) {
+            (Proto::Udp, TcpState::Close) => "UNCONN",
+            (_, s) => s.name(),
+        }
+    }
+
     /// A socket with no timer, queues or owner: the base readers fill in.
     pub fn new(family: Family, state: TcpState, local: Endpoint, peer: Endpoint) -> Socket {
         Socket {
@@ -108,6 +146,7 @@ impl Socket {
             inode: 0,
             direction: None,
             netns: 0,
+            proto: Proto::Tcp,
         }
     }
 

@@ -19,6 +19,33 @@ pub struct Filter {
     /// `None`: both directions.
     pub direction: Option<Direction>,
     pub expr: Option<Expr>,
+    /// Which protocols to read: TCP unless `-u` says otherwise.
+    pub protocols: Protocols,
+}
+
+/// The protocols a read covers (`-t`, `-u`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocols {
+    pub tcp: bool,
+    pub udp: bool,
+}
+
+impl Default for Protocols {
+    fn default() -> Self {
+        Protocols {
+            tcp: true,
+            udp: false,
+        }
+    }
+}
+
+impl Protocols {
+    pub fn has(self, p: crate::model::Proto) -> bool {
+        match p {
+            crate::model::Proto::Tcp => self.tcp,
+            crate::model::Proto::Udp => self.udp,
+        }
+    }
 }
 
 /// The flags' part of the expression: each list is an OR of its entries,
@@ -63,7 +90,8 @@ impl Filter {
     }
 
     pub fn matches(&self, s: &Socket) -> bool {
-        self.states.contains(s.state)
+        self.protocols.has(s.proto)
+            && self.states.contains(s.state)
             && self.family.is_none_or(|f| f == s.family)
             && (self.direction.is_none() || self.direction == s.direction)
             && self.expr.as_ref().is_none_or(|e| e.matches(s))

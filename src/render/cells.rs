@@ -99,7 +99,7 @@ impl SocketCells {
         let t = &mut self.text;
         let mut digits = [0u8; 20];
         t.clear();
-        t.extend_from_slice(s.state.name().as_bytes());
+        t.extend_from_slice(s.state_name().as_bytes());
         self.ends[0] = t.len();
         s.local.push_text(t);
         self.ends[1] = t.len();
@@ -135,7 +135,8 @@ impl SocketCells {
 }
 
 /// `41.3s` for the timewait timer (TIME_WAIT and FIN_WAIT2 minisockets);
-/// other timers are named: `keepalive 1h59m`, `retransmit 0.2s`.
+/// other timers are named: `keepalive:1h59m`, `retransmit:0.2s` (one token,
+/// so that plain output stays one field per column).
 pub fn timer_text(t: Timer) -> String {
     let mut v = Vec::new();
     push_timer(&mut v, t);
@@ -145,7 +146,7 @@ pub fn timer_text(t: Timer) -> String {
 fn push_timer(out: &mut Vec<u8>, t: Timer) {
     if t.kind != TimerKind::TimeWait {
         out.extend_from_slice(t.kind.name().as_bytes());
-        out.push(b' ');
+        out.push(b':');
     }
     push_duration(out, t.ms);
 }
@@ -212,8 +213,8 @@ mod tests {
     fn timers_name_all_but_timewait() {
         let t = |kind, ms| timer_text(Timer { kind, ms });
         assert_eq!(t(TimerKind::TimeWait, 41_300), "41.3s");
-        assert_eq!(t(TimerKind::Keepalive, 7_200_000), "keepalive 2h00m");
-        assert_eq!(t(TimerKind::Retransmit, 200), "retransmit 0.2s");
-        assert_eq!(t(TimerKind::Probe0, 1500), "probe0 1.5s");
+        assert_eq!(t(TimerKind::Keepalive, 7_200_000), "keepalive:2h00m");
+        assert_eq!(t(TimerKind::Retransmit, 200), "retransmit:0.2s");
+        assert_eq!(t(TimerKind::Probe0, 1500), "probe0:1.5s");
     }
 }

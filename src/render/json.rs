@@ -43,6 +43,8 @@ struct SocketJson {
     send_q: Option<u32>,
     uid: u32,
     inode: u64,
+    /// `tcp`, or `udp` with `-u`.
+    protocol: &'static str,
 }
 
 /// A socket with what an annotated listing adds: its namespace and owners.
@@ -76,7 +78,7 @@ impl From<&Socket> for SocketJson {
     fn from(s: &Socket) -> Self {
         SocketJson {
             schema_version: SchemaVersion,
-            state: s.state.name(),
+            state: s.state_name(),
             family: s.family.name(),
             direction: s.direction.map(|d| d.name()),
             local: s.local.to_string(),
@@ -90,6 +92,7 @@ impl From<&Socket> for SocketJson {
             send_q: s.send_q_known(),
             uid: s.uid,
             inode: s.inode,
+            protocol: s.proto.name(),
         }
     }
 }

@@ -6,20 +6,25 @@
 pub mod cells;
 pub mod conntrack;
 pub mod doctor;
+pub mod fit;
+pub mod internals;
 pub mod json;
 pub mod listing;
+mod noheader;
 pub mod plain;
 pub mod prometheus;
 mod report;
 pub mod sections;
 pub mod table;
 pub mod text;
+pub mod unix;
 pub mod watch;
 
 use std::io::{self, Write};
 
 pub use cells::Annotation;
 pub use listing::Stream;
+pub use noheader::NoHeader;
 pub use report::Report;
 
 /// `--format`: how a command's answer is written.
@@ -38,6 +43,8 @@ pub enum Format {
 pub struct Style {
     /// Colour states in tables (a terminal, and NO_COLOR unset).
     pub color: bool,
+    /// Columns of the terminal, when known: tables drop columns to fit it.
+    pub width: Option<u16>,
 }
 
 pub fn render(

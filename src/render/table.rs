@@ -6,6 +6,7 @@ use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table
 
 use super::cells::{socket_row, SOCKET_HEADERS, SOCKET_NUMERIC};
 use super::doctor::write_doctor;
+use super::fit;
 use super::report::Report;
 use super::sections::{
     self, annotated_section, groups_section, ports_section, summary_sections,
@@ -23,11 +24,16 @@ pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result
             write_sections(out, &[groups_section(by, *total, groups)], style)
         }
         Report::Sockets(socks) => {
-            let mut t = new_table(&SOCKET_HEADERS, style);
-            for s in socks.iter() {
-                let row = socket_row(s);
+            let rows: Vec<[String; 8]> = socks.iter().map(socket_row).collect();
+            // Columns that fit the terminal; cells are never wrapped.
+            let shown = fit::keep(&SOCKET_HEADERS, &rows, style.width);
+            let mut t = new_table(&fit::pick(&SOCKET_HEADERS, &shown), style);
+            for (s, row) in socks.iter().zip(rows) {
                 let mut cells: Vec<Cell> = Vec::with_capacity(row.len());
                 for (i, text) in row.into_iter().enumerate() {
+                    if !shown[i] {
+                        continue;
+                    }
                     let mut c = Cell::new(text);
                     if SOCKET_NUMERIC[i] {
                         c = c.set_alignment(CellAlignment::Right);
@@ -99,7 +105,8 @@ fn state_color(s: TcpState) -> Option<Color> {
 fn new_table(headers: &[&str], style: &Style) -> Table {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
+        // Never wrap inside a cell: columns are dropped to fit instead.
+        .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(headers.iter().map(Cell::new));
     if !style.color {
         t.force_no_tty();
@@ -115,9 +122,12 @@ pub(crate) fn write_sections(
     style: &Style,
 ) -> io::Result<()> {
     sections::write_sections(out, sections, |out, sec| {
-        let mut t = new_table(&sec.headers, style);
+        let shown = fit::keep(&sec.headers, &sec.rows, style.width);
+        let mut t = new_table(&fit::pick(&sec.headers, &shown), style);
+        let numeric = fit::pick(&sec.numeric, &shown);
         for row in &sec.rows {
-            t.add_row(row.iter().zip(&sec.numeric).map(|(text, num)| {
+            let row = fit::pick(row, &shown);
+            t.add_row(row.iter().zip(&numeric).map(|(text, num)| {
                 let c = Cell::new(text);
                 if *num {
                     c.set_alignment(CellAlignment::Right)

@@ -9,7 +9,7 @@ use super::netlink::{self, DumpEnd, KernelFilter};
 use super::netns::{self, Namespace};
 use super::{facts, proc, read_states, Filtered, NetnsChoice, ReadInfo, Source, SourceKind};
 use crate::model::facts::Facts;
-use crate::model::{Consumer, StateSet, TcpState};
+use crate::model::{Consumer, Proto, StateSet, TcpState};
 use crate::query::Filter;
 
 /// The live system, read through `kind` in `netns`.
@@ -213,8 +213,13 @@ fn read_live(kind: SourceKind, filter: &Filter, f: &mut Filtered) -> Result<Read
     if kind == SourceKind::Proc {
         // thread-self, not self: /proc/self/net follows the process's first
         // thread, and only this thread entered the namespace.
-        proc::read_tables(Path::new("/proc/thread-self/net"), filter, f, true)
-            .map_err(LiveError::Other)?;
+        let net = Path::new("/proc/thread-self/net");
+        if filter.protocols.tcp {
+            proc::read_tables(net, filter, f, true).map_err(LiveError::Other)?;
+        }
+        if filter.protocols.udp && !f.stopped() {
+            proc::read_udp_tables(net, filter, f).map_err(LiveError::Other)?;
+        }
         return Ok(Read::Whole(0));
     }
     let again = |end| match end {
@@ -225,21 +230,40 @@ fn read_live(kind: SourceKind, filter: &Filter, f: &mut Filtered) -> Result<Read
     let mut d = netlink::Dumper::open()?;
     let kf = KernelFilter::of(filter);
     let families = filter.families();
-    let states = if kf.is_active() {
-        // The kernel will drop listeners the expression does not match (and
-        // all of them with an exact dport), so learn them first: the
-        // listening hash is small and the LISTEN-only dump skips the rest.
-        let listen = StateSet::of(&[TcpState::Listen]);
-        let none = KernelFilter::default();
-        if let Some(r) = again(d.dump(families, listen, &none, &mut |s| f.learn(s))?) {
+    if filter.protocols.tcp {
+        f.proto = Proto::Tcp;
+        let states = if kf.is_active() {
+            // The kernel will drop listeners the expression does not match (and
+            // all of them with an exact dport), so learn them first: the
+            // listening hash is small and the LISTEN-only dump skips the rest.
+            let listen = StateSet::of(&[TcpState::Listen]);
+            let none = KernelFilter::default();
+            if let Some(r) = again(d.dump(families, listen, &none, &mut |s| f.learn(s))?) {
+                return Ok(r);
+            }
+            filter.states
+        } else {
+            read_states(filter)
+        };
+        let wants = f.wants();
+        let end = if wants.any() {
+            d.dump_with(families, states, &kf, wants, &mut |s, x| match x {
+                Some(x) => f.push_extras(s, x),
+                None => f.push(s),
+            })?
+        } else {
+            d.dump(families, states, &kf, &mut |s| f.push(s))?
+        };
+        if let Some(r) = again(end) {
             return Ok(r);
         }
-        filter.states
-    } else {
-        read_states(filter)
-    };
-    if let Some(r) = again(d.dump(families, states, &kf, &mut |s| f.push(s))?) {
-        return Ok(r);
+    }
+    if filter.protocols.udp && !f.stopped() {
+        f.proto = Proto::Udp;
+        d.set_proto(Proto::Udp.ipproto());
+        if let Some(r) = again(d.dump(families, filter.states, &kf, &mut |s| f.push(s))?) {
+            return Ok(r);
+        }
     }
     Ok(Read::Whole(d.bytes_received))
 }

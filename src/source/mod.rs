@@ -14,6 +14,7 @@ pub mod netns;
 pub mod owners;
 pub mod proc;
 pub mod replay;
+pub mod unix;
 
 use std::path::PathBuf;
 
@@ -148,6 +149,8 @@ pub(crate) struct Filtered<'a> {
     inner: &'a mut dyn Consumer,
     listeners: Listeners,
     netns: u16,
+    /// Stamped on every socket: the protocol of the table being read.
+    pub(crate) proto: crate::model::Proto,
     /// The consumer answered `Break` (`tw ls --limit N` has its rows, or its
     /// output closed): no more namespaces or tables are read.
     stopped: bool,
@@ -162,6 +165,7 @@ impl<'a> Filtered<'a> {
             inner,
             listeners: Listeners::default(),
             netns,
+            proto: crate::model::Proto::Tcp,
             stopped: false,
             guessed: 0,
         }
@@ -203,8 +207,13 @@ impl<'a> Filtered<'a> {
 impl Consumer for Filtered<'_> {
     fn push(&mut self, s: &Socket) -> Flow {
         let mut s = *s;
+        s.proto = self.proto;
         let before = self.listeners.guessed;
-        s.direction = Some(self.listeners.classify(&s));
+        // Direction is TCP's (a listener's port): UDP has none.
+        s.direction = match s.proto {
+            crate::model::Proto::Tcp => Some(self.listeners.classify(&s)),
+            crate::model::Proto::Udp => None,
+        };
         s.netns = self.netns;
         if !self.filter.matches(&s) {
             return Flow::Continue(());
@@ -220,5 +229,26 @@ impl Consumer for Filtered<'_> {
         self.inner.restart();
         self.stopped = false;
         self.guessed = 0;
+    }
+
+    fn wants(&self) -> crate::model::internals::Wants {
+        self.inner.wants()
+    }
+
+    fn push_extras(&mut self, s: &Socket, extras: &crate::model::internals::Extras) -> Flow {
+        let mut s = *s;
+        s.proto = self.proto;
+        // Direction is TCP's (a listener's port): UDP has none.
+        s.direction = match s.proto {
+            crate::model::Proto::Tcp => Some(self.listeners.classify(&s)),
+            crate::model::Proto::Udp => None,
+        };
+        s.netns = self.netns;
+        if !self.filter.matches(&s) {
+            return Flow::Continue(());
+        }
+        let flow = self.inner.push_extras(&s, extras);
+        self.stopped |= flow.is_break();
+        flow
     }
 }

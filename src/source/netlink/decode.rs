@@ -8,9 +8,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::model::abi::{
-    INET_DIAG_MSG_LEN, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_DUMP_INTR,
-    SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK,
+    INET_DIAG_CONG, INET_DIAG_INFO, INET_DIAG_MSG_LEN, INET_DIAG_SKMEMINFO, NLMSG_DONE,
+    NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_DUMP_INTR, SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK,
 };
+use crate::model::internals::{Cong, Extras, SkMem, TcpInfo, Wants};
 use crate::model::{Endpoint, Family, Flow, Socket, TcpState, Timer, TimerKind};
 
 /// What went wrong decoding a reply.
@@ -77,6 +78,16 @@ fn u32_ne(b: &[u8], at: usize) -> u32 {
 /// NLMSG_DONE, handing each socket to `visit`. A buffer may end between
 /// messages (the next recv continues the dump), never inside one.
 pub fn decode(buf: &[u8], visit: &mut dyn FnMut(&Socket) -> Flow) -> Result<Progress, DecodeError> {
+    decode_with(buf, Wants::NONE, &mut |s, _| visit(s))
+}
+
+/// [`decode`], with the attributes `wants` names decoded too and handed to
+/// `visit` beside each socket (`None` when nothing is wanted).
+pub fn decode_with(
+    buf: &[u8],
+    wants: Wants,
+    visit: &mut dyn FnMut(&Socket, Option<&Extras>) -> Flow,
+) -> Result<Progress, DecodeError> {
     let mut p = Progress::default();
     let mut off = 0;
     while off < buf.len() {
@@ -141,7 +152,14 @@ pub fn decode(buf: &[u8], visit: &mut dyn FnMut(&Socket) -> Flow) -> Result<Prog
             }
             SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 let s = decode_inet_diag_msg(body).map_err(|what| malformed(off - len, what))?;
-                if visit(&s).is_break() {
+                let flow = if wants.any() {
+                    let x = decode_extras(&body[INET_DIAG_MSG_LEN..], wants)
+                        .map_err(|what| malformed(off - len, what))?;
+                    visit(&s, Some(&x))
+                } else {
+                    visit(&s, None)
+                };
+                if flow.is_break() {
                     p.stopped = true;
                     break;
                 }
@@ -204,7 +222,35 @@ pub fn decode_inet_diag_msg(b: &[u8]) -> Result<Socket, String> {
         inode: u64::from(u32_ne(b, 68)),
         direction: None,
         netns: 0,
+        proto: crate::model::Proto::Tcp,
     })
+}
+
+/// The attributes after an `inet_diag_msg` (struct nlattr each, 4-aligned):
+/// INET_DIAG_INFO, INET_DIAG_CONG and INET_DIAG_SKMEMINFO when `wants` them;
+/// the rest are skipped.
+pub fn decode_extras(mut b: &[u8], wants: Wants) -> Result<Extras, String> {
+    let mut x = Extras::default();
+    while b.len() >= 4 {
+        let len = usize::from(u16_ne(b, 0));
+        // NLA_F_NESTED and NLA_F_NET_BYTEORDER are flags, not the type.
+        let kind = u16_ne(b, 2) & 0x3fff;
+        if len < 4 || len > b.len() {
+            return Err(format!(
+                "attribute length {len} does not fit ({} bytes left)",
+                b.len()
+            ));
+        }
+        let payload = &b[4..len];
+        match kind {
+            INET_DIAG_INFO if wants.info => x.info = Some(TcpInfo::from_bytes(payload)),
+            INET_DIAG_CONG if wants.info => x.cong = Cong::from_bytes(payload),
+            INET_DIAG_SKMEMINFO if wants.memory => x.memory = Some(SkMem::from_bytes(payload)),
+            _ => {}
+        }
+        b = &b[((len + 3) & !3).min(b.len())..];
+    }
+    Ok(x)
 }
 
 /// Decodes a whole capture (as `ss -D FILE` writes it): one or more dumps,
@@ -651,5 +697,73 @@ mod tests {
         assert_eq!(n, 2);
         assert!(looks_like_dump(&buf));
         assert!(!looks_like_dump(b"  sl  local_address rem_address"));
+    }
+}
+
+#[cfg(test)]
+mod extras_tests {
+    use super::*;
+    use crate::model::abi::TCP_INFO_LEN;
+
+    fn attr(kind: u16, payload: &[u8]) -> Vec<u8> {
+        let mut a = Vec::new();
+        a.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+        a.extend_from_slice(&kind.to_ne_bytes());
+        a.extend_from_slice(payload);
+        a.resize((a.len() + 3) & !3, 0);
+        a
+    }
+
+    const BOTH: Wants = Wants {
+        info: true,
+        memory: true,
+    };
+
+    #[test]
+    fn info_cong_and_skmem_are_read_and_others_skipped() {
+        let mut info = vec![0u8; TCP_INFO_LEN];
+        info[80..84].copy_from_slice(&10u32.to_ne_bytes());
+        let mem: Vec<u8> = (0..9u32).flat_map(|v| v.to_ne_bytes()).collect();
+        let mut b = attr(5, &[0]); // INET_DIAG_TOS: skipped
+        b.extend(attr(INET_DIAG_INFO, &info));
+        b.extend(attr(INET_DIAG_CONG, b"cubic\0"));
+        b.extend(attr(INET_DIAG_SKMEMINFO, &mem));
+        let x = decode_extras(&b, BOTH).unwrap();
+        assert_eq!(x.info.unwrap().cwnd(), Some(10));
+        assert_eq!(x.cong.unwrap().as_str(), "cubic");
+        assert_eq!(x.memory.unwrap().sent(), &[0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        // Only what is wanted is kept.
+        let only_mem = decode_extras(
+            &b,
+            Wants {
+                info: false,
+                memory: true,
+            },
+        )
+        .unwrap();
+        assert!(only_mem.info.is_none() && only_mem.cong.is_none());
+        assert!(only_mem.memory.is_some());
+    }
+
+    #[test]
+    fn an_older_kernels_short_tcp_info_is_read_by_its_length() {
+        let info = vec![1u8; 104];
+        let x = decode_extras(&attr(INET_DIAG_INFO, &info), BOTH).unwrap();
+        let i = x.info.unwrap();
+        assert_eq!(i.len(), 104);
+        assert!(i.total_retrans().is_some() && i.pacing_rate().is_none());
+    }
+
+    #[test]
+    fn a_bad_attribute_length_is_an_error_not_a_panic() {
+        for bad in [
+            vec![2u8, 0, 2, 0],
+            vec![200, 0, 2, 0, 1, 2, 3, 4],
+            vec![8, 0, 2, 0, 1],
+        ] {
+            assert!(decode_extras(&bad, BOTH).is_err(), "{bad:?}");
+        }
+        // Trailing bytes shorter than a header are padding.
+        assert_eq!(decode_extras(&[0, 0], BOTH), Ok(Extras::default()));
     }
 }

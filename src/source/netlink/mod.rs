@@ -8,10 +8,30 @@ pub mod request;
 
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NlSocket, SocketAddr};
 
-pub use decode::{decode, decode_capture, looks_like_dump, read_capture, DecodeError, Progress};
-pub use request::{one_walk, request, request_filtered, request_one_walk, KernelFilter};
+pub use decode::{
+    decode, decode_capture, decode_with, looks_like_dump, read_capture, DecodeError, Progress,
+};
+pub use request::{
+    one_walk, request, request_ext, request_filtered, request_one_walk, request_one_walk_ext,
+    KernelFilter,
+};
 
+use crate::model::abi::{EXT_CONG, EXT_INFO, EXT_SKMEMINFO};
+use crate::model::internals::{Extras, Wants};
 use crate::model::{Family, Flow, Socket, StateSet};
+
+/// The idiag_ext bits for `wants`: tcp_info with the congestion control's
+/// name (as `ss -i` asks), and skmeminfo.
+pub fn ext_bits(wants: Wants) -> u8 {
+    let mut ext = 0;
+    if wants.info {
+        ext |= EXT_INFO | EXT_CONG;
+    }
+    if wants.memory {
+        ext |= EXT_SKMEMINFO;
+    }
+    ext
+}
 
 /// How many times an interrupted dump is retried before giving up.
 pub const MAX_DUMP_ATTEMPTS: usize = 5;
@@ -58,6 +78,8 @@ pub struct Dumper {
     seq: u32,
     /// Cleared when the kernel refuses the one-walk request.
     one_walk: bool,
+    /// The protocol dumped: IPPROTO_TCP unless [`Dumper::set_proto`].
+    proto: u8,
     /// Bytes received so far: shows what a kernel-side filter saves.
     pub bytes_received: u64,
 }
@@ -69,8 +91,16 @@ impl Dumper {
             buf: Vec::with_capacity(RECV_BUF),
             seq: 0,
             one_walk: true,
+            proto: libc::IPPROTO_TCP as u8,
             bytes_received: 0,
         })
+    }
+
+    /// Dumps `proto` (IPPROTO_UDP for `-u`) from now on. UDP sockets come
+    /// as TCP's do, an `inet_diag_msg` each, in TCP_ESTABLISHED (connected)
+    /// or TCP_CLOSE (net/ipv4/udp_diag.c).
+    pub fn set_proto(&mut self, proto: u8) {
+        self.proto = proto;
     }
 
     /// One dump of `families` (one walk of the hash for both, see
@@ -84,7 +114,27 @@ impl Dumper {
         kf: &KernelFilter,
         visit: &mut dyn FnMut(&Socket) -> Flow,
     ) -> Result<DumpEnd, DumpError> {
-        self.run(families, states, kf, visit, None)
+        self.run(
+            families,
+            states,
+            kf,
+            Wants::NONE,
+            &mut |s, _| visit(s),
+            None,
+        )
+    }
+
+    /// [`Dumper::dump`] asking the kernel for the extras `wants` names too
+    /// (idiag_ext), handed to `visit` beside each socket.
+    pub fn dump_with(
+        &mut self,
+        families: &[Family],
+        states: StateSet,
+        kf: &KernelFilter,
+        wants: Wants,
+        visit: &mut dyn FnMut(&Socket, Option<&Extras>) -> Flow,
+    ) -> Result<DumpEnd, DumpError> {
+        self.run(families, states, kf, wants, visit, None)
     }
 
     /// The raw replies of one dump of each family, laid out as `ss -D` writes
@@ -100,7 +150,8 @@ impl Dumper {
             families,
             states,
             &kf,
-            &mut |_| Flow::Continue(()),
+            Wants::NONE,
+            &mut |_, _| Flow::Continue(()),
             Some(&mut raw),
         )?;
         Ok((end == DumpEnd::Complete).then_some(raw))
@@ -111,20 +162,24 @@ impl Dumper {
         families: &[Family],
         states: StateSet,
         kf: &KernelFilter,
-        visit: &mut dyn FnMut(&Socket) -> Flow,
+        wants: Wants,
+        visit: &mut dyn FnMut(&Socket, Option<&Extras>) -> Flow,
         mut raw: Option<&mut Vec<u8>>,
     ) -> Result<DumpEnd, DumpError> {
+        let ext = ext_bits(wants);
         // Both families and only states to filter on: one walk of the hash.
         // Captures keep a dump per family, as `ss -D` writes them.
-        if self.one_walk && one_walk(families) && !kf.is_active() && raw.is_none() {
+        // The legacy request is TCP's alone (TCPDIAG_GETSOCK).
+        let tcp = self.proto == libc::IPPROTO_TCP as u8;
+        if tcp && self.one_walk && one_walk(families) && !kf.is_active() && raw.is_none() {
             self.seq = self.seq.wrapping_add(1);
-            let req = request_one_walk(states, self.seq);
+            let req = request_one_walk_ext(states, self.seq, ext);
             let mut seen = 0u64;
-            let mut count = |s: &Socket| {
+            let mut count = |s: &Socket, x: Option<&Extras>| {
                 seen += 1;
-                visit(s)
+                visit(s, x)
             };
-            match dump_family(&self.sock, &req, &mut self.buf, &mut count, None) {
+            match dump_family(&self.sock, &req, &mut self.buf, wants, &mut count, None) {
                 Ok((end, bytes)) => {
                     self.bytes_received += bytes;
                     return Ok(end);
@@ -140,9 +195,15 @@ impl Dumper {
         }
         for &family in families {
             self.seq = self.seq.wrapping_add(1);
-            let req = request_filtered(family, states, self.seq, kf);
-            let (end, bytes) =
-                dump_family(&self.sock, &req, &mut self.buf, visit, raw.as_deref_mut())?;
+            let req = request_ext(family, self.proto, states, self.seq, kf, ext);
+            let (end, bytes) = dump_family(
+                &self.sock,
+                &req,
+                &mut self.buf,
+                wants,
+                visit,
+                raw.as_deref_mut(),
+            )?;
             self.bytes_received += bytes;
             if end != DumpEnd::Complete {
                 return Ok(end);
@@ -183,7 +244,8 @@ fn dump_family(
     sock: &NlSocket,
     req: &[u8],
     buf: &mut Vec<u8>,
-    visit: &mut dyn FnMut(&Socket) -> Flow,
+    wants: Wants,
+    visit: &mut dyn FnMut(&Socket, Option<&Extras>) -> Flow,
     mut raw: Option<&mut Vec<u8>>,
 ) -> Result<(DumpEnd, u64), DumpError> {
     match sock.send_to(req, &SocketAddr::new(0, 0), 0) {
@@ -212,7 +274,7 @@ fn dump_family(
                 "the kernel closed the dump without NLMSG_DONE".into(),
             ));
         }
-        let p = match decode(&buf[..n.min(buf.len())], visit) {
+        let p = match decode_with(&buf[..n.min(buf.len())], wants, visit) {
             Ok(p) => p,
             Err(DecodeError::DumpFailed(errno)) => return Ok((DumpEnd::Failed(errno), bytes)),
             Err(DecodeError::Kernel(errno))

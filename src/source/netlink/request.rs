@@ -51,11 +51,26 @@ pub fn request(family: Family, states: StateSet, seq: u32) -> Vec<u8> {
 /// [`request`] with a kernel-side filter: an nlmsghdr, a `struct
 /// inet_diag_req_v2` and, with a program, an INET_DIAG_REQ_BYTECODE attribute.
 pub fn request_filtered(family: Family, states: StateSet, seq: u32, kf: &KernelFilter) -> Vec<u8> {
+    request_ext(family, libc::IPPROTO_TCP as u8, states, seq, kf, 0)
+}
+
+/// [`request_filtered`] for the protocol `proto` (IPPROTO_TCP or
+/// IPPROTO_UDP) with `ext`, the idiag_ext bits of the attributes to
+/// send with each socket (abi::EXT_INFO...): zero unless they are shown, as
+/// tcp_info alone is 248 bytes a socket.
+pub fn request_ext(
+    family: Family,
+    proto: u8,
+    states: StateSet,
+    seq: u32,
+    kf: &KernelFilter,
+    ext: u8,
+) -> Vec<u8> {
     // family, protocol, ext, pad; states; inet_diag_sockid.
     const INET_DIAG_REQ_V2_LEN: usize = 4 + 4 + INET_DIAG_SOCKID_LEN;
     let mut b = Vec::with_capacity(NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN + 8);
     header(&mut b, SOCK_DIAG_BY_FAMILY, seq);
-    b.extend_from_slice(&[family.af(), libc::IPPROTO_TCP as u8, 0, 0]);
+    b.extend_from_slice(&[family.af(), proto, ext, 0]);
     b.extend_from_slice(&states.kernel_mask().to_ne_bytes());
     // struct inet_diag_sockid: sport, dport (network order), then addresses,
     // interface and cookie, all zero (any).
@@ -96,10 +111,16 @@ pub fn one_walk(families: &[Family]) -> bool {
 /// the states of `states`: an nlmsghdr and a `struct inet_diag_req` with
 /// family AF_UNSPEC and a zero socket id (any address, any port).
 pub fn request_one_walk(states: StateSet, seq: u32) -> Vec<u8> {
+    request_one_walk_ext(states, seq, 0)
+}
+
+/// [`request_one_walk`] with the idiag_ext bits `ext`.
+pub fn request_one_walk_ext(states: StateSet, seq: u32, ext: u8) -> Vec<u8> {
     let mut b = Vec::with_capacity(NLMSG_HDRLEN + 4 + INET_DIAG_SOCKID_LEN + 8);
     header(&mut b, TCPDIAG_GETSOCK, seq);
     // family, src_len, dst_len, ext; inet_diag_sockid; states; dbs.
-    b.extend_from_slice(&[0; 4 + INET_DIAG_SOCKID_LEN]);
+    b.extend_from_slice(&[0, 0, 0, ext]);
+    b.extend_from_slice(&[0; INET_DIAG_SOCKID_LEN]);
     b.extend_from_slice(&states.kernel_mask().to_ne_bytes());
     b.extend_from_slice(&0u32.to_ne_bytes());
     let len = b.len() as u32;

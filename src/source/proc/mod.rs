@@ -80,6 +80,31 @@ pub(crate) fn read_tables(dir: &Path, filter: &Filter, f: &mut Filtered, live: b
     Ok(())
 }
 
+/// `-u`: /proc/net/udp and udp6, whose lines have TCP's layout up to the
+/// inode (net/ipv4/udp.c, udp4_format_sock), stamped as UDP.
+pub(crate) fn read_udp_tables(dir: &Path, filter: &Filter, f: &mut Filtered) -> Result<()> {
+    f.proto = crate::model::Proto::Udp;
+    for &family in filter.families() {
+        let path = dir.join(match family {
+            Family::Inet => "udp",
+            Family::Inet6 => "udp6",
+        });
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            // No IPv6 in this kernel: no udp6.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Inet6 => {
+                continue
+            }
+            Err(e) => return Err(open_error(&path, e)),
+        };
+        if f.stopped() {
+            break;
+        }
+        read_table(&path, BufReader::with_capacity(128 * 1024, file), filter, f)?;
+    }
+    Ok(())
+}
+
 /// Parses one table into `f`, errors naming the file and line.
 pub(crate) fn read_table(
     path: &Path,

@@ -361,6 +361,7 @@ impl Columns {
             inode: self.inode,
             direction: None,
             netns: 0,
+            proto: crate::model::Proto::Tcp,
         }
     }
 }

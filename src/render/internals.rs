@@ -1,0 +1,585 @@
+//! `tw ls -i` / `-m`: each socket with its tcp_info, congestion control and
+//! socket memory, in table, plain and JSON. Cells are single tokens (`rtt`
+//! as ss writes it, `0.031/0.015` ms; rates as `ss -n` does, `3254630631bps`),
+//! so plain output stays one field per column for awk.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use serde::Serialize;
+
+use super::cells::Annotation;
+use super::{fit, Format, Style};
+use crate::analyze::internals::{Row, Stats};
+use crate::model::decimal;
+use crate::model::internals::{SkMem, TcpInfo, Wants, SKMEM_KEYS, SKMEM_NAMES};
+
+const INFO_HEADERS: [&str; 15] = [
+    "CC",
+    "RTT",
+    "CWND",
+    "SSTHRESH",
+    "RETRANS",
+    "SENT",
+    "ACKED",
+    "RECEIVED",
+    "DELIVERY",
+    "PACING",
+    "LOST",
+    "UNACKED",
+    "BUSY",
+    "RWND-LTD",
+    "SNDBUF-LTD",
+];
+
+pub fn render(
+    format: Format,
+    rows: &[Row],
+    wants: Wants,
+    a: &Annotation,
+    out: &mut dyn Write,
+    style: &Style,
+) -> io::Result<()> {
+    match format {
+        Format::Json => json(rows, wants, a, out),
+        Format::Plain => plain(rows, wants, a, out),
+        Format::Table => table(rows, wants, a, out, style),
+    }
+}
+
+/// The column headers, and which are numbers (right-aligned).
+pub fn headers(wants: Wants, a: &Annotation) -> Vec<(&'static str, bool)> {
+    let mut h = Vec::new();
+    if !a.namespaces.is_empty() {
+        h.push(("NETNS", false));
+    }
+    h.extend([
+        ("STATE", false),
+        ("LOCAL", false),
+        ("PEER", false),
+        ("RECV-Q", true),
+        ("SEND-Q", true),
+    ]);
+    if wants.info {
+        h.extend(INFO_HEADERS.iter().map(|c| (*c, *c != "CC")));
+    }
+    if wants.memory {
+        h.push(("SKMEM", false));
+    }
+    if a.procs.is_some() {
+        h.push(("PROCESS", false));
+    }
+    h
+}
+
+/// One row's cells, in [`headers`] order; `-` where there is no value.
+pub fn cells(r: &Row, wants: Wants, a: &Annotation) -> Vec<String> {
+    let (mut t, mut ends) = (Vec::new(), Vec::new());
+    push_cells(r, wants, a, &mut t, &mut ends);
+    let mut start = 0;
+    ends.iter()
+        .map(|&e| {
+            let c = String::from_utf8_lossy(&t[start..e]).into_owned();
+            start = e;
+            c
+        })
+        .collect()
+}
+
+/// Appends one row's cells to `t`, each cell's end to `ends`: a listing of
+/// 100,000 rows formats into one buffer rather than two million strings.
+pub fn push_cells(r: &Row, wants: Wants, a: &Annotation, t: &mut Vec<u8>, ends: &mut Vec<usize>) {
+    use std::io::Write as _;
+    let mut digits = [0u8; 20];
+    let s = &r.socket;
+    let mut end = |t: &mut Vec<u8>| ends.push(t.len());
+    let mut num = |t: &mut Vec<u8>, n: Option<u64>| match n {
+        Some(n) => t.extend_from_slice(decimal(n, &mut digits)),
+        None => t.push(b'-'),
+    };
+    if let Some(ns) = a.netns(s) {
+        t.extend_from_slice(ns.as_bytes());
+        end(t);
+    }
+    t.extend_from_slice(s.state_name().as_bytes());
+    end(t);
+    s.local.push_text(t);
+    end(t);
+    s.peer.push_text(t);
+    end(t);
+    num(t, Some(u64::from(s.recv_q)));
+    end(t);
+    num(t, Some(u64::from(s.send_q)));
+    end(t);
+    let x = r.extras.as_deref();
+    if wants.info {
+        match x.and_then(|x| x.cong) {
+            Some(c) => t.extend_from_slice(c.as_str().as_bytes()),
+            None => t.push(b'-'),
+        }
+        end(t);
+        let info = x.and_then(|x| x.info.as_ref());
+        match info.and_then(|i| Some((i.rtt_us()?, i.rttvar_us()?))) {
+            Some((r, v)) => {
+                let _ = write!(t, "{}/{}", f64::from(r) / 1000.0, f64::from(v) / 1000.0);
+            }
+            None => t.push(b'-'),
+        }
+        end(t);
+        let i = info;
+        num(t, i.and_then(|i| i.cwnd()).map(u64::from));
+        end(t);
+        num(
+            t,
+            i.and_then(|i| i.ssthresh())
+                .filter(|v| *v < 0xffff)
+                .map(u64::from),
+        );
+        end(t);
+        match i.and_then(|i| Some((i.retrans()?, i.total_retrans()?))) {
+            Some((a, b)) => {
+                let _ = write!(t, "{a}/{b}");
+            }
+            None => t.push(b'-'),
+        }
+        end(t);
+        num(t, i.and_then(|i| i.bytes_sent()));
+        end(t);
+        num(t, i.and_then(|i| i.bytes_acked()));
+        end(t);
+        num(t, i.and_then(|i| i.bytes_received()));
+        end(t);
+        // Rates in bits per second, as `ss -n`; ~0 pacing is "unlimited".
+        let rates = [
+            i.and_then(|i| i.delivery_rate()),
+            i.and_then(|i| i.pacing_rate()).filter(|r| *r != u64::MAX),
+        ];
+        for rate in rates {
+            num(t, rate.map(|r| r.saturating_mul(8)));
+            if rate.is_some() {
+                t.extend_from_slice(b"bps");
+            }
+            end(t);
+        }
+        num(t, i.and_then(|i| i.lost()).map(u64::from));
+        end(t);
+        num(t, i.and_then(|i| i.unacked()).map(u64::from));
+        end(t);
+        let times = [
+            i.and_then(|i| i.busy_us()),
+            i.and_then(|i| i.rwnd_limited_us()),
+            i.and_then(|i| i.sndbuf_limited_us()),
+        ];
+        for us in times {
+            num(t, us.map(|us| us / 1000));
+            if us.is_some() {
+                t.extend_from_slice(b"ms");
+            }
+            end(t);
+        }
+    }
+    if wants.memory {
+        match x.and_then(|x| x.memory) {
+            Some(m) => t.extend_from_slice(skmem_text(&m).as_bytes()),
+            None => t.push(b'-'),
+        }
+        end(t);
+    }
+    if let Some(p) = a.procs {
+        t.extend_from_slice(p.label(s.inode).as_bytes());
+        end(t);
+    }
+}
+
+/// `rtt/rttvar` in milliseconds, as ss prints them (`0.031/0.015`).
+pub fn rtt_text(i: &TcpInfo) -> String {
+    match (i.rtt_us(), i.rttvar_us()) {
+        (Some(r), Some(v)) => format!("{}/{}", f64::from(r) / 1000.0, f64::from(v) / 1000.0),
+        _ => "-".to_string(),
+    }
+}
+
+/// Bytes per second as bits per second, as `ss -n` writes them (sprint_bw
+/// with numeric output): whole bits, `bps`, one token.
+pub fn rate_text(bytes_per_sec: u64) -> String {
+    format!("{}bps", bytes_per_sec.saturating_mul(8))
+}
+
+/// ss's `skmem:(...)` inside: `r0,rb131072,t0,tb2626560,f0,w0,o0,bl0,d0`.
+pub fn skmem_text(m: &SkMem) -> String {
+    let mut t = String::new();
+    for (i, v) in m.sent().iter().enumerate() {
+        if i > 0 {
+            t.push(',');
+        }
+        t.push_str(SKMEM_NAMES[i]);
+        t.push_str(&v.to_string());
+    }
+    t
+}
+
+fn plain(rows: &[Row], wants: Wants, a: &Annotation, out: &mut dyn Write) -> io::Result<()> {
+    let headers = headers(wants, a);
+    let n = headers.len();
+    let (mut t, mut ends) = (Vec::new(), Vec::with_capacity(rows.len() * n));
+    for r in rows {
+        push_cells(r, wants, a, &mut t, &mut ends);
+    }
+    // Cell widths in characters (bytes for ASCII, which nearly all are).
+    let width = |c: &[u8]| {
+        if c.is_ascii() {
+            c.len()
+        } else {
+            String::from_utf8_lossy(c).chars().count()
+        }
+    };
+    let mut widths: Vec<usize> = headers.iter().map(|(h, _)| h.len()).collect();
+    let mut start = 0;
+    for (k, &e) in ends.iter().enumerate() {
+        let w = &mut widths[k % n];
+        *w = (*w).max(width(&t[start..e]));
+        start = e;
+    }
+    let mut line = Vec::with_capacity(64 * 1024);
+    let row = |line: &mut Vec<u8>, cells: &mut dyn Iterator<Item = &[u8]>| {
+        for (i, c) in cells.enumerate() {
+            if i > 0 {
+                line.extend_from_slice(b"  ");
+            }
+            let pad = widths[i].saturating_sub(width(c));
+            if headers[i].1 {
+                line.resize(line.len() + pad, b' ');
+                line.extend_from_slice(c);
+            } else {
+                line.extend_from_slice(c);
+                if i + 1 != n {
+                    line.resize(line.len() + pad, b' ');
+                }
+            }
+        }
+        line.push(b'\n');
+    };
+    row(&mut line, &mut headers.iter().map(|(h, _)| h.as_bytes()));
+    let mut start = 0;
+    for chunk in ends.chunks(n) {
+        let mut cells = chunk.iter().map(|&e| {
+            let c = &t[start..e];
+            start = e;
+            c
+        });
+        row(&mut line, &mut cells);
+        if line.len() >= 60 * 1024 {
+            out.write_all(&line)?;
+            line.clear();
+        }
+    }
+    out.write_all(&line)
+}
+
+fn table(
+    rows: &[Row],
+    wants: Wants,
+    a: &Annotation,
+    out: &mut dyn Write,
+    style: &Style,
+) -> io::Result<()> {
+    let headers = headers(wants, a);
+    let names: Vec<&str> = headers.iter().map(|(h, _)| *h).collect();
+    let all: Vec<Vec<String>> = rows.iter().map(|r| cells(r, wants, a)).collect();
+    // Columns that fit the terminal; cells are never wrapped.
+    let shown = fit::keep(&names, &all, style.width);
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(fit::pick(&names, &shown).into_iter().map(Cell::new));
+    if !style.color {
+        t.force_no_tty();
+    }
+    let numeric = fit::pick(&headers, &shown);
+    for row in all {
+        t.add_row(
+            fit::pick(&row, &shown)
+                .into_iter()
+                .zip(&numeric)
+                .map(|(c, (_, num))| {
+                    let c = Cell::new(c);
+                    if *num {
+                        c.set_alignment(CellAlignment::Right)
+                    } else {
+                        c
+                    }
+                }),
+        );
+    }
+    writeln!(out, "{t}")
+}
+
+#[derive(Serialize)]
+struct RowJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netns: Option<&'a str>,
+    state: &'static str,
+    family: &'static str,
+    direction: Option<&'static str>,
+    local: String,
+    peer: String,
+    timer: Option<TimerJson>,
+    recv_q: u32,
+    send_q: u32,
+    uid: u32,
+    inode: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    congestion: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_info: Option<Option<InfoJson>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skmem: Option<Option<serde_json::Map<String, serde_json::Value>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processes: Option<String>,
+}
+
+/// The timer as in every other listing's JSON.
+#[derive(Serialize)]
+struct TimerJson {
+    kind: &'static str,
+    ms: u32,
+}
+
+/// tcp_info in JSON: times in milliseconds (fractions kept), rates in bits
+/// per second, counts and bytes as the kernel gives them; `null` for a field
+/// the kernel's struct does not reach.
+#[derive(Serialize)]
+struct InfoJson {
+    rtt_ms: Option<f64>,
+    rttvar_ms: Option<f64>,
+    min_rtt_ms: Option<f64>,
+    rto_ms: Option<f64>,
+    mss: Option<u32>,
+    cwnd: Option<u32>,
+    /// `null` while still "infinite" (no loss yet).
+    ssthresh: Option<u32>,
+    retrans: Option<u32>,
+    total_retrans: Option<u32>,
+    lost: Option<u32>,
+    unacked: Option<u32>,
+    bytes_sent: Option<u64>,
+    bytes_acked: Option<u64>,
+    bytes_received: Option<u64>,
+    bytes_retrans: Option<u64>,
+    segs_out: Option<u32>,
+    segs_in: Option<u32>,
+    delivery_rate_bps: Option<u64>,
+    /// `null` when unlimited.
+    pacing_rate_bps: Option<u64>,
+    busy_ms: Option<f64>,
+    rwnd_limited_ms: Option<f64>,
+    sndbuf_limited_ms: Option<f64>,
+}
+
+fn info_json(i: &TcpInfo) -> InfoJson {
+    let ms = |us: Option<u32>| us.map(|v| f64::from(v) / 1000.0);
+    let ms64 = |us: Option<u64>| us.map(|v| v as f64 / 1000.0);
+    InfoJson {
+        rtt_ms: ms(i.rtt_us()),
+        rttvar_ms: ms(i.rttvar_us()),
+        min_rtt_ms: ms(i.min_rtt_us()),
+        rto_ms: ms(i.rto_us()),
+        mss: i.mss(),
+        cwnd: i.cwnd(),
+        ssthresh: i.ssthresh().filter(|t| *t < 0xffff),
+        retrans: i.retrans(),
+        total_retrans: i.total_retrans(),
+        lost: i.lost(),
+        unacked: i.unacked(),
+        bytes_sent: i.bytes_sent(),
+        bytes_acked: i.bytes_acked(),
+        bytes_received: i.bytes_received(),
+        bytes_retrans: i.bytes_retrans(),
+        segs_out: i.segs_out(),
+        segs_in: i.segs_in(),
+        delivery_rate_bps: i.delivery_rate().map(|r| r.saturating_mul(8)),
+        pacing_rate_bps: i
+            .pacing_rate()
+            .filter(|r| *r != u64::MAX)
+            .map(|r| r.saturating_mul(8)),
+        busy_ms: ms64(i.busy_us()),
+        rwnd_limited_ms: ms64(i.rwnd_limited_us()),
+        sndbuf_limited_ms: ms64(i.sndbuf_limited_us()),
+    }
+}
+
+fn json(rows: &[Row], wants: Wants, a: &Annotation, out: &mut dyn Write) -> io::Result<()> {
+    let v: Vec<RowJson> = rows
+        .iter()
+        .map(|r| {
+            let s = &r.socket;
+            let x = r.extras.as_deref();
+            RowJson {
+                netns: a.netns(s),
+                state: s.state_name(),
+                family: s.family.name(),
+                direction: s.direction.map(|d| d.name()),
+                local: s.local.to_string(),
+                peer: s.peer.to_string(),
+                timer: s.timer.map(|t| TimerJson {
+                    kind: t.kind.name(),
+                    ms: t.ms,
+                }),
+                recv_q: s.recv_q,
+                send_q: s.send_q,
+                uid: s.uid,
+                inode: s.inode,
+                congestion: wants
+                    .info
+                    .then(|| x.and_then(|x| x.cong).map(|c| c.as_str().to_string())),
+                tcp_info: wants
+                    .info
+                    .then(|| x.and_then(|x| x.info.as_ref()).map(info_json)),
+                skmem: wants.memory.then(|| {
+                    x.and_then(|x| x.memory).map(|m| {
+                        m.sent()
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| (SKMEM_KEYS[i].to_string(), (*v).into()))
+                            .collect()
+                    })
+                }),
+                processes: a.procs.map(|p| p.label(s.inode)),
+            }
+        })
+        .collect();
+    serde_json::to_writer_pretty(&mut *out, &v).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+/// `tw count --by KEY --stats`: one line per group.
+pub fn render_stats(
+    format: Format,
+    by: &str,
+    groups: &[(String, Stats)],
+    out: &mut dyn Write,
+    style: &Style,
+) -> io::Result<()> {
+    let ms = |us: u32| format!("{}", f64::from(us) / 1000.0);
+    let headers = [
+        by.to_uppercase(),
+        "CONNS".into(),
+        "RTT-P50".into(),
+        "RTT-P95".into(),
+        "RTT-MAX".into(),
+        "RETRANS".into(),
+        "SENT".into(),
+        "RECEIVED".into(),
+    ];
+    let rows: Vec<[String; 8]> = groups
+        .iter()
+        .map(|(k, s)| {
+            [
+                k.clone(),
+                s.connections.to_string(),
+                ms(s.rtt_p50_us),
+                ms(s.rtt_p95_us),
+                ms(s.rtt_max_us),
+                format!("{:.2}%", s.retrans_rate() * 100.0),
+                s.bytes_sent.to_string(),
+                s.bytes_received.to_string(),
+            ]
+        })
+        .collect();
+    match format {
+        // One line per group, TAB-separated as `count --by` is, with a header.
+        Format::Plain => {
+            let mut text = String::new();
+            for r in std::iter::once(&headers).chain(&rows) {
+                text.push_str(&r.join("\t"));
+                text.push('\n');
+            }
+            out.write_all(text.as_bytes())
+        }
+        Format::Table => {
+            let mut t = Table::new();
+            t.load_style(presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Disabled)
+                .set_header(headers.iter().map(Cell::new));
+            if !style.color {
+                t.force_no_tty();
+            }
+            for r in &rows {
+                t.add_row(r.iter().enumerate().map(|(i, c)| {
+                    let c = Cell::new(c);
+                    if i > 0 {
+                        c.set_alignment(CellAlignment::Right)
+                    } else {
+                        c
+                    }
+                }));
+            }
+            writeln!(out, "{t}")
+        }
+        Format::Json => {
+            let v: Vec<StatsJson> = groups
+                .iter()
+                .map(|(k, s)| StatsJson {
+                    key: k,
+                    connections: s.connections,
+                    rtt_p50_ms: f64::from(s.rtt_p50_us) / 1000.0,
+                    rtt_p95_ms: f64::from(s.rtt_p95_us) / 1000.0,
+                    rtt_max_ms: f64::from(s.rtt_max_us) / 1000.0,
+                    total_retrans: s.total_retrans,
+                    segs_out: s.segs_out,
+                    retrans_rate: s.retrans_rate(),
+                    bytes_sent: s.bytes_sent,
+                    bytes_received: s.bytes_received,
+                })
+                .collect();
+            let doc = StatsDoc { by, groups: v };
+            serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+            writeln!(out)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StatsDoc<'a> {
+    by: &'a str,
+    groups: Vec<StatsJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct StatsJson<'a> {
+    key: &'a str,
+    connections: u64,
+    rtt_p50_ms: f64,
+    rtt_p95_ms: f64,
+    rtt_max_ms: f64,
+    total_retrans: u64,
+    segs_out: u64,
+    /// total_retrans / segs_out.
+    retrans_rate: f64,
+    bytes_sent: u64,
+    bytes_received: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_written_as_ss_writes_them() {
+        assert_eq!(rate_text(0), "0bps");
+        assert_eq!(rate_text(100), "800bps");
+        assert_eq!(rate_text(406_828_290), "3254626320bps");
+        assert_eq!(rate_text(u64::MAX), format!("{}bps", u64::MAX));
+    }
+
+    #[test]
+    fn skmem_text_is_one_token_of_what_was_sent() {
+        let m = SkMem {
+            vars: [0, 131072, 0, 2626560, 0, 0, 0, 0, 0],
+            len: 9,
+        };
+        assert_eq!(skmem_text(&m), "r0,rb131072,t0,tb2626560,f0,w0,o0,bl0,d0");
+        let short = SkMem { len: 2, ..m };
+        assert_eq!(skmem_text(&short), "r0,rb131072");
+    }
+}

@@ -1,0 +1,124 @@
+//! `tw -x`: UNIX sockets in table, plain and JSON, with ss's Netid and
+//! state names.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets, Cell, ContentArrangement, Table};
+use serde::Serialize;
+
+use super::{fit, Format, Style};
+use crate::model::unix::UnixSocket;
+use crate::source::owners::Procs;
+
+const HEADERS: [&str; 8] = [
+    "NETID", "STATE", "RECV-Q", "SEND-Q", "PATH", "INODE", "PEER", "PROCESS",
+];
+
+fn opt(v: Option<u32>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+fn cells(s: &UnixSocket, procs: Option<&Procs>) -> Vec<String> {
+    let mut c = vec![
+        s.kind.name().to_string(),
+        s.state_name().to_string(),
+        opt(s.recv_q),
+        opt(s.send_q),
+        s.path.clone().unwrap_or_else(|| "*".to_string()),
+        s.inode.to_string(),
+        if s.peer == 0 {
+            "*".to_string()
+        } else {
+            s.peer.to_string()
+        },
+    ];
+    if let Some(p) = procs {
+        c.push(p.label(s.inode));
+    }
+    c
+}
+
+pub fn render(
+    format: Format,
+    socks: &[UnixSocket],
+    procs: Option<&Procs>,
+    out: &mut dyn Write,
+    style: &Style,
+) -> io::Result<()> {
+    let n = if procs.is_some() { 8 } else { 7 };
+    let headers = &HEADERS[..n];
+    let rows: Vec<Vec<String>> = socks.iter().map(|s| cells(s, procs)).collect();
+    match format {
+        Format::Plain => {
+            let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+            for r in &rows {
+                for (w, c) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(c.chars().count());
+                }
+            }
+            let mut text = String::new();
+            let head: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+            for r in std::iter::once(&head).chain(&rows) {
+                for (i, c) in r.iter().enumerate() {
+                    if i > 0 {
+                        text.push_str("  ");
+                    }
+                    text.push_str(c);
+                    if i + 1 < r.len() {
+                        text.extend(std::iter::repeat_n(' ', widths[i] - c.chars().count()));
+                    }
+                }
+                text.push('\n');
+            }
+            out.write_all(text.as_bytes())
+        }
+        Format::Table => {
+            let shown = fit::keep(headers, &rows, style.width);
+            let mut t = Table::new();
+            t.load_style(presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Disabled)
+                .set_header(fit::pick(headers, &shown).into_iter().map(Cell::new));
+            if !style.color {
+                t.force_no_tty();
+            }
+            for r in &rows {
+                t.add_row(fit::pick(r, &shown).into_iter().map(Cell::new));
+            }
+            writeln!(out, "{t}")
+        }
+        Format::Json => {
+            let v: Vec<UnixJson> = socks
+                .iter()
+                .map(|s| UnixJson {
+                    protocol: "unix",
+                    r#type: s.kind.name(),
+                    state: s.state_name(),
+                    recv_q: s.recv_q,
+                    send_q: s.send_q,
+                    path: s.path.as_deref(),
+                    inode: s.inode,
+                    peer: (s.peer != 0).then_some(s.peer),
+                    processes: procs.map(|p| p.label(s.inode)),
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &v).map_err(io::Error::other)?;
+            writeln!(out)
+        }
+    }
+}
+
+/// One UNIX socket in JSON; `null` where the source had nothing (/proc
+/// has no queues or peers) or there is nothing (an unbound socket's path).
+#[derive(Serialize)]
+struct UnixJson<'a> {
+    protocol: &'static str,
+    r#type: &'static str,
+    state: &'static str,
+    recv_q: Option<u32>,
+    send_q: Option<u32>,
+    path: Option<&'a str>,
+    inode: u64,
+    peer: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processes: Option<String>,
+}

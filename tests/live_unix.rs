@@ -1,0 +1,144 @@
+//! `-x`: UNIX sockets from unix_diag and /proc/net/unix, the same set
+//! `ss -xan` lists in a namespace of the test's own (UNIX sockets belong to
+//! the network namespace they were made in). Needs root.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener, UnixStream};
+
+use common::Netns;
+use serde_json::Value;
+
+/// (netid, state, path, inode, peer inode, recv-q, send-q), ss's spelling.
+type Row = (String, String, String, String, String, String, String);
+
+fn ss_rows(ns: &Netns, args: &[&str]) -> BTreeSet<Row> {
+    let out = ns.output("ss", args);
+    assert!(out.status.success(), "ss {args:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let s = |i: usize| f[i].to_string();
+            (s(0), s(1), s(4), s(5), s(7), s(2), s(3))
+        })
+        .collect()
+}
+
+fn tw_json(ns: &Netns, args: &[&str]) -> Vec<Value> {
+    let all = [args, &["--format", "json"]].concat();
+    let out = ns.output(env!("CARGO_BIN_EXE_tw"), &all);
+    assert!(
+        out.status.success(),
+        "tw {all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn tw_rows(ns: &Netns, args: &[&str]) -> BTreeSet<Row> {
+    tw_json(ns, args)
+        .iter()
+        .map(|r| {
+            let state = match r["state"].as_str().unwrap() {
+                "ESTABLISHED" => "ESTAB",
+                s => s,
+            };
+            let text = |v: &Value| match v {
+                Value::Null => "-".to_string(),
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            (
+                text(&r["type"]),
+                state.to_string(),
+                r["path"].as_str().unwrap_or("*").to_string(),
+                text(&r["inode"]),
+                r["peer"].as_u64().unwrap_or(0).to_string(),
+                text(&r["recv_q"]),
+                text(&r["send_q"]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn unix_sockets_are_the_ones_ss_lists() {
+    let ns = Netns::new("unix");
+    let dir = std::env::temp_dir().join(format!("tw-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
+    let path = dir.join("srv.sock");
+    let _held = ns.run(|| {
+        let l = UnixListener::bind(&path).unwrap();
+        let mut held: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
+        for _ in 0..3 {
+            let c = UnixStream::connect(&path).unwrap();
+            let (s, _) = l.accept().unwrap();
+            held.push(Box::new(c));
+            held.push(Box::new(s));
+        }
+        // One connection not yet accepted: the listener's queue holds it.
+        held.push(Box::new(UnixStream::connect(&path).unwrap()));
+        held.push(Box::new(l));
+        held.push(Box::new(
+            UnixDatagram::bind(dir.join("dgram.sock")).unwrap(),
+        ));
+        let (a, b) = UnixDatagram::pair().unwrap();
+        held.push(Box::new(a));
+        held.push(Box::new(b));
+        let abs = SocketAddr::from_abstract_name(b"tw-test-abstract").unwrap();
+        held.push(Box::new(UnixListener::bind_addr(&abs).unwrap()));
+        held
+    });
+    let theirs = ss_rows(&ns, &["-xanH"]);
+    assert!(theirs.len() >= 12, "{theirs:?}");
+    assert_eq!(tw_rows(&ns, &["-xan"]), theirs);
+    assert_eq!(tw_rows(&ns, &["-xn"]), ss_rows(&ns, &["-xnH"]));
+    assert_eq!(tw_rows(&ns, &["ls", "-xl"]), ss_rows(&ns, &["-xlH"]));
+    assert!(theirs.iter().any(|r| r.2 == "@tw-test-abstract"));
+    // /proc/net/unix: the same sockets (type, state, path, inode), and no
+    // peers or queues, which stderr says.
+    let strip = |rows: BTreeSet<Row>| -> BTreeSet<(String, String, String, String)> {
+        rows.into_iter().map(|r| (r.0, r.1, r.2, r.3)).collect()
+    };
+    let proc_rows = tw_rows(&ns, &["-xan", "--source", "proc"]);
+    assert!(
+        proc_rows.iter().all(|r| r.4 == "0" && r.5 == "-"),
+        "{proc_rows:?}"
+    );
+    assert_eq!(strip(proc_rows), strip(theirs.clone()));
+    let out = ns.output(env!("CARGO_BIN_EXE_tw"), &["-xan", "--source", "proc"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no peers or queues"));
+    // count, --by state, and --netns from outside.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tw"))
+        .args(["count", "-xa", "--netns", ns.name()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{}\n", theirs.len())
+    );
+    let by = ns.output(env!("CARGO_BIN_EXE_tw"), &["count", "-xa", "--by", "state"]);
+    let by = String::from_utf8(by.stdout).unwrap();
+    let listen = theirs.iter().filter(|r| r.1 == "LISTEN").count();
+    assert!(by.contains(&format!("LISTEN\t{listen}\n")), "{by}");
+    // An address filter is refused in one line.
+    let out = ns.output(env!("CARGO_BIN_EXE_tw"), &["-xa", "dport", "=", ":80"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
