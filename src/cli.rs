@@ -72,6 +72,11 @@ pub enum Command {
     /// Draw a `tw watch --record` file as an SVG chart: sockets by state
     /// and TIME_WAIT inflow over time.
     Plot(PlotArgs),
+    /// TCP events from the kernel (eBPF): connects, who closed first,
+    /// TIME_WAIT made, ports that ran out, resets, retransmits, per process
+    /// and destination. A live table on a terminal, JSON Lines otherwise.
+    /// Needs root and a kernel with BTF.
+    Trace(TraceArgs),
 }
 
 /// Options every command takes, before or after the command name.
@@ -299,6 +304,27 @@ pub struct WatchArgs {
     /// Show the N destinations nearest to running out of ports.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top: usize,
+
+    #[command(flatten)]
+    pub expr: Expression,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Length of one interval (one JSON record per key, one redraw): 1s,
+    /// 500ms, 2.5s (100ms to 30s).
+    #[arg(long, value_name = "DURATION", default_value = "1s",
+          value_parser = crate::watch::parse_interval)]
+    pub interval: std::time::Duration,
+
+    /// Stop after SECONDS (the last, partial interval is reported).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration: Option<u64>,
+
+    /// One row per process, destination or listener [default: process and
+    /// destination].
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub by: Option<crate::analyze::trace::By>,
 
     #[command(flatten)]
     pub expr: Expression,

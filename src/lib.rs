@@ -3,6 +3,8 @@
 //! Readers ([`source`]) feed one model ([`model::Socket`]) through a filter
 //! ([`filter`]) into aggregation ([`group`]) and renderers ([`render`]).
 
+pub mod analyze;
+pub mod app;
 pub mod capture;
 pub mod classify;
 pub mod cli;
@@ -246,6 +248,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             watch::run(&args, cli.global.format, tty, &spec, &filter, out, err)?;
         }
         Some(Command::Plot(cli::PlotArgs { file, output })) => plot::plot(&file, &output)?,
+        Some(Command::Trace(args)) => {
+            app::trace::run(&args, cli.global.format, tty, &spec, &filter, out, err)?;
+        }
     }
     out.flush()?;
     Ok(outcome)
@@ -293,6 +298,7 @@ fn expression_words(cmd: &Option<Command>) -> &[String] {
         Some(Command::Ports(a)) => &a.expr.words,
         Some(Command::Doctor(a)) => &a.expr.words,
         Some(Command::Watch(a)) => &a.expr.words,
+        Some(Command::Trace(a)) => &a.expr.words,
         _ => &[],
     }
 }

@@ -1,5 +1,7 @@
 //! The one socket model every reader produces and every later stage consumes.
 
+pub mod event;
+
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;

@@ -147,7 +147,7 @@ fn event_loop(
 /// True when the terminal has hung up (its window closed, the ssh session
 /// dropped, tmux killed) even if no SIGHUP reached us: nothing to draw on,
 /// nothing to restore.
-fn terminal_gone() -> bool {
+pub(crate) fn terminal_gone() -> bool {
     let mut fd = libc::pollfd {
         fd: libc::STDOUT_FILENO,
         events: 0,
@@ -165,10 +165,10 @@ static TERMINATE: AtomicBool = AtomicBool::new(false);
 
 /// The terminal in raw mode on the alternate screen, cursor hidden, until
 /// dropped.
-struct Screen;
+pub(crate) struct Screen;
 
 impl Screen {
-    fn enter() -> Result<Screen> {
+    pub(crate) fn enter() -> Result<Screen> {
         static HOOKS: Once = Once::new();
         HOOKS.call_once(|| {
             let previous = std::panic::take_hook();
@@ -196,6 +196,24 @@ impl Screen {
 impl Drop for Screen {
     fn drop(&mut self) {
         restore();
+    }
+}
+
+/// SIGTERM, SIGHUP or SIGINT seen (`tw trace` checks it between polls;
+/// [`catch_signals`] or [`Screen::enter`] installs the handler).
+pub(crate) fn terminated() -> bool {
+    TERMINATE.load(Ordering::SeqCst)
+}
+
+/// Turns SIGTERM, SIGHUP and SIGINT into [`terminated`], so a loop can end
+/// its last interval cleanly.
+pub(crate) fn catch_signals() {
+    extern "C" fn on_signal(_: libc::c_int) {
+        TERMINATE.store(true, Ordering::SeqCst);
+    }
+    for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe).
+        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
     }
 }
 

@@ -2,6 +2,7 @@
 //! the fallback), or a captured file or folder. Every reader ends in the same
 //! [`Consumer`], so what follows does not know which one ran.
 
+pub mod events;
 pub mod netlink;
 pub mod proc;
 

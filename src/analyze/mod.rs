@@ -1,0 +1,3 @@
+//! Aggregation and models over what the sources read.
+
+pub mod trace;

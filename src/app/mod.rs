@@ -1,0 +1,3 @@
+//! One function per command: read, aggregate, render, exit code.
+
+pub mod trace;

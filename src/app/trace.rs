@@ -1,0 +1,370 @@
+//! `tw trace`: TCP events from eBPF, counted per interval per process and
+//! destination (or `--by`), as JSON Lines when piped and a live table on a
+//! terminal.
+
+use std::io::{self, stdout, Write};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Result};
+use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::Terminal;
+use serde_json::{json, Value};
+
+use crate::analyze::trace::{Counts, Key, Tally};
+use crate::cli::{Format, TraceArgs};
+use crate::filter::Filter;
+use crate::model::event::{Event, EventKind};
+use crate::model::{Socket, StateSet, TcpState};
+use crate::source::events::{Scope, Tracer};
+use crate::source::{NetnsChoice, SourceSpec};
+
+/// What still works without eBPF, for the one line that says why not.
+const STILL_WORKS: &str =
+    "every other command (ls, count, ports, watch, doctor, metrics) works without it";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Live,
+    JsonLines,
+}
+
+/// Runs `tw trace` until `--duration` is up, Ctrl-C, or `q` on a terminal.
+pub fn run(
+    args: &TraceArgs,
+    format: Option<Format>,
+    tty: bool,
+    spec: &SourceSpec,
+    filter: &Filter,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    if spec.from.is_some() || spec.proc_root.is_some() {
+        bail!("trace: events come from the live kernel; --from and --proc-root do not apply");
+    }
+    if filter.states != StateSet::ALL {
+        bail!(
+            "trace: --state and `state` select sockets by state; events have none to match \
+             (leave them out)"
+        );
+    }
+    let mode = match format {
+        None if tty => Mode::Live,
+        Some(Format::Table) if tty => Mode::Live,
+        None | Some(Format::Json) => Mode::JsonLines,
+        Some(Format::Table) => bail!(
+            "trace --format table: the live table needs a terminal; use --format json when piping"
+        ),
+        Some(Format::Plain) => bail!("trace --format plain: not available; use --format json"),
+    };
+    let (scope, label) = match &spec.netns {
+        NetnsChoice::Current => (
+            Scope::of("/proc/self/ns/net".as_ref()).map_err(|e| anyhow!("trace: {e}"))?,
+            None,
+        ),
+        NetnsChoice::One(ns) => (
+            Scope::of(&ns.path).map_err(|e| anyhow!("--netns {}: {e}", ns.label))?,
+            Some(ns.label.clone()),
+        ),
+        NetnsChoice::All => (Scope::All, Some("all".to_string())),
+    };
+    let mut tracer = Tracer::start(scope)
+        .map_err(|why| anyhow!("trace: eBPF is unavailable: {why}; {STILL_WORKS}"))?;
+    let ns_text = match (scope, &label) {
+        (Scope::All, _) => "every network namespace".to_string(),
+        (Scope::Netns(n), Some(l)) => format!("network namespace {l} (inode {n})"),
+        (Scope::Netns(n), None) => format!("this network namespace (inode {n})"),
+    };
+    let keep = |e: &Event| wanted(filter, e);
+    let mut run = Run {
+        tally: Tally::new(args.by.unwrap_or_default()),
+        interval: args.interval,
+        duration: args.duration.map(Duration::from_secs),
+        lost_seen: 0,
+    };
+    match mode {
+        Mode::JsonLines => {
+            crate::tui::catch_signals();
+            writeln!(err, "tw: trace: tracing {ns_text}; Ctrl-C stops")?;
+            run.json(&mut tracer, &keep, out, err)
+        }
+        Mode::Live => {
+            let screen = crate::tui::Screen::enter()?;
+            let r = run.live(&mut tracer, &keep, &ns_text);
+            drop(screen);
+            r
+        }
+    }
+}
+
+/// The flags and expression tw's other commands take, applied to the
+/// event's socket (its state aside).
+fn wanted(filter: &Filter, e: &Event) -> bool {
+    let mut s = Socket::new(e.family, TcpState::Established, e.local, e.peer);
+    s.direction = e.direction;
+    filter.family.is_none_or(|f| f == e.family)
+        && (filter.direction.is_none() || filter.direction == e.direction)
+        && filter.expr.as_ref().is_none_or(|x| x.matches(&s))
+}
+
+struct Run {
+    tally: Tally,
+    interval: Duration,
+    duration: Option<Duration>,
+    lost_seen: u64,
+}
+
+/// When an interval ended: now, unless it is the scheduled end.
+enum Tick {
+    Continue,
+    Interval(Duration),
+    Last(Duration),
+}
+
+impl Run {
+    /// Polls once (up to `max_wait`) and says whether an interval ended.
+    fn step(
+        &mut self,
+        tracer: &mut Tracer,
+        keep: &dyn Fn(&Event) -> bool,
+        start: Instant,
+        last: &mut Instant,
+        max_wait: Duration,
+    ) -> Tick {
+        let end = self.duration.map(|d| start + d);
+        let next = *last + self.interval;
+        let wake = end.map_or(next, |e| e.min(next));
+        let wait = wake.saturating_duration_since(Instant::now()).min(max_wait);
+        let tally = &mut self.tally;
+        tracer.poll(wait, &mut |e| {
+            if keep(&e) {
+                tally.add(&e)
+            }
+        });
+        let now = Instant::now();
+        if end.is_some_and(|e| now >= e) || crate::tui::terminated() {
+            let d = now - *last;
+            *last = now;
+            return Tick::Last(d);
+        }
+        if now >= next {
+            // Skip whole beats missed (a stopped process), never bunch up.
+            let behind = (now - next).as_nanos() / self.interval.as_nanos().max(1);
+            let d = now - *last;
+            *last = next + self.interval * behind as u32;
+            return Tick::Interval(d);
+        }
+        Tick::Continue
+    }
+
+    fn json(
+        &mut self,
+        tracer: &mut Tracer,
+        keep: &dyn Fn(&Event) -> bool,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let mut last = start;
+        loop {
+            let tick = self.step(tracer, keep, start, &mut last, Duration::from_millis(200));
+            let (d, done) = match tick {
+                Tick::Continue => continue,
+                Tick::Interval(d) => (d, false),
+                Tick::Last(d) => (d, true),
+            };
+            let ts = unix_now();
+            for (key, counts) in self.tally.take() {
+                serde_json::to_writer(&mut *out, &record(ts, d, &key, &counts))?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            self.note_lost(tracer, err)?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    fn note_lost(&mut self, tracer: &Tracer, err: &mut dyn Write) -> io::Result<()> {
+        let lost = tracer.lost();
+        if lost > self.lost_seen {
+            writeln!(
+                err,
+                "tw: trace: {} events lost (the ring buffer was full; counts are low)",
+                lost - self.lost_seen
+            )?;
+            self.lost_seen = lost;
+        }
+        Ok(())
+    }
+
+    fn live(
+        &mut self,
+        tracer: &mut Tracer,
+        keep: &dyn Fn(&Event) -> bool,
+        ns_text: &str,
+    ) -> Result<()> {
+        let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
+        let start = Instant::now();
+        let mut last = start;
+        let mut shown: Vec<(Key, Counts)> = Vec::new();
+        let mut shown_secs = self.interval.as_secs_f64();
+        loop {
+            let title = format!(
+                "tw trace: {ns_text}, per {:?}; events lost {}; q quits",
+                self.interval,
+                tracer.lost()
+            );
+            terminal.draw(|f| {
+                let [head, body] =
+                    Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(f.area());
+                f.render_widget(Paragraph::new(Line::from(title.clone())), head);
+                f.render_widget(table(&shown, shown_secs), body);
+            })?;
+            let tick = self.step(tracer, keep, start, &mut last, Duration::from_millis(100));
+            if event::poll(Duration::ZERO)? {
+                if let TermEvent::Key(k) = event::read()? {
+                    let ctrl_c =
+                        k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+                    if k.kind == KeyEventKind::Press
+                        && (ctrl_c || matches!(k.code, KeyCode::Char('q' | 'Q') | KeyCode::Esc))
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+            if crate::tui::terminal_gone() {
+                return Ok(());
+            }
+            match tick {
+                Tick::Continue => {}
+                Tick::Interval(d) => {
+                    shown = self.tally.take();
+                    shown_secs = d.as_secs_f64();
+                }
+                Tick::Last(_) => return Ok(()),
+            }
+        }
+    }
+}
+
+const COLUMNS: [(&str, EventKind); 8] = [
+    ("CONN/S", EventKind::Connect),
+    ("ACCEPT/S", EventKind::Accept),
+    ("CLOSE1ST/S", EventKind::CloseFirst),
+    ("TW/S", EventKind::TimeWait),
+    ("FAILED", EventKind::ConnectFail),
+    ("RST OUT", EventKind::RstSent),
+    ("RST IN", EventKind::RstRecv),
+    ("RETRANS", EventKind::Retransmit),
+];
+
+fn table(rows: &[(Key, Counts)], secs: f64) -> Table<'static> {
+    let mut header = vec!["PROCESS".to_string(), "DESTINATION".to_string()];
+    header.extend(COLUMNS.iter().map(|c| c.0.to_string()));
+    let body = rows.iter().map(|(k, c)| {
+        let mut cells = vec![
+            k.process
+                .as_ref()
+                .map_or(String::new(), |p| format!("{} {}", p.pid, p.comm)),
+            match (&k.destination, &k.listener) {
+                (Some((a, Some(p))), _) => {
+                    crate::model::Endpoint { addr: *a, port: *p }.to_string()
+                }
+                (Some((a, None)), _) => format!("{a} (in)"),
+                (None, Some(l)) => format!("{l} (listener)"),
+                _ => String::new(),
+            },
+        ];
+        for (name, kind) in COLUMNS {
+            let n = c.get(kind);
+            cells.push(if name.ends_with("/S") {
+                format!("{:.1}", n as f64 / secs.max(1e-3))
+            } else {
+                n.to_string()
+            });
+        }
+        Row::new(cells)
+    });
+    let mut widths = vec![Constraint::Length(22), Constraint::Length(28)];
+    widths.extend(
+        COLUMNS
+            .iter()
+            .map(|c| Constraint::Length(c.0.len().max(7) as u16 + 1)),
+    );
+    Table::new(body, widths)
+        .header(Row::new(header).style(Style::default().add_modifier(Modifier::BOLD)))
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// One JSON Lines record (schema in README.md, "tw trace").
+pub fn record(ts: f64, interval: Duration, key: &Key, c: &Counts) -> Value {
+    let mut counts = serde_json::Map::new();
+    for k in EventKind::ALL {
+        counts.insert(k.name().into(), c.get(k).into());
+    }
+    counts.insert("fin_wait2".into(), c.fin_wait2().into());
+    let (daddr, dport) = match &key.destination {
+        Some((a, p)) => (Some(a.to_string()), *p),
+        None => (None, None),
+    };
+    json!({
+        "ts": (ts * 1000.0).round() / 1000.0,
+        "interval_s": (interval.as_secs_f64() * 1000.0).round() / 1000.0,
+        "netns": key.netns,
+        "pid": key.process.as_ref().map(|p| p.pid),
+        "comm": key.process.as_ref().map(|p| p.comm.clone()),
+        "daddr": daddr,
+        "dport": dport,
+        "laddr": key.listener.map(|l| l.addr.to_string()),
+        "lport": key.listener.map(|l| l.port),
+        "counts": counts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::event::Process;
+
+    #[test]
+    fn a_record_carries_namespace_process_destination_and_every_count() {
+        let key = Key {
+            netns: 4026531840,
+            process: Some(Process {
+                pid: 42,
+                comm: "driver".into(),
+            }),
+            destination: Some(("10.1.0.2".parse().unwrap(), Some(8080))),
+            listener: None,
+        };
+        let mut c = Counts::default();
+        c.0[EventKind::TimeWait as usize] = 300;
+        c.0[crate::analyze::trace::FIN_WAIT2] = 12;
+        let r = record(1_700_000_000.123_4, Duration::from_millis(1000), &key, &c);
+        assert_eq!(r["netns"], 4026531840u64);
+        assert_eq!(r["pid"], 42);
+        assert_eq!(r["comm"], "driver");
+        assert_eq!(r["daddr"], "10.1.0.2");
+        assert_eq!(r["dport"], 8080);
+        assert_eq!(r["laddr"], Value::Null);
+        assert_eq!(r["interval_s"], 1.0);
+        assert_eq!(r["ts"], 1_700_000_000.123);
+        assert_eq!(r["counts"]["time_wait"], 300);
+        assert_eq!(r["counts"]["fin_wait2"], 12);
+        assert_eq!(r["counts"].as_object().unwrap().len(), 10);
+        for k in EventKind::ALL {
+            assert!(r["counts"][k.name()].is_u64(), "{}", k.name());
+        }
+    }
+}
