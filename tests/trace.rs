@@ -495,3 +495,103 @@ fn without_privilege_trace_says_why_in_one_line_and_exits_2() {
         String::from_utf8_lossy(&ls.stderr)
     );
 }
+
+/// A private tmux server, killed (by its socket) when dropped.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn start(tag: &str, command: &str) -> Tmux {
+        let t = Tmux {
+            socket: std::env::temp_dir()
+                .join(format!("tw-trace-tmux-{}-{tag}", std::process::id())),
+        };
+        let o = t.run(&["new-session", "-d", "-x", "120", "-y", "24", command]);
+        assert!(
+            o.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S").arg(&self.socket).args(args);
+        run_bounded(&mut cmd)
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
+    }
+
+    /// Alternate screen up, cursor shown: "1 0" while the table is up.
+    fn modes(&self) -> String {
+        let o = self.run(&["display", "-p", "-t", "0", "#{alternate_on} #{cursor_flag}"]);
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{what:?} never showed:\n{s}");
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+fn the_live_table_redraws_per_process_and_q_or_ctrl_c_restores_the_terminal() {
+    let ns = Netns::new("trace-tui");
+    let server = Server::start(&ns, "127.0.0.1:5005", false);
+    for (key, tag) in [("q", "q"), ("C-c", "ctrl-c")] {
+        let command = format!(
+            "ip netns exec {} {TW} trace --interval 500ms; echo tw-exit=$?; stty -a; echo stty-done; sleep 30",
+            ns.name()
+        );
+        let tmux = Tmux::start(tag, &command);
+        let first = tmux.wait_for("q quits");
+        assert!(
+            first.contains("PROCESS") && first.contains("TW/S"),
+            "{first}"
+        );
+        let run = drive(&ns, &["close-first", &server.addr.to_string(), "50", "2"]);
+        // The driver's row: its pid and command, the server's address.
+        let row = format!("{} trace_driver", run.pid);
+        let screen = tmux.wait_for(&row);
+        let line = screen.lines().find(|l| l.contains(&row)).unwrap();
+        assert!(line.contains("127.0.0.1:5005"), "{line}");
+        assert_eq!(tmux.modes(), "1 0", "alternate screen up, cursor hidden");
+        // Redrawn every interval: once the driver is done, its row goes.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tmux.screen().contains(&row) {
+            assert!(Instant::now() < deadline, "the table was not redrawn");
+            thread::sleep(Duration::from_millis(100));
+        }
+        tmux.run(&["send-keys", "-t", "0", key]);
+        let after = tmux.wait_for("stty-done");
+        assert!(after.contains("tw-exit=0"), "{key}: {after}");
+        assert!(!after.contains("q quits"), "{key}: {after}");
+        assert_eq!(tmux.modes(), "0 1", "{key}: main screen, cursor shown");
+        let stty = after.split("tw-exit=0").nth(1).unwrap();
+        for flag in ["icanon", "echo", "opost", "isig"] {
+            assert!(
+                stty.split_whitespace().any(|w| w == flag),
+                "{key}: {flag} not restored: {stty}"
+            );
+        }
+    }
+    drop(server);
+}

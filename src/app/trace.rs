@@ -227,7 +227,8 @@ impl Run {
                 f.render_widget(table(&shown, shown_secs), body);
             })?;
             let tick = self.step(tracer, keep, start, &mut last, Duration::from_millis(100));
-            if event::poll(Duration::ZERO)? {
+            // A zero timeout never reads the tty (crossterm use-dev-tty); 5 ms does.
+            if event::poll(Duration::from_millis(5))? {
                 if let TermEvent::Key(k) = event::read()? {
                     let ctrl_c =
                         k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
