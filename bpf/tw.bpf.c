@@ -126,10 +126,10 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
-/* [0]: the socket this CPU last saw a reset for. tcp_reset() and
- * tcp_send_active_reset() fire their tracepoint just before tcp_done()
- * moves the socket to CLOSE on the same CPU, so a CLOSE from FIN_WAIT2 or
- * CLOSING that follows a reset is not a TIME_WAIT. */
+/* [0]: the socket this CPU last saw a reset for, until the next CLOSE.
+ * tcp_reset() and tcp_send_active_reset() fire their tracepoint just before
+ * tcp_done() moves the socket to CLOSE on the same CPU, so a CLOSE from
+ * FIN_WAIT2 or CLOSING that follows a reset is not a TIME_WAIT. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -243,6 +243,19 @@ int tw_set_state(unsigned long long *ctx)
 	const struct sock *sk = ARG(ctx, 0, const struct sock *);
 	int old = (int)ctx[1], new = (int)ctx[2];
 	__u64 key = (__u64)sk;
+	/* Was this CLOSE the tcp_done() right after a reset of this socket?
+	 * Every CLOSE clears the mark, so a reset that closed nothing (a reply
+	 * to a stray segment) cannot match a later socket at the same
+	 * address. */
+	int was_reset = 0;
+	if (new == TCP_CLOSE) {
+		__u32 zero = 0;
+		__u64 *r = bpf_map_lookup_elem(&last_reset, &zero);
+		if (r) {
+			was_reset = *r == key;
+			*r = 0;
+		}
+	}
 	__u32 netns = sk_netns(sk);
 	if (!wanted(netns)) {
 		if (new == TCP_CLOSE)
@@ -328,31 +341,33 @@ int tw_set_state(unsigned long long *ctx)
 	 * From CLOSING it is TIME_WAIT; from FIN_WAIT2 it is TIME_WAIT when
 	 * the peer's FIN came (tcp_fin() set SOCK_DONE), else the FIN_WAIT2
 	 * substate. A reset just before on this CPU means no minisocket. */
-	if (old == TCP_FIN_WAIT2 || old == TCP_CLOSING) {
-		__u32 zero = 0;
-		__u64 *r = bpf_map_lookup_elem(&last_reset, &zero);
-		if (r && *r == key) {
-			*r = 0;
-		} else {
-			__u8 sub = TCP_TIME_WAIT;
-			if (old == TCP_FIN_WAIT2 && !(sk->__sk_common.skc_flags & (1UL << SOCK_DONE)))
-				sub = TCP_FIN_WAIT2;
-			emit(sk, netns, TW_TIME_WAIT, sub, 0, 0);
-			struct owner *o = bpf_map_lookup_elem(&owners, &key);
-			if (!o || o->dir != DIR_IN) {
-				struct tuple t = {};
-				__u64 now = bpf_ktime_get_ns();
-				tuple_of(sk, netns, &t);
-				bpf_map_update_elem(&time_waits, &t, &now, 0);
-			}
+	if ((old == TCP_FIN_WAIT2 || old == TCP_CLOSING) && !was_reset) {
+		__u8 sub = TCP_TIME_WAIT;
+		if (old == TCP_FIN_WAIT2 && !(sk->__sk_common.skc_flags & (1UL << SOCK_DONE)))
+			sub = TCP_FIN_WAIT2;
+		emit(sk, netns, TW_TIME_WAIT, sub, 0, 0);
+		struct owner *o = bpf_map_lookup_elem(&owners, &key);
+		if (!o || o->dir != DIR_IN) {
+			struct tuple t = {};
+			__u64 now = bpf_ktime_get_ns();
+			tuple_of(sk, netns, &t);
+			bpf_map_update_elem(&time_waits, &t, &now, 0);
 		}
 	}
 	bpf_map_delete_elem(&owners, &key);
 	return 0;
 }
 
+/* Marks a reset that will close a FIN_WAIT2 or CLOSING socket: only there
+ * can it be taken for tcp_time_wait(). tcp_disconnect() (close() with
+ * SO_LINGER 0) sends its reset after the CLOSE, from state CLOSE: never
+ * marked, or the mark would outlive the socket and hide the TIME_WAIT of
+ * the next one the slab puts at the same address. */
 static __always_inline void mark_reset(const struct sock *sk)
 {
+	unsigned char state = sk->__sk_common.skc_state;
+	if (state != TCP_FIN_WAIT2 && state != TCP_CLOSING)
+		return;
 	__u32 zero = 0;
 	__u64 *r = bpf_map_lookup_elem(&last_reset, &zero);
 	if (r)

@@ -74,6 +74,7 @@ pub fn run(
     };
     let mut tracer = Tracer::start(scope)
         .map_err(|why| anyhow!("trace: eBPF is unavailable: {why}; {STILL_WORKS}"))?;
+    seed_listeners(&mut tracer, spec, err)?;
     let ns_text = match (scope, &label) {
         (Scope::All, _) => "every network namespace".to_string(),
         (Scope::Netns(n), Some(l)) => format!("network namespace {l} (inode {n})"),
@@ -99,6 +100,64 @@ pub fn run(
             r
         }
     }
+}
+
+/// Listening sockets and who holds them.
+struct ListenerScan(Vec<(u16, u64)>);
+
+impl crate::source::Consumer for ListenerScan {
+    fn push(&mut self, s: &Socket) {
+        self.0.push((s.local.port, s.inode));
+    }
+
+    fn restart(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Tells the programs who owns the listeners that exist already (one dump
+/// of LISTEN sockets per namespace and one walk of /proc/*/fd, as `-p`
+/// does), so connections they accept are credited to their process.
+fn seed_listeners(tracer: &mut Tracer, spec: &SourceSpec, err: &mut dyn Write) -> Result<()> {
+    let mut places: Vec<(NetnsChoice, std::path::PathBuf)> = match &spec.netns {
+        NetnsChoice::Current => vec![(NetnsChoice::Current, "/proc/self/ns/net".into())],
+        NetnsChoice::One(ns) => vec![(NetnsChoice::One(ns.clone()), ns.path.clone())],
+        NetnsChoice::All => crate::netns::all()?
+            .namespaces
+            .into_iter()
+            .map(|ns| {
+                let path = ns.path.clone();
+                (NetnsChoice::One(ns), path)
+            })
+            .collect(),
+    };
+    let procs = crate::procs::Procs::scan()?;
+    let listening = Filter {
+        states: StateSet::of(&[TcpState::Listen]),
+        ..Filter::default()
+    };
+    for (netns, path) in places.drain(..) {
+        let Ok(Scope::Netns(inode)) = Scope::of(&path) else {
+            continue;
+        };
+        let one = SourceSpec {
+            kind: spec.kind,
+            netns,
+            ..SourceSpec::default()
+        };
+        let mut scan = ListenerScan(Vec::new());
+        if let Err(e) = crate::source::read(&one, &listening, &mut scan) {
+            // Only attribution suffers: accepted connections show pid 0.
+            writeln!(err, "tw: trace: listeners of {}: {e:#}", path.display())?;
+            continue;
+        }
+        for (port, sock_inode) in scan.0 {
+            if let Some(o) = procs.owners(sock_inode).iter().min_by_key(|o| o.pid) {
+                tracer.seed_listener(inode, port, o.pid as u32, &o.command);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The flags and expression tw's other commands take, applied to the

@@ -6,6 +6,7 @@
 //!   exhaust ADDR COUNT             connect COUNT times holding every connection open; count
 //!                                  the connects that fail with EADDRNOTAVAIL
 //!   linger0 ADDR COUNT             connect, SO_LINGER 0, close: a reset instead of a FIN
+//!   alternate ADDR COUNT           COUNT times: a linger-0 close, then a close that sends a FIN
 
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -17,6 +18,24 @@ const SO_LINGER: i32 = 13;
 
 extern "C" {
     fn setsockopt(fd: i32, level: i32, name: i32, value: *const u8, len: u32) -> i32;
+}
+
+/// Connects and closes with SO_LINGER 0: the kernel sends a reset.
+fn reset(addr: &SocketAddr) {
+    let s = TcpStream::connect_timeout(addr, Duration::from_secs(2)).expect("connect");
+    let linger: [i32; 2] = [1, 0];
+    // SAFETY: a valid fd and an 8-byte struct linger.
+    let rc = unsafe {
+        setsockopt(
+            s.as_raw_fd(),
+            SOL_SOCKET,
+            SO_LINGER,
+            linger.as_ptr().cast(),
+            8,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER");
+    drop(s);
 }
 
 fn main() {
@@ -66,25 +85,20 @@ fn main() {
         }
         "linger0" => {
             let count: u32 = args[2].parse().expect("COUNT");
-            let mut made = 0u32;
             for _ in 0..count {
-                let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
-                let linger: [i32; 2] = [1, 0];
-                // SAFETY: a valid fd and an 8-byte struct linger.
-                let rc = unsafe {
-                    setsockopt(
-                        s.as_raw_fd(),
-                        SOL_SOCKET,
-                        SO_LINGER,
-                        linger.as_ptr().cast(),
-                        8,
-                    )
-                };
-                assert_eq!(rc, 0, "SO_LINGER");
-                drop(s);
-                made += 1;
+                reset(&addr);
             }
-            println!("made {made}");
+            println!("made {count}");
+        }
+        "alternate" => {
+            let count: u32 = args[2].parse().expect("COUNT");
+            for _ in 0..count {
+                reset(&addr);
+                drop(TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect"));
+                // Let the FIN exchange end before the next reset.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            println!("made {count}");
         }
         other => panic!("unknown mode {other}"),
     }

@@ -19,7 +19,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 
@@ -74,12 +74,38 @@ impl Scope {
     }
 }
 
+/// bpf/tw.bpf.c `struct port_key`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct PortKey {
+    netns: u32,
+    port: u16,
+    pad: u16,
+}
+
+/// bpf/tw.bpf.c `struct owner`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Owner {
+    pid: u32,
+    dir: u8,
+    pad: [u8; 3],
+    comm: [u8; 16],
+}
+
+// SAFETY: plain C structs of integers, no padding the kernel reads
+// uninitialised (every byte is a named field).
+unsafe impl aya::Pod for PortKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for Owner {}
+
 /// Loaded and attached programs; detached when dropped.
 pub struct Tracer {
     // Owns the programs and their links.
     _ebpf: Ebpf,
     ring: RingBuf<MapData>,
     lost: PerCpuArray<MapData, u64>,
+    listeners: HashMap<MapData, PortKey, Owner>,
     /// Records that did not decode (a program/decoder mismatch).
     pub undecodable: u64,
 }
@@ -126,10 +152,16 @@ impl Tracer {
                 .ok_or_else(|| Unavailable("the eBPF object has no lost map".into()))?,
         )
         .map_err(|e| Unavailable(format!("lost map: {e}")))?;
+        let listeners = HashMap::try_from(
+            ebpf.take_map("listeners")
+                .ok_or_else(|| Unavailable("the eBPF object has no listeners map".into()))?,
+        )
+        .map_err(|e| Unavailable(format!("listeners map: {e}")))?;
         Ok(Tracer {
             _ebpf: ebpf,
             ring,
             lost,
+            listeners,
             undecodable: 0,
         })
     }
@@ -156,6 +188,27 @@ impl Tracer {
             }
         }
         n
+    }
+
+    /// Credits connections accepted on `port` in namespace `netns` to a
+    /// process: for listeners made before tracing began, whose listen()
+    /// the programs did not see (they learn later ones themselves).
+    pub fn seed_listener(&mut self, netns: u32, port: u16, pid: u32, comm: &str) {
+        let mut o = Owner {
+            pid,
+            dir: 1,
+            pad: [0; 3],
+            comm: [0; 16],
+        };
+        let n = comm.len().min(15);
+        o.comm[..n].copy_from_slice(&comm.as_bytes()[..n]);
+        let key = PortKey {
+            netns,
+            port,
+            pad: 0,
+        };
+        // BPF_NOEXIST: a listen() the programs saw meanwhile is newer.
+        let _ = self.listeners.insert(key, o, 1);
     }
 
     /// Events the programs could not queue because the ring buffer was full.
