@@ -7,6 +7,8 @@
 //!                                  the connects that fail with EADDRNOTAVAIL
 //!   linger0 ADDR COUNT             connect, SO_LINGER 0, close: a reset instead of a FIN
 //!   alternate ADDR COUNT           COUNT times: a linger-0 close, then a close that sends a FIN
+//!   serve ADDR SECONDS             accept for SECONDS, each connection read to EOF then closed
+//!                                  (scripts/bench-trace)
 
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -99,6 +101,25 @@ fn main() {
                 std::thread::sleep(Duration::from_millis(5));
             }
             println!("made {count}");
+        }
+        "serve" => {
+            let secs: u64 = args[2].parse().expect("SECONDS");
+            let listener = std::net::TcpListener::bind(addr).expect("bind");
+            listener.set_nonblocking(true).unwrap();
+            let end = Instant::now() + Duration::from_secs(secs);
+            let mut served = 0u64;
+            while Instant::now() < end {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+                        let _ = std::io::Read::read_to_end(&mut s, &mut Vec::new());
+                        served += 1;
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_micros(50)),
+                }
+            }
+            println!("served {served}");
         }
         other => panic!("unknown mode {other}"),
     }
