@@ -83,6 +83,9 @@ enum {
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
+/* bpf_ringbuf_submit() flags */
+#define BPF_RB_NO_WAKEUP 1
+
 #define SEC(name) __attribute__((section(name), used))
 #define __uint(name, val) int (*name)[val]
 #define __type(name, val) typeof(val) *name

@@ -220,7 +220,9 @@ static __always_inline void emit(const struct sock *sk, __u32 netns, __u8 kind, 
 		e->pid = 0;
 		__builtin_memset(e->comm, 0, 16);
 	}
-	bpf_ringbuf_submit(e, 0);
+	/* No wakeup: tw drains the buffer on its own clock (every 100-200 ms),
+	 * so a busy box costs no wakeup per event. */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
 /* The current task becomes the socket's owner (dir 0 keeps the old dir). */

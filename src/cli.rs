@@ -244,6 +244,11 @@ pub struct DoctorArgs {
     #[arg(long, short)]
     pub verbose: bool,
 
+    /// First trace TCP events for SECONDS (eBPF, root): name the process
+    /// that fills a destination's ports and the connect() calls that failed.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub trace: Option<u64>,
+
     #[command(flatten)]
     pub expr: Expression,
 }

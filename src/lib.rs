@@ -208,11 +208,22 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             };
             render::render(format, &report, out, &style)?;
         }
-        Some(Command::Doctor(DoctorArgs { verbose, .. })) => {
+        Some(Command::Doctor(DoctorArgs { verbose, trace, .. })) => {
+            // Events first: the scan after them sees what they left behind.
+            let traced = trace.map(|s| app::trace::doctor_finding(s, &spec, &filter, err));
             let facts = load_facts(&spec, err)?;
             let mut scan = doctor::Scan::new(doctor::port_range(&facts));
             read(&mut scan, err)?;
-            let findings = doctor::diagnose(&facts, &scan);
+            let mut findings = doctor::diagnose(&facts, &scan);
+            match traced {
+                Some(Ok(f)) => {
+                    findings.push(f);
+                    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+                }
+                // The rest of doctor does not need events.
+                Some(Err(e)) => writeln!(err, "tw: {e:#}; the other checks follow")?,
+                None => {}
+            }
             outcome = match doctor::worst(&findings) {
                 doctor::Severity::Ok => Outcome::Ok,
                 doctor::Severity::Warn => Outcome::CheckTripped,

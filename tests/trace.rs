@@ -676,3 +676,69 @@ fn the_live_table_redraws_per_process_and_q_or_ctrl_c_restores_the_terminal() {
     }
     drop(server);
 }
+
+#[test]
+#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+fn doctor_trace_names_the_process_whose_connects_failed_and_goes_critical() {
+    let ns = Netns::new("trace-doctor");
+    ns.set_sysctl("net/ipv4/ip_local_port_range", "40000 40049");
+    let server = Server::start(&ns, "127.0.0.1:5008", true);
+    let mut doctor = Command::new(TW)
+        .args([
+            "doctor",
+            "--netns",
+            ns.name(),
+            "--trace",
+            "4",
+            "--format",
+            "json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(doctor.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains("tracing for 4 s"), "{first}");
+    let run = drive(&ns, &["exhaust", &server.addr.to_string(), "80"]);
+    let mut stdout = doctor.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stdout.read_to_end(&mut s);
+        let _ = stderr.read_to_string(&mut String::new());
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = doctor.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = doctor.kill();
+            let _ = doctor.wait();
+            panic!("tw doctor --trace did not finish");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = reader.join().unwrap();
+    drop(server);
+    assert_eq!(run.get("eaddrnotavail"), 30);
+    assert_eq!(status.code(), Some(2), "critical");
+    let report: Value = serde_json::from_slice(&stdout).unwrap();
+    let findings = report["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"));
+    let trace = findings
+        .iter()
+        .find(|f| f["rule"] == "trace")
+        .unwrap_or_else(|| panic!("no trace finding: {report}"));
+    assert_eq!(trace["severity"], "crit", "{trace}");
+    let title = trace["title"].as_str().unwrap();
+    assert!(title.starts_with("30 connect() calls failed"), "{title}");
+    assert!(
+        title.contains(&format!("trace_driver/{}", run.pid)) && title.contains("127.0.0.1:5008"),
+        "{title}"
+    );
+}

@@ -392,6 +392,144 @@ pub fn record(ts: f64, interval: Duration, key: &Key, c: &Counts) -> Value {
     })
 }
 
+/// `tw doctor --trace SECONDS`: traces the namespace for that long first and
+/// turns what it saw into one finding: which process fills which
+/// destination with TIME_WAIT (it closed first), and the connect() calls
+/// that failed for want of a port. `Err` when eBPF is unavailable (the
+/// caller says so and goes on without it).
+pub fn doctor_finding(
+    seconds: u64,
+    spec: &SourceSpec,
+    filter: &Filter,
+    err: &mut dyn Write,
+) -> Result<crate::doctor::Finding> {
+    let scope = match &spec.netns {
+        NetnsChoice::Current => Scope::of("/proc/self/ns/net".as_ref()),
+        NetnsChoice::One(ns) => Scope::of(&ns.path),
+        NetnsChoice::All => Ok(Scope::All),
+    }
+    .map_err(|e| anyhow!("doctor --trace: {e}"))?;
+    let mut tracer = Tracer::start(scope)
+        .map_err(|why| anyhow!("doctor --trace: eBPF is unavailable: {why}"))?;
+    seed_listeners(&mut tracer, spec, err)?;
+    writeln!(err, "tw: doctor: tracing for {seconds} s")?;
+    let mut tally = Tally::new(crate::analyze::trace::By::ProcessDestination);
+    let end = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        tracer.poll(left.min(Duration::from_millis(200)), &mut |e| {
+            if wanted(filter, &e) {
+                tally.add(&e)
+            }
+        });
+    }
+    let lost = tracer.lost();
+    Ok(finding_from(&tally.take(), seconds as f64, lost))
+}
+
+/// The finding for `rows` counted over `secs` seconds.
+pub fn finding_from(rows: &[(Key, Counts)], secs: f64, lost: u64) -> crate::doctor::Finding {
+    use crate::doctor::{Finding, Severity};
+    let who = |k: &Key| {
+        let p = k.process.as_ref().map_or("?".to_string(), |p| {
+            if p.pid == 0 {
+                "(unknown process)".to_string()
+            } else {
+                format!("{}/{}", p.comm, p.pid)
+            }
+        });
+        let d = match &k.destination {
+            Some((a, Some(port))) => crate::model::Endpoint {
+                addr: *a,
+                port: *port,
+            }
+            .to_string(),
+            Some((a, None)) => format!("{a} (inbound)"),
+            None => "?".to_string(),
+        };
+        (p, d)
+    };
+    let failed: u64 = rows.iter().map(|r| r.1.get(EventKind::ConnectFail)).sum();
+    let mut by_tw: Vec<&(Key, Counts)> = rows
+        .iter()
+        .filter(|r| r.1.get(EventKind::TimeWait) > 0 || r.1.get(EventKind::ConnectFail) > 0)
+        .collect();
+    by_tw.sort_by_key(|r| {
+        std::cmp::Reverse((
+            r.1.get(EventKind::ConnectFail),
+            r.1.get(EventKind::TimeWait),
+        ))
+    });
+    let mut evidence: Vec<String> = by_tw
+        .iter()
+        .take(5)
+        .map(|(k, c)| {
+            let (p, d) = who(k);
+            format!(
+                "{p} -> {d}: closed first {:.1}/s, TIME_WAIT {:.1}/s, taken over {}, \
+                 connect() failed with EADDRNOTAVAIL {}",
+                c.get(EventKind::CloseFirst) as f64 / secs,
+                c.get(EventKind::TimeWait) as f64 / secs,
+                c.get(EventKind::TwReuse),
+                c.get(EventKind::ConnectFail)
+            )
+        })
+        .collect();
+    if lost > 0 {
+        evidence.push(format!(
+            "{lost} events lost (ring buffer full): counts are low"
+        ));
+    }
+    let top = by_tw.first().map(|(k, c)| (who(k), c));
+    let (severity, title) = match top {
+        Some(((p, d), c)) if failed > 0 => (
+            Severity::Crit,
+            format!(
+                "{failed} connect() calls failed for want of a port in {secs:.0} s; {p} \
+                 toward {d} the most ({})",
+                c.get(EventKind::ConnectFail)
+            ),
+        ),
+        Some(((p, d), c)) if c.get(EventKind::TimeWait) > 0 => (
+            Severity::Ok,
+            format!(
+                "{p} makes the most TIME_WAIT: {:.1}/s toward {d}, closing first",
+                c.get(EventKind::TimeWait) as f64 / secs
+            ),
+        ),
+        _ => (
+            Severity::Ok,
+            format!("no TIME_WAIT made and no connect() failed in {secs:.0} s of tracing"),
+        ),
+    };
+    Finding {
+        rule: "trace",
+        severity,
+        title,
+        evidence,
+        why: "The side that closes first keeps the TIME_WAIT, and with it the local port \
+              toward that destination for 60 s; connect() fails with EADDRNOTAVAIL once every \
+              port of the range is held toward it."
+            .to_string(),
+        fixes: vec![
+            "Reuse connections in the process named (HTTP keep-alive, a connection pool), so \
+             it stops opening and closing one per request"
+                .to_string(),
+            "Let the server close first where the protocol allows, so TIME_WAIT lands there \
+             (it holds no ephemeral port)"
+                .to_string(),
+            "net.ipv4.tcp_tw_reuse = 1 lets connect() take over a TIME_WAIT older than 1 s \
+             (outbound only, needs timestamps)"
+                .to_string(),
+            "Widen net.ipv4.ip_local_port_range, or spread over more destination addresses"
+                .to_string(),
+        ],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +564,49 @@ mod tests {
         for k in EventKind::ALL {
             assert!(r["counts"][k.name()].is_u64(), "{}", k.name());
         }
+    }
+
+    #[test]
+    fn failed_connects_make_the_trace_finding_critical_and_name_the_process() {
+        let key = |pid: u32, port: u16| Key {
+            netns: 1,
+            process: Some(Process {
+                pid,
+                comm: format!("p{pid}"),
+            }),
+            destination: Some(("10.0.0.2".parse().unwrap(), Some(port))),
+            listener: None,
+        };
+        let mut busy = Counts::default();
+        busy.0[EventKind::TimeWait as usize] = 500;
+        busy.0[EventKind::CloseFirst as usize] = 500;
+        let mut failing = Counts::default();
+        failing.0[EventKind::TimeWait as usize] = 50;
+        failing.0[EventKind::ConnectFail as usize] = 7;
+        let f = finding_from(&[(key(1, 80), busy), (key(2, 443), failing)], 5.0, 0);
+        assert_eq!(f.severity, crate::doctor::Severity::Crit);
+        assert!(
+            f.title.starts_with("7 connect() calls failed"),
+            "{}",
+            f.title
+        );
+        assert!(f.title.contains("p2/2 toward 10.0.0.2:443"), "{}", f.title);
+        assert!(
+            f.evidence[1].contains("TIME_WAIT 100.0/s"),
+            "{:?}",
+            f.evidence
+        );
+
+        let f = finding_from(&[(key(1, 80), busy)], 5.0, 3);
+        assert_eq!(f.severity, crate::doctor::Severity::Ok);
+        assert!(
+            f.title.contains("p1/1 makes the most TIME_WAIT: 100.0/s"),
+            "{}",
+            f.title
+        );
+        assert!(f.evidence.last().unwrap().contains("3 events lost"));
+
+        let f = finding_from(&[], 5.0, 0);
+        assert!(f.title.starts_with("no TIME_WAIT made"), "{}", f.title);
     }
 }

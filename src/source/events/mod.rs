@@ -14,7 +14,6 @@
 
 pub mod decode;
 
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -166,17 +165,14 @@ impl Tracer {
         })
     }
 
-    /// Waits up to `timeout` for events, then hands every queued one to
-    /// `each`. Returns how many it handed over.
+    /// Waits `timeout`, then hands every queued event to `each`. Returns how
+    /// many it handed over. The programs queue without waking anyone
+    /// (BPF_RB_NO_WAKEUP), so this is a sleep, not a poll: the cost is one
+    /// drain per call, however many events.
     pub fn poll(&mut self, timeout: Duration, each: &mut dyn FnMut(Event)) -> usize {
-        let mut fd = libc::pollfd {
-            fd: self.ring.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one pollfd we own, for the ring buffer's fd.
-        unsafe { libc::poll(&mut fd, 1, ms) };
+        if !timeout.is_zero() {
+            std::thread::sleep(timeout);
+        }
         let mut n = 0;
         while let Some(item) = self.ring.next() {
             match decode::decode(&item) {
