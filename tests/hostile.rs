@@ -609,6 +609,10 @@ fn tw_never_writes_to_proc_or_sysctls() {
             ["plot", &rec, "-o", &svg].map(String::from).to_vec(),
         ),
         ("serve", vec!["serve".into()]),
+        (
+            "trace",
+            ["trace", "--duration", "1"].map(String::from).to_vec(),
+        ),
     ];
     let known: BTreeSet<&str> = commands.iter().map(|c| c.0).collect();
     for c in help_commands() {
