@@ -72,7 +72,30 @@ struct inet_sock {
 	__u16 inet_sport;
 } __ka;
 
-struct sk_buff;
+struct net_device {
+	possible_net_t nd_net;
+} __ka;
+
+/* include/linux/skbuff.h: only what finds a segment's headers. */
+struct sk_buff {
+	union {
+		struct {
+			struct sk_buff *next;
+			struct sk_buff *prev;
+			union {
+				struct net_device *dev;
+				unsigned long dev_scratch;
+			};
+		};
+	};
+	union {
+		struct {
+			__u16 transport_header;
+			__u16 network_header;
+		};
+	};
+	unsigned char *head;
+} __ka;
 
 /* BPF map and program types, helper ids (include/uapi/linux/bpf.h). */
 enum {

@@ -11,6 +11,7 @@
  * src/source/events/decode.rs; keep the two in step. */
 #include "kernel.h"
 
+#define AF_INET 2
 #define AF_INET6 10
 
 /* include/net/tcp_states.h */
@@ -378,16 +379,79 @@ static __always_inline void mark_reset(const struct sock *sk)
 
 /* tcp:tcp_send_reset(sk, skb, reason). skb is NULL for an active reset
  * (tcp_send_active_reset(): close() with SO_LINGER 0 or unread data, an
- * abort), set for a reply to a segment (then sk may be NULL: no socket
- * matched, and the reset is not counted). An active reset is credited to
- * the socket's owner, else to the current task. */
+ * abort), set for a reply to a segment (then sk is NULL when no socket
+ * matched). An active reset is credited to the socket's owner, else to
+ * the current task; a reply to an unmatched segment to no process. */
+/* A reset sent in reply to a segment no socket took (a SYN to a closed
+ * port, a segment for a connection long gone): no socket, so the
+ * namespace is the receiving device's and the connection is read from the
+ * segment's headers, swapped (its destination is our side). */
+static __always_inline void emit_unmatched_reset(const struct sk_buff *skb)
+{
+	struct net_device *dev = 0;
+	unsigned char *head = 0;
+	__u16 nh = 0, th = 0;
+	bpf_probe_read_kernel(&dev, sizeof(dev), &skb->dev);
+	bpf_probe_read_kernel(&head, sizeof(head), &skb->head);
+	bpf_probe_read_kernel(&nh, sizeof(nh), &skb->network_header);
+	bpf_probe_read_kernel(&th, sizeof(th), &skb->transport_header);
+	if (!dev || !head)
+		return;
+	struct net *net = 0;
+	bpf_probe_read_kernel(&net, sizeof(net), &dev->nd_net.net);
+	if (!net)
+		return;
+	__u32 netns = 0;
+	bpf_probe_read_kernel(&netns, sizeof(netns), &net->ns.inum);
+	if (!wanted(netns))
+		return;
+	__u8 ver = 0;
+	bpf_probe_read_kernel(&ver, 1, head + nh);
+	ver >>= 4;
+	if (ver != 4 && ver != 6)
+		return;
+	__u16 ports[2] = {};
+	bpf_probe_read_kernel(ports, sizeof(ports), head + th);
+	struct tw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__u32 zero = 0;
+		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+		if (n)
+			*n += 1;
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts = bpf_ktime_get_ns();
+	e->netns = netns;
+	e->kind = TW_RST_SENT;
+	/* A reply to a segment that came in: inbound, so the peer's port
+	 * (ephemeral) does not make a row of its own. */
+	e->dir = DIR_IN;
+	/* The segment's source is the peer, its destination our side. */
+	e->dport = __builtin_bswap16(ports[0]);
+	e->sport = __builtin_bswap16(ports[1]);
+	if (ver == 4) {
+		e->family = AF_INET;
+		bpf_probe_read_kernel(e->daddr, 4, head + nh + 12);
+		bpf_probe_read_kernel(e->saddr, 4, head + nh + 16);
+	} else {
+		e->family = AF_INET6;
+		bpf_probe_read_kernel(e->daddr, 16, head + nh + 8);
+		bpf_probe_read_kernel(e->saddr, 16, head + nh + 24);
+	}
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
 SEC("tp_btf/tcp_send_reset")
 int tw_send_reset(unsigned long long *ctx)
 {
 	const struct sock *sk = ARG(ctx, 0, const struct sock *);
 	const struct sk_buff *skb = ARG(ctx, 1, const struct sk_buff *);
-	if (!sk)
+	if (!sk) {
+		if (skb)
+			emit_unmatched_reset(skb);
 		return 0;
+	}
 	mark_reset(sk);
 	__u32 netns = sk_netns(sk);
 	if (!wanted(netns))

@@ -404,6 +404,13 @@ fn linger_zero_closes_are_resets_sent_by_the_closing_process() {
     let server = Server::start(&ns, "127.0.0.1:5002", false);
     let trace = Trace::start(&["--netns", ns.name(), "--duration", "3"]);
     let run = drive(&ns, &["linger0", &server.addr.to_string(), "40"]);
+    // And 5 connects to a port nobody listens on: the kernel answers each SYN with a reset
+    // that no socket sends (tcp_v4_send_reset with sk NULL).
+    let refused = ns.run(|| {
+        (0..5)
+            .filter(|_| TcpStream::connect("127.0.0.1:5099").is_err())
+            .count() as u64
+    });
     let records = trace.finish();
     drop(server);
     assert_eq!(run.get("made"), 40);
@@ -411,15 +418,29 @@ fn linger_zero_closes_are_resets_sent_by_the_closing_process() {
     // A reset is no FIN: nothing closed first, no TIME_WAIT.
     assert_eq!(count(&records, run.pid, "close_first"), 0);
     assert_eq!(count(&records, run.pid, "time_wait"), 0);
-    // The server's side saw them arrive.
+    // This process received them all: the server's side of the driver's 40 (it runs the
+    // server) and its own 5 refused connects.
+    assert_eq!(refused, 5);
     let received: u64 = records
         .iter()
         .map(|r| r["counts"]["rst_recv"].as_u64().unwrap())
         .sum();
-    assert!(
-        received > 0 && received <= 40,
-        "resets received: {received}"
-    );
+    assert_eq!(received, 45);
+    assert_eq!(count(&records, std::process::id(), "rst_recv"), 45);
+    // The refusals' resets: no process, inbound (the peer's address without its port).
+    let unmatched: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["pid"] == 0 && r["counts"]["rst_sent"].as_u64() > Some(0))
+        .collect();
+    let sent: u64 = unmatched
+        .iter()
+        .map(|r| r["counts"]["rst_sent"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sent, 5, "{unmatched:?}");
+    for r in unmatched {
+        assert_eq!(r["daddr"], "127.0.0.1", "{r}");
+        assert_eq!(r["dport"], Value::Null, "{r}");
+    }
 }
 
 /// Regression: the per-CPU reset mark was cleared only by a CLOSE from FIN_WAIT2 or CLOSING,
