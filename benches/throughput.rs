@@ -9,14 +9,15 @@
 use std::hint::black_box;
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
+use tw::model::Flow;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tw::group::{Counter, GroupBy, Groups, Summary};
+use tw::analyze::aggregate::{Counter, GroupBy, Groups, Summary};
+use tw::model::Consumer;
 use tw::model::{Direction, Endpoint, Family, Socket, StateSet, TcpState, Timer, TimerKind};
 use tw::render::{plain, Report};
 use tw::source::netlink::decode;
 use tw::source::proc::parse;
-use tw::source::Consumer;
 
 const N: usize = 100_000;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -120,7 +121,7 @@ fn proc_table(socks: &[Socket]) -> Vec<u8> {
 
 fn feed(c: &mut dyn Consumer, socks: &[Socket]) {
     for s in socks {
-        c.push(black_box(s));
+        let _ = c.push(black_box(s));
     }
 }
 
@@ -133,14 +134,22 @@ fn readers(c: &mut Criterion) {
     g.bench_function("netlink decode", |b| {
         b.iter(|| {
             let mut n = 0u64;
-            decode(black_box(&reply), &mut |_| n += 1).unwrap();
+            decode(black_box(&reply), &mut |_| {
+                n += 1;
+                Flow::Continue(())
+            })
+            .unwrap();
             assert_eq!(n, N as u64);
         })
     });
     g.bench_function("proc parse", |b| {
         b.iter(|| {
             let mut n = 0u64;
-            parse(black_box(&table[..]), StateSet::ALL, &mut |_| n += 1).unwrap();
+            parse(black_box(&table[..]), StateSet::ALL, &mut |_| {
+                n += 1;
+                Flow::Continue(())
+            })
+            .unwrap();
             assert_eq!(n, N as u64);
         })
     });

@@ -17,17 +17,15 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::ExitCode;
 
 use clap::Parser;
-use tw::filter::{parse_states, Filter};
+use tw::model::abi::{
+    NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP_INTR, SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK,
+};
+use tw::model::state::parse_states;
 use tw::model::Family;
+use tw::query::Filter;
 use tw::source::netlink::{one_walk, request, request_one_walk};
 use tw::source::read_states;
 
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const TCPDIAG_GETSOCK: u16 = 18;
-const NLM_F_DUMP_INTR: u16 = 0x10;
 /// Larger than the kernel's largest dump skb (32 KiB, netlink_recvmsg).
 const RECV_BUF: usize = 64 * 1024;
 

@@ -1,11 +1,13 @@
 //! The command line: commands, the options they share, and help text.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::group::GroupBy;
+use crate::analyze::aggregate::GroupBy;
 use crate::model::{Cidr, Direction, PortRange};
+use crate::render::Format;
 use crate::source::SourceKind;
 
 const ABOUT: &str = "Shows and explains TCP socket states: counts, TIME_WAIT timers, ports.";
@@ -168,16 +170,6 @@ pub struct Expression {
     pub words: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Bordered table (the default on a terminal).
-    Table,
-    /// Aligned columns, no borders or colour (the default when piped).
-    Plain,
-    /// JSON, with the schema in README.md.
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
     #[command(flatten)]
@@ -295,8 +287,8 @@ pub struct ServeArgs {
 pub struct WatchArgs {
     /// Time between samples: 1s, 500ms, 2.5s (100ms to 30s).
     #[arg(long, value_name = "DURATION", default_value = "1s",
-          value_parser = crate::watch::parse_interval)]
-    pub interval: std::time::Duration,
+          value_parser = parse_interval)]
+    pub interval: Duration,
 
     /// Stop after N intervals.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -319,7 +311,7 @@ pub struct TraceArgs {
     /// Length of one interval (one JSON record per key, one redraw): 1s,
     /// 500ms, 2.5s (100ms to 30s).
     #[arg(long, value_name = "DURATION", default_value = "1s",
-          value_parser = crate::watch::parse_interval)]
+          value_parser = parse_interval)]
     pub interval: std::time::Duration,
 
     /// Stop after SECONDS (the last, partial interval is reported).
@@ -349,6 +341,41 @@ pub struct PlotArgs {
 pub struct GenerateArgs {
     /// Folder to write tw.1, tw-COMMAND.1, tw.bash, _tw and tw.fish into.
     pub dir: PathBuf,
+}
+
+/// Shortest and longest `--interval`. A TIME_WAIT socket lives 60 s, so any
+/// interval below that sees each one at least once; 30 s leaves a margin for
+/// slow dumps.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+pub const MAX_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Parses `--interval`: `1s`, `500ms`, `1.5s`, `2m`... or bare seconds.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        (t, 1000.0)
+    };
+    let value: f64 = num
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("expected a duration such as 1s, 500ms or 2.5s, got {text:?}"))?;
+    // try_: 1e20 s is no Duration at all, and says so as any other too long.
+    let d = Duration::try_from_secs_f64(value * unit_ms / 1000.0).unwrap_or(Duration::MAX);
+    if d < MIN_INTERVAL || d > MAX_INTERVAL {
+        return Err(format!(
+            "must be between 100ms and 30s (TIME_WAIT lasts 60 s: a longer interval would \
+             miss sockets that come and go between samples), got {text}"
+        ));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -394,5 +421,35 @@ mod tests {
         assert_eq!(c.global.dst.len(), 1);
         assert!(Cli::try_parse_from(["tw", "ls", "--dport", "http"]).is_err());
         assert!(Cli::try_parse_from(["tw", "count", "--top", "3"]).is_err());
+    }
+    #[test]
+    fn intervals_parse_with_units_and_limits() {
+        let ok = [
+            ("1s", 1000),
+            ("500ms", 500),
+            ("2.5s", 2500),
+            ("2", 2000),
+            ("0.5m", 30_000),
+            (" 100ms ", 100),
+        ];
+        for (text, ms) in ok {
+            assert_eq!(
+                parse_interval(text),
+                Ok(Duration::from_millis(ms)),
+                "{text}"
+            );
+        }
+        for bad in ["0s", "50ms", "31s", "1h", "fast", "-1s", "NaNs", ""] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        assert!(parse_interval("90s").unwrap_err().contains("60 s"));
+    }
+
+    #[test]
+    fn an_interval_too_large_for_a_duration_is_refused_not_a_panic() {
+        for huge in ["1e20", "1e20s", "1e300m", "1e30ms"] {
+            let e = parse_interval(huge).unwrap_err();
+            assert!(e.contains("between 100ms and 30s"), "{huge}: {e}");
+        }
     }
 }

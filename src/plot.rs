@@ -8,8 +8,7 @@
 //! estimated (about 0.6 em a character) for the layout.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -17,43 +16,113 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::analyze::watch::Record;
 use crate::model::TcpState;
-use crate::watch::{date_time, thousands, Record};
+use crate::render::watch::{date_time, thousands};
+use crate::source::input;
 
 /// Chart size in pixels.
 pub const SIZE: (u32, u32) = (1100, 960);
 
-/// `tw plot`: reads `input`, writes the SVG to `output`.
-pub fn plot(input: &Path, output: &Path) -> Result<()> {
-    let f = File::open(input).with_context(|| format!("{}: cannot open it", input.display()))?;
-    let records = parse(BufReader::new(f)).map_err(|e| anyhow!("{}:{e}", input.display()))?;
+/// `tw plot`: reads `input`, writes the SVG to `output`; what had to be
+/// left out goes to `err`.
+pub fn plot(input: &Path, output: &Path, err: &mut dyn Write) -> Result<()> {
+    let f = input::open(input).with_context(|| format!("{}: cannot open it", input.display()))?;
+    let (records, warning) =
+        read(BufReader::new(f)).map_err(|e| anyhow!("{}:{e}", input.display()))?;
+    if let Some(w) = warning {
+        writeln!(err, "tw: {}:{w}", input.display())?;
+    }
     let svg = render(&records)?;
     std::fs::write(output, svg)
         .with_context(|| format!("-o {}: cannot write the chart", output.display()))
 }
 
+/// Longest record line read: one holds `--top` destinations, a few KiB.
+pub const MAX_RECORD_LINE: usize = 1 << 20;
+
 /// Reads JSON Lines as `tw watch` writes them; blank lines are skipped. The
 /// error starts with the line number.
 pub fn parse(r: impl BufRead) -> Result<Vec<Record>> {
+    read(r).map(|(records, _)| records)
+}
+
+/// As [`parse`], and a last line cut short (a recording stopped mid-write)
+/// is left out with a warning (starting with its line number) rather than
+/// refusing the lines before it. Values that cannot be drawn are dropped
+/// (see `plottable`).
+pub fn read(mut r: impl BufRead) -> Result<(Vec<Record>, Option<String>)> {
     let mut out = Vec::new();
-    for (i, line) in r.lines().enumerate() {
-        let line = line.with_context(|| format!("{}: reading", i + 1))?;
+    let mut buf = Vec::new();
+    for n in 1.. {
+        buf.clear();
+        let got = (&mut r)
+            .take(MAX_RECORD_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| anyhow!("{n}: reading: {e}"))?;
+        if got == 0 {
+            break;
+        }
+        let whole = buf.last() == Some(&b'\n');
+        if !whole && buf.len() > MAX_RECORD_LINE {
+            bail!(
+                "{n}: a line over {} KiB; not a tw watch record",
+                MAX_RECORD_LINE / 1024
+            );
+        }
+        let line = String::from_utf8_lossy(&buf);
         if line.trim().is_empty() {
             continue;
         }
-        let rec: Record = serde_json::from_str(&line).map_err(|e| {
-            anyhow!(
-                "{}: not a tw watch record ({e}); record one with `tw watch --record FILE` \
-                 or `tw watch > FILE`",
-                i + 1
-            )
-        })?;
-        out.push(rec);
+        let rec = match serde_json::from_str::<Record>(&line) {
+            Ok(rec) => rec,
+            Err(_) if !whole && !out.is_empty() => {
+                return Ok((
+                    out,
+                    Some(format!(
+                        "{n}: cut short (a recording stopped while writing?); \
+                         plotted the lines before it"
+                    )),
+                ))
+            }
+            Err(e) => bail!(
+                "{n}: not a tw watch record ({e}); record one with `tw watch --record FILE` \
+                 or `tw watch > FILE`"
+            ),
+        };
+        out.push(plottable(rec).ok_or_else(|| {
+            anyhow!("{n}: a tw watch record with a time out of range; record it again")
+        })?);
     }
     if out.is_empty() {
         bail!("0: no records; record some with `tw watch --record FILE`");
     }
-    Ok(out)
+    Ok((out, None))
+}
+
+/// Largest value drawn: past it (or not finite) a value is left out, since
+/// an axis up to infinity never finishes its labels.
+const MAX_VALUE: f64 = 1e15;
+
+fn drawable(v: f64) -> Option<f64> {
+    (v.is_finite() && v.abs() <= MAX_VALUE).then_some(v)
+}
+
+/// The record with what cannot be drawn dropped; `None` when its time
+/// itself cannot be (every point sits on it).
+fn plottable(mut r: Record) -> Option<Record> {
+    drawable(r.time)?;
+    drawable(r.elapsed_s)?;
+    r.interval_s = r.interval_s.and_then(drawable).filter(|s| *s >= 0.0);
+    let tw = &mut r.time_wait;
+    for v in [
+        &mut tw.inflow_per_s,
+        &mut tw.rate_per_s,
+        &mut tw.rate_window_s,
+    ] {
+        *v = v.and_then(drawable);
+    }
+    Some(r)
 }
 
 /// The colour of a state's line; the ones an operator watches stand out.
@@ -160,7 +229,11 @@ fn draw(root: Area, records: &[Record]) -> DrawResult {
 
     // TIME_WAIT inflow: the kernel's counter and the rate behind the
     // forecast under the per-interval line.
-    let kernel = |r: &Record| Some(r.time_wait.kernel_tw? as f64 / r.interval_s?);
+    // An interval of 0 (a hand-made record) would be an infinite rate.
+    let kernel = |r: &Record| {
+        let interval = r.interval_s.filter(|s| *s > 0.0)?;
+        drawable(r.time_wait.kernel_tw? as f64 / interval)
+    };
     type Series<'a> = (&'a str, RGBColor, u32, &'a dyn Fn(&Record) -> Option<f64>);
     let lines: [Series; 3] = [
         (
@@ -307,7 +380,7 @@ fn busiest_destinations(records: &[Record]) -> Vec<(String, String)> {
 }
 
 fn count(r: &Record, s: TcpState) -> u64 {
-    r.states.get(s.name()).copied().unwrap_or(0)
+    r.states.get(s)
 }
 
 #[cfg(test)]
@@ -375,6 +448,53 @@ mod tests {
         assert!(!render(&recs).unwrap().contains("netns"));
         recs[0].netns = Some("edge".into());
         assert!(render(&recs).unwrap().contains("tw watch in netns edge, "));
+    }
+
+    /// Issue 12 item 6: a record with `interval_s: 0` made the kernel rate infinite and
+    /// plotters spun for ever on an axis up to infinity; values past any axis did the same.
+    #[test]
+    fn an_interval_of_zero_or_huge_values_plot_without_spinning() {
+        let line = FIXTURE.lines().nth(1).unwrap();
+        let mut rec: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(rec["time_wait"]["kernel_tw"].as_i64().unwrap() > 0, "{rec}");
+        rec["interval_s"] = 0.0.into();
+        rec["time_wait"]["rate_per_s"] = 1e300.into();
+        rec["time_wait"]["inflow_per_s"] = (-1e300).into();
+        let text = format!("{}\n{rec}\n", FIXTURE.lines().next().unwrap());
+        let (recs, warning) = read(text.as_bytes()).unwrap();
+        assert_eq!((recs.len(), warning), (2, None));
+        assert_eq!(recs[1].interval_s, Some(0.0));
+        assert_eq!(recs[1].time_wait.rate_per_s, None);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(render(&recs).map(|s| s.len())).unwrap());
+        let drawn = rx.recv_timeout(std::time::Duration::from_secs(20));
+        assert!(matches!(drawn, Ok(Ok(n)) if n > 0), "{drawn:?}");
+        // A time no axis can hold is refused, naming the line.
+        rec["elapsed_s"] = 1e300.into();
+        let e = parse(format!("{rec}\n").as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("1: ") && e.contains("out of range"), "{e}");
+    }
+
+    /// Issue 12 item 6: a recording stopped mid-write (its last line cut short) is plotted up to
+    /// that line, with a warning naming it; a broken line elsewhere is still refused.
+    #[test]
+    fn a_cut_last_line_plots_the_lines_before_it_with_a_warning() {
+        let cut = &FIXTURE[..FIXTURE.len() - 40];
+        let (recs, warning) = read(cut.as_bytes()).unwrap();
+        let n = FIXTURE.lines().count();
+        assert_eq!(recs.len(), n - 1);
+        let w = warning.unwrap();
+        assert!(w.starts_with(&format!("{n}: cut short")), "{w}");
+        let broken = format!("{}\n{}", &FIXTURE[..FIXTURE.len() - 40], FIXTURE);
+        assert!(read(broken.as_bytes()).is_err());
+        // A line with no end is bounded.
+        let endless = std::io::repeat(b'x').take(2 * MAX_RECORD_LINE as u64);
+        let e = read(std::io::BufReader::new(endless))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a line over 1024 KiB"), "{e}");
     }
 
     #[test]

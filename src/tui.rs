@@ -11,7 +11,9 @@ use std::collections::VecDeque;
 use std::io::{self, stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
-use std::sync::Once;
+use std::sync::{Arc, LazyLock, Once};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::thread;
 use std::time::Duration;
 
@@ -29,19 +31,28 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 use ratatui::{Frame, Terminal};
 
+use crate::analyze::watch::Record;
 use crate::model::TcpState;
-use crate::watch::{seconds, thousands, Record, Sampling};
+use crate::render::watch::{seconds, thousands};
 
 /// Samples kept for the sparklines: more than any terminal is wide.
 const HISTORY: usize = 1000;
 
+/// What feeds the live view: paced samples (`app::watch::Sampling`).
+pub trait Feed {
+    /// The baseline sample, at once.
+    fn first(&mut self) -> Result<Record>;
+    /// The next sample, after `wait` (false: stop early); `None` when done.
+    fn next(&mut self, wait: &mut dyn FnMut(Duration) -> bool) -> Option<Result<Record>>;
+    /// A note to show once (a fallback reader, a capture).
+    fn take_note(&mut self) -> Option<String>;
+}
+
 /// Runs the live view until the user quits or `--count` intervals are done.
 ///
-/// `open` makes the [`Sampling`] on the sampler thread, which takes every
-/// sample: with `--netns` that thread is the one that enters the namespace
-/// (a `Sampling` cannot move between threads).
-pub fn run(
-    open: impl FnOnce() -> Result<Sampling> + Send + 'static,
+/// `open` makes the feed on the sampler thread, which takes every sample.
+pub fn run<F: Feed>(
+    open: impl FnOnce() -> Result<F> + Send + 'static,
     interval: Duration,
 ) -> Result<()> {
     let (first_tx, first_rx) = mpsc::channel::<Result<(Record, Option<String>)>>();
@@ -50,7 +61,7 @@ pub fn run(
     let sampler = thread::spawn(move || {
         let opened = open().and_then(|mut s| {
             let first = s.first()?;
-            let note = s.note.take();
+            let note = s.take_note();
             Ok((s, first, note))
         });
         let mut sampling = match opened {
@@ -148,20 +159,23 @@ fn event_loop(
 /// dropped, tmux killed) even if no SIGHUP reached us: nothing to draw on,
 /// nothing to restore.
 pub(crate) fn terminal_gone() -> bool {
-    let mut fd = libc::pollfd {
-        fd: libc::STDOUT_FILENO,
-        events: 0,
-        revents: 0,
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let out = std::io::stdout();
+    let mut fds = [PollFd::new(&out, PollFlags::empty())];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    // SAFETY: one pollfd we own; a zero timeout never blocks.
-    let n = unsafe { libc::poll(&mut fd, 1, 0) };
-    n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+    poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
+        && fds[0]
+            .revents()
+            .intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL)
 }
 
 /// True while the terminal is in raw mode on the alternate screen.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Set by SIGTERM, SIGHUP or SIGINT.
-static TERMINATE: AtomicBool = AtomicBool::new(false);
+static TERMINATE: LazyLock<Arc<AtomicBool>> = LazyLock::new(Arc::default);
 
 /// The terminal in raw mode on the alternate screen, cursor hidden, until
 /// dropped.
@@ -176,13 +190,10 @@ impl Screen {
                 restore();
                 previous(info);
             }));
-            extern "C" fn on_signal(_: libc::c_int) {
-                TERMINATE.store(true, Ordering::SeqCst);
-            }
-            for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
-                // SAFETY: the handler only stores to an atomic, which is
-                // async-signal-safe.
-                unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+            for sig in [SIGTERM, SIGHUP, SIGINT] {
+                // Best effort: without it, a signal ends tw the default way
+                // and the terminal is left raw.
+                let _ = signal_hook::flag::register(sig, Arc::clone(&TERMINATE));
             }
         });
         enable_raw_mode()?;
@@ -199,8 +210,8 @@ impl Drop for Screen {
     }
 }
 
-/// SIGTERM, SIGHUP or SIGINT seen (`tw trace` checks it between polls;
-/// [`catch_signals`] or [`Screen::enter`] installs the handler).
+/// SIGTERM, SIGHUP or SIGINT seen (`tw trace` checks it between drains;
+/// [`catch_signals`] or [`Screen::enter`] installs the handlers).
 pub(crate) fn terminated() -> bool {
     TERMINATE.load(Ordering::SeqCst)
 }
@@ -208,12 +219,9 @@ pub(crate) fn terminated() -> bool {
 /// Turns SIGTERM, SIGHUP and SIGINT into [`terminated`], so a loop can end
 /// its last interval cleanly.
 pub(crate) fn catch_signals() {
-    extern "C" fn on_signal(_: libc::c_int) {
-        TERMINATE.store(true, Ordering::SeqCst);
-    }
-    for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
-        // SAFETY: the handler only stores to an atomic (async-signal-safe).
-        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    for sig in [SIGTERM, SIGHUP, SIGINT] {
+        // Best effort: without it, a signal ends tw the default way.
+        let _ = signal_hook::flag::register(sig, Arc::clone(&TERMINATE));
     }
 }
 
@@ -248,7 +256,7 @@ impl View {
 
     pub fn push(&mut self, r: Record) {
         for s in TcpState::ALL {
-            if r.states.get(s.name()).is_some_and(|n| *n > 0) && !self.states.contains(&s) {
+            if r.states.get(s) > 0 && !self.states.contains(&s) {
                 self.states.push(s);
             }
         }
@@ -318,7 +326,7 @@ fn draw_header(f: &mut Frame, area: Rect, view: &View, last: &Record) {
     });
     let left = format!(
         " tw watch{netns} · every {every} · {} · {}",
-        crate::watch::clock(last.time),
+        crate::render::watch::clock(last.time),
         elapsed(last.elapsed_s)
     );
     // A note (such as a fallback to /proc) gets what room is left, so
@@ -347,6 +355,10 @@ fn headline_text(r: &Record) -> Line<'static> {
         Span::styled(thousands(tw.count), BOLD),
     ];
     match (r.interval_s, tw.inflow_per_s, tw.rate_per_s) {
+        (None, _, Some(avg)) => {
+            spans.push(Span::raw(format!("  in {}/s", rate(avg))));
+            spans.push(Span::styled(" (last 10s, from timer ages)", DIM));
+        }
         (None, _, _) => spans.push(Span::styled("  measuring the inflow…", DIM)),
         (Some(_), None, _) | (Some(_), _, None) => {
             spans.push(Span::styled("  (not in --state: no inflow)", DIM))
@@ -393,8 +405,8 @@ fn draw_states(f: &mut Frame, area: Rect, view: &View, last: &Record) {
         .iter()
         .take(inner.height as usize)
         .map(|s| {
-            let now = last.states.get(s.name()).copied().unwrap_or(0);
-            let values = view.series(spark_w, |r| r.states.get(s.name()).copied().unwrap_or(0));
+            let now = last.states.get(*s);
+            let values = view.series(spark_w, |r| r.states.get(*s));
             Line::from(vec![
                 Span::styled(format!("{:<NAME$}", s.name()), state_style(*s)),
                 Span::styled(format!("{:>COUNT$}", thousands(now)), BOLD),
@@ -538,7 +550,7 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 /// `never` is only said once a rate is known.
-fn full_in(d: &crate::watch::DestinationRecord) -> String {
+fn full_in(d: &crate::analyze::watch::DestinationRecord) -> String {
     match (d.exhausted_in_s, d.rate_per_s) {
         (None, None) => "-".to_string(),
         (t, _) => seconds(t),
@@ -595,19 +607,17 @@ fn elapsed(s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watch::{DestinationRecord, TimeWaitRecord};
+    use crate::analyze::watch::{DestinationRecord, TimeWaitRecord};
     use ratatui::backend::TestBackend;
 
     fn record(elapsed: f64, tw: u64, rate: Option<f64>) -> Record {
-        let mut states: std::collections::BTreeMap<String, u64> = TcpState::ALL
-            .iter()
-            .filter(|s| **s != TcpState::NewSynRecv)
-            .map(|s| (s.name().to_string(), 0))
-            .collect();
-        states.insert("TIME_WAIT".into(), tw);
-        states.insert("ESTABLISHED".into(), 40);
-        states.insert("LISTEN".into(), 2);
-        let mut left = [0; crate::group::TW_SLOTS];
+        let states = crate::analyze::watch::StateCounts {
+            time_wait: tw,
+            established: 40,
+            listen: 2,
+            ..Default::default()
+        };
+        let mut left = [0; crate::analyze::aggregate::TW_SLOTS];
         left[11] = tw;
         Record {
             time: 1.7e9 + elapsed,

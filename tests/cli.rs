@@ -571,7 +571,7 @@ fn doctor_over_captured_trees_exits_by_severity() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains(
-            "WARN accept queues: 2 overflows, 2 drops since boot",
+            "WARN accept queues: 2 overflows, 2 drops; connections waiting on 127.0.0.1:5001",
         ));
     let out = tw()
         .args(["--proc-root", &live, "doctor", "--format", "json"])

@@ -2,6 +2,7 @@
 //! the bug and holding the input the fuzzer reduced it to. No root needed.
 
 use std::process::Command;
+use tw::model::Flow;
 
 use tw::model::StateSet;
 use tw::source::netlink::{decode, DecodeError};
@@ -21,7 +22,7 @@ fn nlmsg_error(error: i32) -> Vec<u8> {
 #[test]
 fn nlmsg_error_of_i32_min_is_malformed_not_an_overflow() {
     for error in [i32::MIN, i32::MIN + 1, -4096, 1, 105, i32::MAX] {
-        match decode(&nlmsg_error(error), &mut |_| {}) {
+        match decode(&nlmsg_error(error), &mut |_| Flow::Continue(())) {
             Err(DecodeError::Malformed { offset: 0, what }) => {
                 assert!(what.contains("not a negative errno"), "{error}: {what}")
             }
@@ -29,14 +30,14 @@ fn nlmsg_error_of_i32_min_is_malformed_not_an_overflow() {
         }
     }
     assert_eq!(
-        decode(&nlmsg_error(-libc::ENOBUFS), &mut |_| {}),
+        decode(&nlmsg_error(-libc::ENOBUFS), &mut |_| Flow::Continue(())),
         Err(DecodeError::Kernel(libc::ENOBUFS))
     );
     assert_eq!(
-        decode(&nlmsg_error(-4095), &mut |_| {}),
+        decode(&nlmsg_error(-4095), &mut |_| Flow::Continue(())),
         Err(DecodeError::Kernel(4095))
     );
-    assert!(decode(&nlmsg_error(0), &mut |_| {}).is_ok());
+    assert!(decode(&nlmsg_error(0), &mut |_| Flow::Continue(())).is_ok());
 
     // Through the command line: one line, exit 2.
     let path = std::env::temp_dir().join(format!("tw-fuzz-errmin-{}.dump", std::process::id()));

@@ -135,7 +135,12 @@ fn tw_json(ns: &Netns, args: &[&str]) -> Vec<Value> {
             assert!(row.get(key).is_some(), "no {key:?} in {row}");
         }
         for key in ["recv_q", "send_q", "uid", "inode"] {
-            assert!(row[key].is_u64(), "{key:?} is not a count in {row}");
+            // A listener's Send-Q (its backlog) is unknown from /proc: null.
+            let unknown_backlog = key == "send_q" && row["state"] == "LISTEN" && row[key].is_null();
+            assert!(
+                row[key].is_u64() || unknown_backlog,
+                "{key:?} is not a count in {row}"
+            );
         }
         let v6 = row["local"].as_str().is_some_and(|l| l.starts_with('['));
         assert_eq!(row["family"], if v6 { "inet6" } else { "inet" }, "{row}");
@@ -209,6 +214,7 @@ fn ss_durations_parse_like_iproute2_prints_them() {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn count_by_state_matches_population_and_ss() {
     let ns = Netns::new("by-state");
     let pop = mixed_population(&ns, 3000);
@@ -244,6 +250,7 @@ fn count_by_state_matches_population_and_ss() {
 /// More sockets than `tw ls` holds before it streams (4,096), so both the held first rows and
 /// the streamed rest are checked against ss.
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn ls_json_lists_the_same_sockets_as_ss() {
     let ns = Netns::new("tuples");
     let pop = mixed_population(&ns, 6000);
@@ -327,6 +334,7 @@ fn rows_but_timer(text: &str) -> Vec<String> {
 /// down between reads) and byte for byte over a capture of it; `--limit`; annotations
 /// (`--netns`, `-p`) streamed too; and a reader that goes away after one line.
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn ls_streams_the_rows_a_sort_holds() {
     let ns = Netns::new("stream");
     let pop = mixed_population(&ns, 6000);
@@ -465,6 +473,7 @@ fn ls_streams_the_rows_a_sort_holds() {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn timewait_time_left_matches_ss() {
     let ns = Netns::new("timers");
     let pop = Population::builder()
@@ -538,6 +547,7 @@ fn timewait_time_left_matches_ss() {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn filters_count_what_was_made() {
     let ns = Netns::new("filters");
     let pop = mixed_population(&ns, 600);
@@ -607,6 +617,7 @@ fn filters_count_what_was_made() {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn count_matches_ss_line_count() {
     let ns = Netns::new("count");
     let pop = mixed_population(&ns, 1500);

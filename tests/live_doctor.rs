@@ -20,6 +20,7 @@ fn stdout(o: &Output) -> String {
 const DEST: &str = "127.0.0.1 -> 127.0.0.2:5000";
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn doctor_flags_a_destination_running_out_of_ports_and_clears_after_widening() {
     let ns = Netns::new("exhaust");
     // 200 ports: connect() walks 40000..40199, even ports first.
@@ -61,15 +62,13 @@ fn doctor_flags_a_destination_running_out_of_ports_and_clears_after_widening() {
         )),
         "{text}"
     );
-    // The 60 s arithmetic: 190 TIME_WAIT / 60 s, against 200 / 60 s.
+    // The rate from the timers' ages: all 190 closed within the last 10 s
+    // (not 190 / 60 s = 3/s), against the 200 / 60 s the range sustains.
     assert!(
-        text.contains("190 TIME_WAIT / 60 s = about 3 connections/s"),
+        text.contains("closed to it (from timer ages): 19/s over the last 10 s"),
         "{text}"
     );
-    assert!(
-        text.contains("at most 200 / 60 s = 3 connections/s"),
-        "{text}"
-    );
+    assert!(text.contains("at most 200 / 60 s = 3/s"), "{text}");
     assert!(text.contains("tcp_tw_reuse=1 (now 0)"), "{text}");
 
     let json = tw(&ns, &["doctor", "--format", "json"]);
@@ -118,6 +117,7 @@ fn doctor_flags_a_destination_running_out_of_ports_and_clears_after_widening() {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn doctor_is_quiet_on_a_healthy_namespace() {
     let ns = Netns::new("healthy");
     let _pop = Population::builder()
@@ -134,6 +134,7 @@ fn doctor_is_quiet_on_a_healthy_namespace() {
 /// Regression: sysctls and counters are per namespace, so `--netns` must
 /// read them from inside it, not from the namespace tw was started in.
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn netns_reads_that_namespaces_facts() {
     let ns = Netns::new("facts");
     ns.set_sysctl("net/ipv4/ip_local_port_range", "40000 40199");

@@ -174,6 +174,7 @@ fn the_unit_is_hardened_and_parses_cleanly() {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn the_deb_holds_binary_man_pages_completions_unit_and_defaults() {
     let probe = Command::new("cargo").args(["deb", "--version"]).output();
     assert!(

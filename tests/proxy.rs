@@ -427,6 +427,7 @@ fn scenario(tag: &str, range: Option<&str>, front: Front) -> Site {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn haproxy_server_close_leaves_time_wait_on_the_backends_listening_side() {
     let site = scenario("hap-close", None, Front::HaProxy(&["http-server-close"]));
 
@@ -473,6 +474,7 @@ fn haproxy_server_close_leaves_time_wait_on_the_backends_listening_side() {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn haproxy_pretend_keepalive_resets_backend_connections_so_neither_side_holds_time_wait() {
     // The backends serve every request (checked in `scenario`)...
     let site = scenario(
@@ -497,6 +499,7 @@ fn haproxy_pretend_keepalive_resets_backend_connections_so_neither_side_holds_ti
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn nginx_without_upstream_keepalive_piles_time_wait_on_its_outbound_side_and_doctor_says_keepalive()
 {
     // 500 ports, 250 of the parity connect() tries first: 300 connections per backend fill that
@@ -562,6 +565,7 @@ fn nginx_without_upstream_keepalive_piles_time_wait_on_its_outbound_side_and_doc
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn nginx_with_upstream_keepalive_as_doctor_advises_leaves_no_outbound_time_wait() {
     let site = scenario(
         "nginx-keepalive",
@@ -579,6 +583,7 @@ fn nginx_with_upstream_keepalive_as_doctor_advises_leaves_no_outbound_time_wait(
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn doctor_flags_port_exhaustion_before_connect_fails_with_eaddrnotavail() {
     let mut site = Site::new("exhaust");
     // 300 ports toward the one destination; the client closes first, so each request holds
@@ -664,7 +669,7 @@ fn doctor_flags_port_exhaustion_before_connect_fails_with_eaddrnotavail() {
 /// socket table says how many), and HAProxy resets the rest. Seen: HAProxy closed first 600
 /// and reset 216; nginx closed first 540, of which 384 ended in TIME_WAIT (the table: 384).
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn tw_trace_names_who_closed_first_on_each_leg_of_haproxy_before_nginx() {
     use std::io::{BufRead, BufReader};
     let mut site = Site::new("hap-trace");

@@ -261,6 +261,7 @@ fn query(ns: &Netns, q: &str) -> Vec<(Value, f64)> {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
     for probe in ["prometheus", "setpriv"] {
         let ok = Command::new(probe).arg("--version").output();
@@ -391,6 +392,7 @@ fn prometheus_scrapes_tw_serve_and_its_api_gives_tw_counts_numbers() {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn bad_requests_get_4xx_and_the_server_keeps_going() {
     let ns = Netns::new("serve-http");
     let dir = Scratch::new("http");
@@ -507,6 +509,7 @@ fn bad_requests_get_4xx_and_the_server_keeps_going() {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn connections_are_bounded_and_freed() {
     let ns = Netns::new("serve-conns");
     let dir = Scratch::new("conns");
@@ -536,6 +539,7 @@ fn connections_are_bounded_and_freed() {
 }
 
 #[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn a_stuck_read_times_out_scrapes_are_bounded_and_a_failed_read_says_why() {
     let ns = Netns::new("serve-stuck");
     let dir = Scratch::new("stuck");

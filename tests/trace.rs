@@ -254,7 +254,7 @@ fn count(records: &[Value], pid: u32, kind: &str) -> u64 {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn time_wait_entered_matches_what_a_300_per_second_driver_made_and_names_its_pid() {
     let ns = Netns::new("trace-tw");
     let server = Server::start(&ns, "127.0.0.1:5000", false);
@@ -325,7 +325,7 @@ fn time_wait_entered_matches_what_a_300_per_second_driver_made_and_names_its_pid
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn connects_failing_for_want_of_a_port_are_the_drivers_eaddrnotavail() {
     let ns = Netns::new("trace-exhaust");
     // 50 ports; the driver holds every connection, so the 51st connect finds none.
@@ -367,7 +367,7 @@ fn tw_recycled(ns: &Netns) -> u64 {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn time_wait_takeovers_by_tcp_tw_reuse_match_the_kernels_tw_recycled() {
     let ns = Netns::new("trace-reuse");
     ns.set_sysctl("net/ipv4/tcp_tw_reuse", "1");
@@ -398,7 +398,7 @@ fn time_wait_takeovers_by_tcp_tw_reuse_match_the_kernels_tw_recycled() {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn linger_zero_closes_are_resets_sent_by_the_closing_process() {
     let ns = Netns::new("trace-rst");
     let server = Server::start(&ns, "127.0.0.1:5002", false);
@@ -447,7 +447,7 @@ fn linger_zero_closes_are_resets_sent_by_the_closing_process() {
 /// so after a reset of an ESTABLISHED socket it stayed, and the next socket the slab put at the
 /// same address lost its TIME_WAIT (1498 of 1500 seen once at 300/s).
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn a_stale_reset_mark_never_hides_a_later_time_wait() {
     let ns = Netns::new("trace-stale-reset");
     let server = Server::start(&ns, "127.0.0.1:5007", false);
@@ -462,7 +462,7 @@ fn a_stale_reset_mark_never_hides_a_later_time_wait() {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn events_of_another_namespace_never_leak_in() {
     let watched = Netns::new("trace-watched");
     let other = Netns::new("trace-other");
@@ -491,7 +491,7 @@ fn events_of_another_namespace_never_leak_in() {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn the_committed_object_is_what_the_source_builds_and_that_build_loads() {
     common::require_root();
     let dir = Scratch::new("bpf");
@@ -559,7 +559,7 @@ fn the_committed_object_is_what_the_source_builds_and_that_build_loads() {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn without_privilege_trace_says_why_in_one_line_and_exits_2() {
     common::require_root();
     // nobody, with no capabilities: what a plain user gets.
@@ -654,7 +654,7 @@ impl Drop for Tmux {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn the_live_table_redraws_per_process_and_q_or_ctrl_c_restores_the_terminal() {
     let ns = Netns::new("trace-tui");
     let server = Server::start(&ns, "127.0.0.1:5005", false);
@@ -699,7 +699,7 @@ fn the_live_table_redraws_per_process_and_q_or_ctrl_c_restores_the_terminal() {
 }
 
 #[test]
-#[ignore = "live: needs root and network namespaces; scripts/test runs it"]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn doctor_trace_names_the_process_whose_connects_failed_and_goes_critical() {
     let ns = Netns::new("trace-doctor");
     ns.set_sysctl("net/ipv4/ip_local_port_range", "40000 40049");

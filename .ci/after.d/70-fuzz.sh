@@ -18,7 +18,7 @@ export RUSTC_BOOTSTRAP=1
 secs=${TW_FUZZ_SECONDS:-60}
 fixtures=../fixtures
 
-targets=(proc_parse netlink_decode netlink_messages)
+targets=(proc_parse netlink_decode netlink_messages serve_request proc_facts plot_records)
 # The filter language's parser, when the tree has one.
 if grep -q '^name = "expr_parse"' Cargo.toml; then
   targets+=(expr_parse)
@@ -37,6 +37,26 @@ done
 if [ -d seeds/expr_parse ] && [ -d corpus/expr_parse ]; then
   cp seeds/expr_parse/* corpus/expr_parse/
 fi
+# serve_request: requests as Prometheus and curl send them, and broken ones.
+printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n' >corpus/serve_request/scrape
+printf 'HEAD /healthz HTTP/1.0\r\nConnection: close\r\n\r\n' >corpus/serve_request/health
+printf 'POST /metrics?x=1 HTTP/1.1\r\nContent-Length: 3\r\n\r\n' >corpus/serve_request/post
+# proc_facts: one byte picks the file (its index in CAPTURE_FILES, src/source/facts.rs),
+# then its text.
+i=0
+for pick in 0:sys/net/ipv4/ip_local_port_range 1:sys/net/ipv4/ip_local_reserved_ports \
+    2:sys/net/ipv4/tcp_tw_reuse 12:net/sockstat 14:net/netstat 15:net/snmp; do
+  for f in "$fixtures"/procroot/*/"${pick#*:}"; do
+    [ -f "$f" ] || continue
+    i=$((i + 1))
+    { printf "\\$(printf %03o "${pick%%:*}")"; cat "$f"; } >"corpus/proc_facts/$i"
+  done
+done
+# plot_records: the recorded fixture, whole and cut.
+for f in "$fixtures"/watch/*.jsonl; do
+  cp "$f" "corpus/plot_records/$(basename "$f")"
+  head -c 3000 "$f" >"corpus/plot_records/cut-$(basename "$f")"
+done
 
 cargo fuzz build --sanitizer none
 for t in "${targets[@]}"; do

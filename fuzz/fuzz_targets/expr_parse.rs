@@ -9,8 +9,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tw::expr::{parse, run_bytecode};
+use tw::model::abi::bc::{AUTO, DEV_COND, D_COND, JMP, MARK_COND, NOP, S_COND};
+use tw::model::Flow;
 use tw::model::{Endpoint, Family, Socket, TcpState};
+use tw::query::expr::parse;
+use tw::source::netlink::bytecode;
 use tw::source::netlink::decode_capture;
 
 fn service(name: &str) -> Option<u16> {
@@ -29,7 +32,10 @@ fn fixture_sockets() -> &'static [Socket] {
         let mut v = Vec::new();
         decode_capture(
             include_bytes!("../../fixtures/netlink/tcp.dump"),
-            &mut |s| v.push(*s),
+            &mut |s| {
+                v.push(*s);
+                Flow::Continue(())
+            },
         )
         .expect("the fixture decodes");
         v
@@ -71,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(expr) = parsed.expr else {
         return;
     };
-    let Some(bc) = expr.bytecode() else {
+    let Some(bc) = bytecode::compile(&expr) else {
         return;
     };
     if let Err(at) = audit(&bc) {
@@ -80,7 +86,7 @@ fuzz_target!(|data: &[u8]| {
     let own: Vec<Socket> = rest.chunks_exact(37).map(socket).collect();
     for s in fixture_sockets().iter().chain(&own) {
         assert_eq!(
-            run_bytecode(&bc, s),
+            bytecode::run(&bc, s).expect("a compiled program runs to its end"),
             expr.matches(s),
             "{text:?} on {s:?}: the program and the expression disagree"
         );
@@ -90,13 +96,6 @@ fuzz_target!(|data: &[u8]| {
 /// inet_diag_bc_audit (net/ipv4/inet_diag.c), for a caller without CAP_NET_ADMIN: `Err` holds
 /// the offset of the op it would refuse.
 fn audit(bc: &[u8]) -> Result<(), usize> {
-    const NOP: u8 = 0;
-    const JMP: u8 = 1;
-    const AUTO: u8 = 6;
-    const S_COND: u8 = 7;
-    const D_COND: u8 = 8;
-    const DEV_COND: u8 = 9;
-    const MARK_COND: u8 = 10;
     let total = bc.len() as isize;
     if total < 4 || total > u16::MAX as isize - 4 {
         return Err(0);

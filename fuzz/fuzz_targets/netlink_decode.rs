@@ -7,12 +7,16 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
+use tw::model::Flow;
 use tw::model::Socket;
 use tw::source::netlink::{decode, decode_capture};
 
 fuzz_target!(|data: &[u8]| {
     let mut first = Vec::new();
-    match decode(data, &mut |s| first.push(*s)) {
+    match decode(data, &mut |s| {
+        first.push(*s);
+        Flow::Continue(())
+    }) {
         Ok(p) => {
             assert!(p.consumed <= data.len());
             if p.done {
@@ -26,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let mut all = Vec::new();
-    match decode_capture(data, &mut |s| all.push(*s)) {
+    match decode_capture(data, &mut |s| {
+        all.push(*s);
+        Flow::Continue(())
+    }) {
         Ok(()) => assert_eq!(dump_by_dump(data), all),
         Err(e) => common::check_error(&e, data.len()),
     }
@@ -37,7 +44,11 @@ fuzz_target!(|data: &[u8]| {
 fn dump_by_dump(mut data: &[u8]) -> Vec<Socket> {
     let mut out = Vec::new();
     while !data.is_empty() {
-        let p = decode(data, &mut |s| out.push(*s)).expect("decode_capture accepted it");
+        let p = decode(data, &mut |s| {
+            out.push(*s);
+            Flow::Continue(())
+        })
+        .expect("decode_capture accepted it");
         assert!(p.done && !p.interrupted && p.consumed > 0);
         data = &data[p.consumed..];
     }

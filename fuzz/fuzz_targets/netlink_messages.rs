@@ -12,6 +12,7 @@ mod common;
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
+use tw::model::Flow;
 use tw::model::Socket;
 use tw::source::netlink::{decode, decode_capture, DecodeError};
 
@@ -57,7 +58,10 @@ fuzz_target!(|input: Input| {
     let bytes = msgs.concat();
 
     let mut whole = Vec::new();
-    match decode_capture(&bytes, &mut |s| whole.push(*s)) {
+    match decode_capture(&bytes, &mut |s| {
+        whole.push(*s);
+        Flow::Continue(())
+    }) {
         Ok(()) => {
             let chunked = chunked(&bytes, &input.splits);
             assert_eq!(chunked.as_ref(), Ok(&whole), "read in receive buffers");
@@ -161,7 +165,10 @@ fn chunked(bytes: &[u8], splits: &[u8]) -> Result<Vec<Socket>, DecodeError> {
         let mut rest = &bytes[start..end];
         start = end;
         while !rest.is_empty() {
-            let p = decode(rest, &mut |s| out.push(*s))?;
+            let p = decode(rest, &mut |s| {
+                out.push(*s);
+                Flow::Continue(())
+            })?;
             assert!(
                 !p.interrupted,
                 "decode_capture accepted an interrupted dump"

@@ -7,6 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::fmt::Write;
 use std::net::IpAddr;
+use tw::model::Flow;
 use tw::model::{Socket, StateSet, TcpState};
 use tw::source::proc::{parse, parse_line};
 
@@ -26,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
     let states = StateSet::ALL.without(&left_out);
 
     let mut whole = Vec::new();
-    let result = parse(text, states, &mut |s| whole.push(*s));
+    let result = parse(text, states, &mut |s| {
+        whole.push(*s);
+        Flow::Continue(())
+    });
     if let Err(e) = &result {
         assert_one_line(&e.what);
         assert!(e.line >= 1);

@@ -2,24 +2,29 @@
 //! destination (or `--by`), as JSON Lines when piped and a live table on a
 //! terminal.
 
-use std::io::{self, stdout, Write};
+use std::io::{self, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Result};
+#[cfg(feature = "tui")]
 use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind, KeyModifiers};
-use ratatui::backend::CrosstermBackend;
-use ratatui::layout::{Constraint, Layout};
-use ratatui::style::{Modifier, Style};
-use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Row, Table};
-use ratatui::Terminal;
+#[cfg(feature = "tui")]
+use ratatui::{
+    backend::CrosstermBackend,
+    layout::{Constraint, Layout},
+    style::{Modifier, Style},
+    text::Line,
+    widgets::{Paragraph, Row, Table},
+    Terminal,
+};
 use serde_json::{json, Value};
 
 use crate::analyze::trace::{Counts, Key, Tally};
-use crate::cli::{Format, TraceArgs};
-use crate::filter::Filter;
+use crate::cli::TraceArgs;
 use crate::model::event::{Event, EventKind};
 use crate::model::{Socket, StateSet, TcpState};
+use crate::query::Filter;
+use crate::render::Format;
 use crate::source::events::{Scope, Tracer};
 use crate::source::{NetnsChoice, SourceSpec};
 
@@ -89,25 +94,32 @@ pub fn run(
     };
     match mode {
         Mode::JsonLines => {
-            crate::tui::catch_signals();
+            catch_signals();
             writeln!(err, "tw: trace: tracing {ns_text}; Ctrl-C stops")?;
             run.json(&mut tracer, &keep, out, err)
         }
+        #[cfg(feature = "tui")]
         Mode::Live => {
             let screen = crate::tui::Screen::enter()?;
             let r = run.live(&mut tracer, &keep, &ns_text);
             drop(screen);
             r
         }
+        #[cfg(not(feature = "tui"))]
+        Mode::Live => bail!(
+            "trace: this tw was built without the live table (cargo feature `tui`); use \
+             --format json"
+        ),
     }
 }
 
 /// Listening sockets and who holds them.
 struct ListenerScan(Vec<(u16, u64)>);
 
-impl crate::source::Consumer for ListenerScan {
-    fn push(&mut self, s: &Socket) {
+impl crate::model::Consumer for ListenerScan {
+    fn push(&mut self, s: &Socket) -> crate::model::Flow {
         self.0.push((s.local.port, s.inode));
+        crate::model::Flow::Continue(())
     }
 
     fn restart(&mut self) {
@@ -122,7 +134,7 @@ fn seed_listeners(tracer: &mut Tracer, spec: &SourceSpec, err: &mut dyn Write) -
     let mut places: Vec<(NetnsChoice, std::path::PathBuf)> = match &spec.netns {
         NetnsChoice::Current => vec![(NetnsChoice::Current, "/proc/self/ns/net".into())],
         NetnsChoice::One(ns) => vec![(NetnsChoice::One(ns.clone()), ns.path.clone())],
-        NetnsChoice::All => crate::netns::all()?
+        NetnsChoice::All => crate::source::netns::all()?
             .namespaces
             .into_iter()
             .map(|ns| {
@@ -131,7 +143,7 @@ fn seed_listeners(tracer: &mut Tracer, spec: &SourceSpec, err: &mut dyn Write) -
             })
             .collect(),
     };
-    let procs = crate::procs::Procs::scan()?;
+    let procs = crate::source::owners::Procs::scan()?;
     let listening = Filter {
         states: StateSet::of(&[TcpState::Listen]),
         ..Filter::default()
@@ -205,7 +217,7 @@ impl Run {
             }
         });
         let now = Instant::now();
-        if end.is_some_and(|e| now >= e) || crate::tui::terminated() {
+        if end.is_some_and(|e| now >= e) || terminated() {
             let d = now - *last;
             *last = now;
             return Tick::Last(d);
@@ -262,13 +274,14 @@ impl Run {
         Ok(())
     }
 
+    #[cfg(feature = "tui")]
     fn live(
         &mut self,
         tracer: &mut Tracer,
         keep: &dyn Fn(&Event) -> bool,
         ns_text: &str,
     ) -> Result<()> {
-        let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
+        let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
         let start = Instant::now();
         let mut last = start;
         let mut shown: Vec<(Key, Counts)> = Vec::new();
@@ -313,6 +326,7 @@ impl Run {
     }
 }
 
+#[cfg(feature = "tui")]
 const COLUMNS: [(&str, EventKind); 8] = [
     ("CONN/S", EventKind::Connect),
     ("ACCEPT/S", EventKind::Accept),
@@ -324,6 +338,7 @@ const COLUMNS: [(&str, EventKind); 8] = [
     ("RETRANS", EventKind::Retransmit),
 ];
 
+#[cfg(feature = "tui")]
 fn table(rows: &[(Key, Counts)], secs: f64) -> Table<'static> {
     let mut header = vec!["PROCESS".to_string(), "DESTINATION".to_string()];
     header.extend(COLUMNS.iter().map(|c| c.0.to_string()));
@@ -359,6 +374,26 @@ fn table(rows: &[(Key, Counts)], secs: f64) -> Table<'static> {
     );
     Table::new(body, widths)
         .header(Row::new(header).style(Style::default().add_modifier(Modifier::BOLD)))
+}
+
+/// Ctrl-C and SIGTERM end the last interval cleanly (with the `tui`
+/// feature, which brings the signal handling).
+#[cfg(feature = "tui")]
+fn catch_signals() {
+    crate::tui::catch_signals()
+}
+
+#[cfg(not(feature = "tui"))]
+fn catch_signals() {}
+
+#[cfg(feature = "tui")]
+fn terminated() -> bool {
+    crate::tui::terminated()
+}
+
+#[cfg(not(feature = "tui"))]
+fn terminated() -> bool {
+    false
 }
 
 fn unix_now() -> f64 {
@@ -402,7 +437,7 @@ pub fn doctor_finding(
     spec: &SourceSpec,
     filter: &Filter,
     err: &mut dyn Write,
-) -> Result<crate::doctor::Finding> {
+) -> Result<crate::analyze::doctor::Finding> {
     let scope = match &spec.netns {
         NetnsChoice::Current => Scope::of("/proc/self/ns/net".as_ref()),
         NetnsChoice::One(ns) => Scope::of(&ns.path),
@@ -431,8 +466,12 @@ pub fn doctor_finding(
 }
 
 /// The finding for `rows` counted over `secs` seconds.
-pub fn finding_from(rows: &[(Key, Counts)], secs: f64, lost: u64) -> crate::doctor::Finding {
-    use crate::doctor::{Finding, Severity};
+pub fn finding_from(
+    rows: &[(Key, Counts)],
+    secs: f64,
+    lost: u64,
+) -> crate::analyze::doctor::Finding {
+    use crate::analyze::doctor::{Finding, Severity};
     let who = |k: &Key| {
         let p = k.process.as_ref().map_or("?".to_string(), |p| {
             if p.pid == 0 {
@@ -584,7 +623,7 @@ mod tests {
         failing.0[EventKind::TimeWait as usize] = 50;
         failing.0[EventKind::ConnectFail as usize] = 7;
         let f = finding_from(&[(key(1, 80), busy), (key(2, 443), failing)], 5.0, 0);
-        assert_eq!(f.severity, crate::doctor::Severity::Crit);
+        assert_eq!(f.severity, crate::analyze::doctor::Severity::Crit);
         assert!(
             f.title.starts_with("7 connect() calls failed"),
             "{}",
@@ -598,7 +637,7 @@ mod tests {
         );
 
         let f = finding_from(&[(key(1, 80), busy)], 5.0, 3);
-        assert_eq!(f.severity, crate::doctor::Severity::Ok);
+        assert_eq!(f.severity, crate::analyze::doctor::Severity::Ok);
         assert!(
             f.title.contains("p1/1 makes the most TIME_WAIT: 100.0/s"),
             "{}",

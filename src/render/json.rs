@@ -6,12 +6,16 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::cells::Annotation;
 use super::listing::{write_held, Rows};
-use super::{Annotation, Report};
-use crate::doctor::{Finding, Severity};
-use crate::group::{Destination, PortUse, Summary, EXPIRY_WINDOWS, TW_SLOTS};
+use super::report::Report;
+use crate::analyze::aggregate::{
+    Destination, PortUse, Summary, EXPIRY_WINDOWS, SUMMARY_TOP, TW_SLOTS,
+};
+use crate::analyze::doctor::{Finding, Severity};
+use crate::analyze::inflow::Inflow;
+use crate::model::ports::PortCapacity;
 use crate::model::{Socket, StateSet};
-use crate::system::PortCapacity;
 
 #[derive(Serialize)]
 struct SocketJson {
@@ -23,7 +27,8 @@ struct SocketJson {
     timer: Option<TimerJson>,
     retrans: u8,
     recv_q: u32,
-    send_q: u32,
+    /// null for a listener read from /proc, whose backlog is not there.
+    send_q: Option<u32>,
     uid: u32,
     inode: u64,
 }
@@ -65,7 +70,7 @@ impl From<&Socket> for SocketJson {
             }),
             retrans: s.retrans,
             recv_q: s.recv_q,
-            send_q: s.send_q,
+            send_q: s.send_q_known(),
             uid: s.uid,
             inode: s.inode,
         }
@@ -98,6 +103,67 @@ struct SummaryJson {
     top_time_wait_peers: Vec<GroupJson>,
     top_time_wait_local_ports: Vec<GroupJson>,
     top_time_wait_destinations: Vec<GroupJson>,
+    inflow: InflowJson,
+    /// Reset counters with what each means; empty when not read.
+    resets: Vec<crate::analyze::resets::ResetCounter>,
+}
+
+/// Inflow into TIME_WAIT from the timers' ages of this read.
+#[derive(Serialize)]
+struct InflowJson {
+    recent_inflow_per_s: f64,
+    peak_inflow_per_s: f64,
+    /// How many seconds ago the peak's 10 s window began.
+    peak_window_began_s_ago: u32,
+    /// Per second of age, newest first (0-1 s ago ... 59-60 s ago).
+    last_60s: Vec<u32>,
+    /// TIME_WAIT whose timer reads 0: past 60 s, waiting to be reaped.
+    overdue: u64,
+    destinations: Vec<InflowRowJson>,
+    listeners: Vec<InflowRowJson>,
+}
+
+#[derive(Serialize)]
+struct InflowRowJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listener: Option<String>,
+    recent_inflow_per_s: f64,
+    peak_inflow_per_s: f64,
+    in_last_60s: u64,
+}
+
+fn inflow(sum: &Summary) -> InflowJson {
+    let i = &sum.inflow;
+    let (peak, ago) = i.all.peak();
+    let row = |local: Option<String>, peer, listener, f: &Inflow| InflowRowJson {
+        local,
+        peer,
+        listener,
+        recent_inflow_per_s: f.recent_per_s(),
+        peak_inflow_per_s: f.peak_per_s(),
+        in_last_60s: f.total(),
+    };
+    InflowJson {
+        recent_inflow_per_s: i.all.recent_per_s(),
+        peak_inflow_per_s: peak,
+        peak_window_began_s_ago: ago,
+        last_60s: i.all.per_sec.to_vec(),
+        overdue: i.all.overdue,
+        destinations: i
+            .top_destinations(SUMMARY_TOP)
+            .iter()
+            .map(|(d, f)| row(Some(d.local.to_string()), Some(d.peer.to_string()), None, f))
+            .collect(),
+        listeners: i
+            .top_listeners(SUMMARY_TOP)
+            .iter()
+            .map(|(l, f)| row(None, None, Some(l.to_string()), f))
+            .collect(),
+    }
 }
 
 #[derive(Serialize)]
@@ -154,6 +220,8 @@ fn summary(sum: &Summary) -> SummaryJson {
                 .map(|(d, n)| (d.to_string(), n))
                 .collect(),
         ),
+        inflow: inflow(sum),
+        resets: sum.resets.clone(),
     }
 }
 
@@ -194,11 +262,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             rows,
             capacity,
             low,
+            ..
         } => line(out, &ports(rows, capacity, *low)),
         Report::Doctor { findings, .. } => line(
             out,
             &DoctorJson {
-                status: crate::doctor::worst(findings),
+                status: crate::analyze::doctor::worst(findings),
                 findings,
             },
         ),
@@ -266,9 +335,21 @@ struct DestinationJson {
     held: u64,
     held_preferred: u64,
     states: BTreeMap<&'static str, u64>,
+    /// Connections per second that entered TIME_WAIT over the last 10 s,
+    /// from the timers' ages in this one read.
+    recent_inflow_per_s: f64,
+    /// The highest 10-second average of that inflow in the last 60 s.
+    peak_inflow_per_s: f64,
+    /// Per second of age, newest first: how many entered TIME_WAIT 0-1 s,
+    /// 1-2 s, ... 59-60 s ago.
+    inflow_last_60s: Vec<u32>,
+    /// Seconds until every usable port is held at the recent inflow: 0 when
+    /// already, null when that inflow never gets there.
+    exhausted_in_s: Option<f64>,
 }
 
 fn ports(rows: &[(Destination, PortUse)], cap: &PortCapacity, low: u16) -> PortsJson {
+    let usable = u64::from(cap.preferred_parity + cap.other_parity);
     PortsJson {
         capacity: *cap,
         range_low: low,
@@ -280,6 +361,10 @@ fn ports(rows: &[(Destination, PortUse)], cap: &PortCapacity, low: u16) -> Ports
                 held: u.held,
                 held_preferred: u.held_preferred,
                 states: u.states().into_iter().map(|(s, n)| (s.name(), n)).collect(),
+                recent_inflow_per_s: u.inflow.recent_per_s(),
+                peak_inflow_per_s: u.inflow.peak_per_s(),
+                inflow_last_60s: u.inflow.per_sec.to_vec(),
+                exhausted_in_s: u.exhaustion_in(usable),
             })
             .collect(),
     }

@@ -3,10 +3,10 @@
 
 use std::io::{self, Write};
 
-use super::Annotation;
+use super::cells::Annotation;
 use crate::model::Socket;
-use crate::procs::Procs;
-use crate::source::Consumer;
+use crate::model::{Consumer, Flow};
+use crate::source::owners::Procs;
 
 /// One format's text for a socket listing.
 pub trait Rows {
@@ -165,6 +165,11 @@ impl<'a> Stream<'a> {
         )
     }
 
+    /// False once the listing has its rows or its output failed.
+    fn wants_more(&self) -> bool {
+        self.failed.is_none() && self.taken < self.limit
+    }
+
     fn take(&mut self, s: &Socket) -> io::Result<()> {
         if !self.streaming {
             if self.held.len() < self.hold {
@@ -186,13 +191,17 @@ impl<'a> Stream<'a> {
 }
 
 impl Consumer for Stream<'_> {
-    fn push(&mut self, s: &Socket) {
-        if !self.wants_more() {
-            return;
+    fn push(&mut self, s: &Socket) -> Flow {
+        if self.wants_more() {
+            self.taken += 1;
+            if let Err(e) = self.take(s) {
+                self.failed = Some(e);
+            }
         }
-        self.taken += 1;
-        if let Err(e) = self.take(s) {
-            self.failed = Some(e);
+        if self.wants_more() {
+            Flow::Continue(())
+        } else {
+            Flow::Break(())
         }
     }
 
@@ -213,10 +222,6 @@ impl Consumer for Stream<'_> {
 
     fn namespaces(&mut self, labels: &[String]) {
         self.namespaces = labels.to_vec();
-    }
-
-    fn wants_more(&self) -> bool {
-        self.failed.is_none() && self.taken < self.limit
     }
 }
 
@@ -285,7 +290,9 @@ mod tests {
             s.namespaces(a.namespaces);
         }
         for x in socks {
-            s.push(x);
+            if s.push(x).is_break() {
+                break;
+            }
         }
         s.finish().unwrap();
         String::from_utf8(out).unwrap()
@@ -416,8 +423,8 @@ mod tests {
             let mut out = Vec::new();
             let mut s = Stream::new(rows(), &mut out, None, Some(2));
             assert!(s.wants_more());
-            s.push(&socks[0]);
-            s.push(&socks[1]);
+            assert!(s.push(&socks[0]).is_continue(), "{name}");
+            assert!(s.push(&socks[1]).is_break(), "{name}");
             assert!(!s.wants_more(), "{name}");
         }
     }
@@ -429,10 +436,10 @@ mod tests {
             // Still holding: the second attempt's rows alone, as if the first never was.
             let mut out = Vec::new();
             let mut s = Stream::new(rows(), &mut out, None, None).holding(100);
-            socks[..20].iter().for_each(|x| s.push(x));
+            assert!(socks[..20].iter().all(|x| s.push(x).is_continue()));
             s.restart();
             assert!(s.wants_more());
-            socks.iter().for_each(|x| s.push(x));
+            assert!(socks.iter().all(|x| s.push(x).is_continue()));
             s.finish().unwrap();
             assert_eq!(
                 String::from_utf8(out).unwrap(),
@@ -443,10 +450,10 @@ mod tests {
             // Written: refused, and nothing more is taken.
             let mut out = Vec::new();
             let mut s = Stream::new(rows(), &mut out, None, None).holding(5);
-            socks[..20].iter().for_each(|x| s.push(x));
+            assert!(socks[..20].iter().all(|x| s.push(x).is_continue()));
             s.restart();
             assert!(!s.wants_more());
-            socks.iter().for_each(|x| s.push(x));
+            assert!(socks.iter().all(|x| s.push(x).is_break()));
             let e = s.check().unwrap_err();
             assert!(
                 e.to_string().contains("NLM_F_DUMP_INTR") && e.to_string().contains("--sort"),
@@ -472,9 +479,11 @@ mod tests {
         let socks: Vec<Socket> = (0..2000).map(socket).collect();
         let mut out = Closed;
         let mut s = Stream::new(formats()[0].1(), &mut out, None, None).holding(1);
-        for x in &socks {
-            s.push(x);
-        }
+        let taken = socks.iter().take_while(|x| s.push(x).is_continue()).count();
+        assert!(
+            taken < socks.len(),
+            "the stream took every row of a closed output"
+        );
         assert!(!s.wants_more());
         assert_eq!(s.check().unwrap_err().kind(), io::ErrorKind::BrokenPipe);
     }

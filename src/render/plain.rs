@@ -3,10 +3,11 @@
 
 use std::io::{self, Write};
 
+use super::cells::{Annotation, SocketCells, SOCKET_HEADERS};
+use super::doctor::write_doctor;
 use super::listing::{write_held, Rows};
-use super::SOCKET_HEADERS;
-use super::{ports_section, summary_sections, write_doctor};
-use super::{Annotation, Report, Section, SocketCells};
+use super::report::Report;
+use super::sections::{self, ports_section, summary_sections, Section};
 use crate::model::Socket;
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -27,9 +28,10 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         Report::Summary(sum) => write_sections(out, &summary_sections(sum)),
         Report::Ports {
             rows,
+            destinations,
             capacity,
             low,
-        } => write_sections(out, &[ports_section(rows, capacity, *low)]),
+        } => write_sections(out, &[ports_section(rows, *destinations, capacity, *low)]),
         Report::Doctor { findings, verbose } => {
             write_doctor(out, findings, *verbose, &|s| s.name().to_uppercase())
         }
@@ -83,10 +85,10 @@ impl ListingRows {
         }
         // Bytes, as the section renderer these rows once went through
         // measured them (padding counts characters).
-        if let Some(ns) = a.netns(s) {
+        if let Some(ns) = a.netns_text(s) {
             self.widths[0] = self.widths[0].max(ns.len());
         }
-        let owner = a.procs.map(|p| p.label(s.inode));
+        let owner = a.owner_text(s);
         if let Some(o) = &owner {
             self.widths[9] = self.widths[9].max(o.len());
         }
@@ -136,8 +138,9 @@ impl Rows for ListingRows {
             push_row(out, cells, &self.widths[1..9], &LISTING_NUMERIC[1..9]);
             return Ok(());
         }
+        let netns = a.netns_text(s);
         let cells = [
-            a.netns(s).map(str::as_bytes),
+            netns.as_deref().map(str::as_bytes),
             Some(c.cell(0)),
             Some(c.cell(1)),
             Some(c.cell(2)),
@@ -157,7 +160,7 @@ impl Rows for ListingRows {
 
 /// Sections as titled, aligned blocks separated by blank lines.
 pub fn write_sections(out: &mut dyn Write, sections: &[Section]) -> io::Result<()> {
-    super::write_sections(out, sections, |out, sec| {
+    sections::write_sections(out, sections, |out, sec| {
         let mut widths: Vec<usize> = sec.headers.iter().map(|h| h.len()).collect();
         for row in &sec.rows {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -220,9 +223,9 @@ fn push_row<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::group::{GroupBy, Groups};
+    use crate::analyze::aggregate::{GroupBy, Groups};
+    use crate::model::Consumer;
     use crate::model::{Endpoint, Family, Socket, TcpState, Timer, TimerKind};
-    use crate::source::Consumer;
 
     fn tw_socket(local_port: u16, ms: u32) -> Socket {
         let mut s = Socket::new(
@@ -259,8 +262,8 @@ TIME_WAIT  127.0.0.1:5      127.0.0.2:80  2.0s        0       0    0      0
 
     #[test]
     fn listing_columns_are_the_socket_columns_between_netns_and_process() {
-        assert_eq!(LISTING_HEADERS[1..9], crate::render::SOCKET_HEADERS);
-        assert_eq!(LISTING_NUMERIC[1..9], crate::render::SOCKET_NUMERIC);
+        assert_eq!(LISTING_HEADERS[1..9], crate::render::cells::SOCKET_HEADERS);
+        assert_eq!(LISTING_NUMERIC[1..9], crate::render::cells::SOCKET_NUMERIC);
         assert_eq!(
             (LISTING_HEADERS[0], LISTING_HEADERS[9]),
             ("NETNS", "PROCESS")
@@ -273,7 +276,7 @@ TIME_WAIT  127.0.0.1:5      127.0.0.2:80  2.0s        0       0    0      0
         assert_eq!(text(&Report::Count(42)), "42\n");
         let mut g = Groups::new(GroupBy::Peer);
         for s in [tw_socket(1, 0), tw_socket(2, 0)] {
-            g.push(&s);
+            let _ = g.push(&s);
         }
         let groups: Vec<(String, u64)> = g
             .ranked(None)

@@ -4,12 +4,15 @@ use std::io::{self, Write};
 
 use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::time_wait_left_section;
-use super::write_doctor;
-use super::{annotated_section, groups_section, ports_section, socket_row, summary_sections};
-use super::{Report, Section, Style};
-use super::{SOCKET_HEADERS, SOCKET_NUMERIC};
-use crate::doctor::Severity;
+use super::cells::{socket_row, SOCKET_HEADERS, SOCKET_NUMERIC};
+use super::doctor::write_doctor;
+use super::report::Report;
+use super::sections::{
+    self, annotated_section, groups_section, ports_section, summary_sections,
+    time_wait_left_section, Section,
+};
+use super::Style;
+use crate::analyze::doctor::Severity;
 use crate::model::TcpState;
 
 pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result<()> {
@@ -40,7 +43,7 @@ pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result
             }
             writeln!(out, "{t}")?;
             // On a terminal only: piped listings stay one row per socket.
-            let left = crate::group::time_wait_left(socks.iter());
+            let left = crate::analyze::aggregate::time_wait_left(socks.iter());
             if left.iter().any(|n| *n > 0) {
                 writeln!(out)?;
                 write_sections(out, &[time_wait_left_section(&left)], style)?;
@@ -53,9 +56,14 @@ pub fn render(report: &Report, out: &mut dyn Write, style: &Style) -> io::Result
         Report::Summary(sum) => write_sections(out, &summary_sections(sum), style),
         Report::Ports {
             rows,
+            destinations,
             capacity,
             low,
-        } => write_sections(out, &[ports_section(rows, capacity, *low)], style),
+        } => write_sections(
+            out,
+            &[ports_section(rows, *destinations, capacity, *low)],
+            style,
+        ),
         // Prose, not a table: the same text as plain, with coloured labels.
         Report::Doctor { findings, verbose } => {
             write_doctor(out, findings, *verbose, &|s| severity_label(s, style.color))
@@ -98,14 +106,11 @@ fn new_table(headers: &[&str], style: &Style) -> Table {
     } else {
         t.enforce_styling();
     }
-    if let Some(w) = style.width {
-        t.set_width(w);
-    }
     t
 }
 
 fn write_sections(out: &mut dyn Write, sections: &[Section], style: &Style) -> io::Result<()> {
-    super::write_sections(out, sections, |out, sec| {
+    sections::write_sections(out, sections, |out, sec| {
         let mut t = new_table(&sec.headers, style);
         for row in &sec.rows {
             t.add_row(row.iter().zip(&sec.numeric).map(|(text, num)| {

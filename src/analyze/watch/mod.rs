@@ -1,0 +1,752 @@
+//! `tw watch`'s rate model: consecutive samples of the socket table turned
+//! into rates: how many connections enter TIME_WAIT per second, where the
+//! TIME_WAIT count will settle, and how long each outbound destination has
+//! until its ephemeral ports run out.
+//!
+//! [`Watcher`] is pure: it is fed sockets and the system facts of each
+//! sample and returns a [`Record`], one per sample. The pacing loop and the
+//! views are `app::watch`'s.
+
+mod record;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+
+use anyhow::Result;
+
+pub use record::{DestinationRecord, Record, StateCounts, TimeWaitRecord};
+
+use crate::analyze::aggregate::Destination;
+use crate::analyze::doctor::{self, Scan};
+use crate::analyze::inflow::RATE_SECS;
+use crate::model::abi::TIME_WAIT_SECS;
+use crate::model::facts::Facts;
+use crate::model::ports::{port_capacity, DEFAULT_PORT_RANGE};
+use crate::model::{Consumer, Direction, Flow, Socket, StateSet, TcpState};
+
+/// TCP_TIMEWAIT_LEN in milliseconds.
+const TIME_WAIT_MS: i64 = TIME_WAIT_SECS as i64 * 1000;
+
+/// Rates are averaged over the intervals of the last 10 s (at least one),
+/// so a forecast does not jump with every sample.
+pub const RATE_WINDOW_MS: i64 = 10_000;
+
+/// The same 4-tuple seen in TIME_WAIT twice counts as a new entry when its
+/// timer says it entered TIME_WAIT this much later than the first time: with
+/// tcp_tw_reuse, connect() takes over a TIME_WAIT 4-tuple (tcp_twsk_unique)
+/// and the new connection may close into TIME_WAIT again before the next
+/// sample. Larger than the jitter of the estimate (a timer is read at some
+/// point of a dump that takes up to 0.4 s at a million sockets).
+const REENTRY_SLACK_MS: i64 = 500;
+
+/// A destination's TIME_WAIT in this sample.
+#[derive(Debug, Clone)]
+struct DestTimeWait {
+    count: u64,
+    new: u64,
+    /// Sockets by whole seconds of time left, 0..=60.
+    left: [u64; 61],
+}
+
+impl Default for DestTimeWait {
+    fn default() -> Self {
+        DestTimeWait {
+            count: 0,
+            new: 0,
+            left: [0; 61],
+        }
+    }
+}
+
+/// The [`Consumer`] of one sample: everything [`Scan`] gathers, plus the
+/// TIME_WAIT 4-tuples, each with the moment it entered TIME_WAIT, to compare
+/// with the previous sample's.
+struct Sampler {
+    scan: Scan,
+    now_ms: i64,
+    /// Hash of each TIME_WAIT 4-tuple -> when it entered TIME_WAIT (ms since
+    /// the watch began), for this sample and the previous one. A 64-bit hash
+    /// instead of the tuple keeps a million entries at about 16 MB; a false
+    /// match needs a collision (odds about n^2 / 2^65).
+    cur: HashMap<u64, i64>,
+    prev: HashMap<u64, i64>,
+    new: u64,
+    dests: HashMap<Destination, DestTimeWait>,
+    /// Listening ports of earlier samples -> when last seen (ms). A socket
+    /// on such a port whose listener is gone now (a restart between two
+    /// samples) was accepted on it: inbound, for as long as its TIME_WAIT
+    /// can last.
+    listened: HashMap<u16, i64>,
+}
+
+impl Sampler {
+    fn entered(&self, s: &Socket) -> i64 {
+        // The timer was set to TCP_TIMEWAIT_LEN on entry (tcp_time_wait, and
+        // tcp_timewait_state_process when a FIN_WAIT2 minisocket moves on).
+        self.now_ms - (TIME_WAIT_MS - s.timewait_ms().map_or(0, i64::from))
+    }
+}
+
+fn tuple_key(s: &Socket) -> u64 {
+    let mut h = DefaultHasher::new();
+    (s.local, s.peer).hash(&mut h);
+    h.finish()
+}
+
+impl Consumer for Sampler {
+    fn push(&mut self, s: &Socket) -> Flow {
+        let mut fixed;
+        let mut s = s;
+        if s.state == TcpState::Listen {
+            self.listened.insert(s.local.port, self.now_ms);
+        } else if s.direction == Some(Direction::Outbound)
+            && self
+                .listened
+                .get(&s.local.port)
+                .is_some_and(|&at| self.now_ms - at <= TIME_WAIT_MS)
+        {
+            fixed = *s;
+            fixed.direction = Some(Direction::Inbound);
+            s = &fixed;
+        }
+        self.scan.push(s)?;
+        if s.state != TcpState::TimeWait {
+            return Flow::Continue(());
+        }
+        let key = tuple_key(s);
+        let entered = self.entered(s);
+        let new = self
+            .prev
+            .get(&key)
+            .is_none_or(|&before| entered > before + REENTRY_SLACK_MS);
+        self.cur.insert(key, entered);
+        self.new += u64::from(new);
+        // The same sockets PortGroups counts as holding a destination's port.
+        if s.direction == Some(Direction::Outbound)
+            && self.scan.ports.range().contains(s.local.port)
+        {
+            let d = self.dests.entry(Destination {
+                local: s.local.addr,
+                peer: s.peer,
+            });
+            let d = d.or_default();
+            d.count += 1;
+            d.new += u64::from(new);
+            let secs = s.timewait_ms().map_or(0, |ms| ms / 1000).min(60);
+            d.left[secs as usize] += 1;
+        }
+        Flow::Continue(())
+    }
+
+    fn restart(&mut self) {
+        self.scan.restart();
+        self.cur.clear();
+        self.new = 0;
+        self.dests.clear();
+    }
+}
+
+/// The previous sample, for differences.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    ms: i64,
+    kernel_tw: Option<i64>,
+    kernel_recycled: Option<i64>,
+}
+
+/// One interval's new TIME_WAIT, kept for the rate window.
+#[derive(Debug)]
+struct Step {
+    ms: i64,
+    new: u64,
+    by_dest: HashMap<Destination, u64>,
+}
+
+/// Turns samples into [`Record`]s.
+pub struct Watcher {
+    sampler: Sampler,
+    last: Option<Mark>,
+    /// When the first sample was taken.
+    start_ms: i64,
+    window: VecDeque<Step>,
+    top: usize,
+    /// False when the filters leave TIME_WAIT out: there is no inflow to see.
+    time_wait_watched: bool,
+    /// Label of the namespace the samples come from, for the records.
+    netns: Option<String>,
+}
+
+impl Watcher {
+    /// `top`: how many destinations a record lists; `states`: the filter's.
+    pub fn new(top: usize, states: StateSet) -> Watcher {
+        Watcher {
+            sampler: Sampler {
+                scan: Scan::new(DEFAULT_PORT_RANGE),
+                now_ms: 0,
+                cur: HashMap::new(),
+                prev: HashMap::new(),
+                new: 0,
+                dests: HashMap::new(),
+                listened: HashMap::new(),
+            },
+            last: None,
+            start_ms: 0,
+            window: VecDeque::new(),
+            top,
+            time_wait_watched: states.contains(TcpState::TimeWait),
+            netns: None,
+        }
+    }
+
+    /// Labels every record with the namespace watched (`--netns`).
+    pub fn in_netns(mut self, label: Option<String>) -> Watcher {
+        self.netns = label;
+        self
+    }
+
+    /// Takes one sample: `read` pushes the socket table into the consumer it
+    /// is given. `now_ms` is the monotonic time of the read's start, `unix_s`
+    /// the same moment as wall-clock time, `facts` the system facts read just
+    /// before it (port range, TcpExt counters).
+    pub fn sample(
+        &mut self,
+        now_ms: i64,
+        unix_s: f64,
+        facts: &Facts,
+        read: impl FnOnce(&mut dyn Consumer) -> Result<()>,
+    ) -> Result<Record> {
+        let s = &mut self.sampler;
+        s.scan = doctor::scan_for(facts);
+        s.now_ms = now_ms;
+        s.cur.clear();
+        s.new = 0;
+        s.dests.clear();
+        read(s)?;
+        let record = self.finish(now_ms, unix_s, facts);
+        let s = &mut self.sampler;
+        std::mem::swap(&mut s.prev, &mut s.cur);
+        s.listened.retain(|_, at| now_ms - *at <= TIME_WAIT_MS);
+        Ok(record)
+    }
+
+    fn finish(&mut self, now_ms: i64, unix_s: f64, facts: &Facts) -> Record {
+        let s = &self.sampler;
+        let mark = Mark {
+            ms: now_ms,
+            kernel_tw: facts.tcp_ext.tw,
+            kernel_recycled: facts.tcp_ext.tw_recycled,
+        };
+        let last = self.last.replace(mark);
+        if last.is_none() {
+            self.start_ms = now_ms;
+        }
+        let interval_ms = last.map(|l| (now_ms - l.ms).max(1));
+        if let Some(ms) = interval_ms {
+            self.window.push_back(Step {
+                ms,
+                new: s.new,
+                by_dest: s.dests.iter().map(|(d, t)| (*d, t.new)).collect(),
+            });
+            // Keep the newest steps that fit the window, at least one.
+            while self.window.len() > 1
+                && self.window.iter().skip(1).map(|w| w.ms).sum::<i64>() >= RATE_WINDOW_MS
+            {
+                self.window.pop_front();
+            }
+        }
+        let window_ms: i64 = self.window.iter().map(|w| w.ms).sum();
+        let watched = self.time_wait_watched && interval_ms.is_some();
+        let per_s = |n: u64, ms: i64| n as f64 * 1000.0 / ms as f64;
+        let rate = watched.then(|| per_s(self.window.iter().map(|w| w.new).sum(), window_ms));
+        // The first sample has no interval yet, but its timers' ages already
+        // give the last 10 s of inflow (analyze::inflow).
+        let first = self.time_wait_watched && interval_ms.is_none();
+        let sum = &s.scan.summary;
+        let rate = rate.or(first.then(|| sum.inflow.all.recent_per_s()));
+        let window_ms = if first {
+            RATE_SECS as i64 * 1000
+        } else {
+            window_ms
+        };
+        let delta = |now: Option<i64>, before: Option<i64>| Some(now? - before?);
+
+        let time_wait = TimeWaitRecord {
+            count: sum.count(TcpState::TimeWait),
+            inbound: sum.time_wait_inbound,
+            outbound: sum.time_wait_outbound,
+            new: watched.then_some(s.new),
+            inflow_per_s: interval_ms.filter(|_| watched).map(|ms| per_s(s.new, ms)),
+            rate_per_s: rate,
+            rate_window_s: rate.map(|_| window_ms as f64 / 1000.0),
+            forecast: rate.map(|r| (r * TIME_WAIT_SECS as f64).round() as u64),
+            kernel_tw: last.and_then(|l| delta(mark.kernel_tw, l.kernel_tw)),
+            kernel_recycled: last.and_then(|l| delta(mark.kernel_recycled, l.kernel_recycled)),
+            left_5s_slots: sum.time_wait_left,
+        };
+
+        let cap = facts
+            .ephemeral_capacity()
+            .unwrap_or_else(|| port_capacity(s.scan.ports.range(), &[]));
+        let usable = u64::from(cap.preferred_parity + cap.other_parity);
+        let first_half = u64::from(cap.preferred_parity);
+        let recycled_now = last
+            .and_then(|l| delta(mark.kernel_recycled, l.kernel_recycled))
+            .is_some_and(|n| n > 0);
+        let empty = DestTimeWait::default();
+        // TIME_WAIT the naive forecast counts but tcp_tw_reuse takes over.
+        let mut reused_away = 0.0;
+        let mut destinations: Vec<DestinationRecord> = s
+            .scan
+            .ports
+            .ranked(None)
+            .into_iter()
+            .map(|(d, u)| {
+                let tw = s.dests.get(&d).unwrap_or(&empty);
+                let rate = watched
+                    .then(|| {
+                        let n = self
+                            .window
+                            .iter()
+                            .filter_map(|w| w.by_dest.get(&d))
+                            .sum::<u64>();
+                        per_s(n, window_ms)
+                    })
+                    .or(first.then(|| u.inflow.recent_per_s()));
+                let other = u.held.saturating_sub(tw.count);
+                let r = rate.unwrap_or(0.0);
+                // The inflow stopped: nothing more to forecast; what is held
+                // drains as the timers run out.
+                let stopped = watched
+                    && self
+                        .window
+                        .back()
+                        .is_some_and(|w| w.by_dest.get(&d).copied().unwrap_or(0) == 0);
+                let naive = (r * TIME_WAIT_SECS as f64).round() as u64;
+                let (settles_at, exhausted_in_s) = if stopped {
+                    (other, None)
+                } else if reuses(facts, &d, recycled_now) {
+                    // connect() walks the first-choice half and takes over
+                    // any TIME_WAIT port there older than about 1 s
+                    // (__inet_hash_connect -> __inet_check_established ->
+                    // tcp_twsk_unique) before it tries the other half, so
+                    // held TIME_WAIT settle at the smaller of rate x 60 s and
+                    // that half. Only an inflow that holds every port within
+                    // the 1 s a TIME_WAIT must age can still fill the range.
+                    let cap_tw = first_half.saturating_sub(other);
+                    reused_away += naive.saturating_sub(cap_tw) as f64;
+                    let fills = other as f64 + r >= usable as f64;
+                    (
+                        other + naive.min(cap_tw),
+                        fills
+                            .then(|| exhaustion(usable, other, &tw.left, r))
+                            .flatten(),
+                    )
+                } else {
+                    (other + naive, exhaustion(usable, other, &tw.left, r))
+                };
+                DestinationRecord {
+                    local: d.local.to_string(),
+                    peer: d.peer.to_string(),
+                    held: u.held,
+                    time_wait: tw.count,
+                    usable,
+                    free: usable.saturating_sub(u.held),
+                    new: watched.then_some(tw.new),
+                    rate_per_s: rate,
+                    settles_at,
+                    exhausted_in_s,
+                }
+            })
+            .collect();
+        // The count's forecast: none once the inflow stopped, and less what
+        // tcp_tw_reuse takes over.
+        let stopped_all = watched && self.window.back().is_some_and(|w| w.new == 0);
+        let mut time_wait = time_wait;
+        time_wait.forecast = if stopped_all {
+            None
+        } else {
+            time_wait
+                .forecast
+                .map(|f| (f as f64 - reused_away).max(0.0).round() as u64)
+        };
+        destinations.sort_by(|a, b| {
+            let soon = |d: &DestinationRecord| d.exhausted_in_s.unwrap_or(f64::INFINITY);
+            soon(a).total_cmp(&soon(b)).then(b.held.cmp(&a.held))
+        });
+        destinations.truncate(self.top);
+
+        Record {
+            time: unix_s,
+            elapsed_s: (now_ms - self.start_ms) as f64 / 1000.0,
+            interval_s: interval_ms.map(|ms| ms as f64 / 1000.0),
+            total: sum.total,
+            states: StateCounts::from_fn(|st| sum.count(st)),
+            time_wait,
+            destinations,
+            netns: self.netns.clone(),
+        }
+    }
+}
+
+/// Whether connect() to `d` takes over TIME_WAIT ports: tcp_tw_reuse 1, or
+/// 2 (the default) when either end is loopback (tcp_twsk_unique), and TCP
+/// timestamps on (the takeover needs a timestamp to compare). With the
+/// sysctl unknown, whether TcpExt TWRecycled grew this interval.
+fn reuses(facts: &Facts, d: &Destination, recycled_now: bool) -> bool {
+    if facts.sysctl.tcp_timestamps == Some(0) {
+        return false;
+    }
+    let loopback = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(a) => a.is_loopback(),
+        std::net::IpAddr::V6(a) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    };
+    match facts.sysctl.tcp_tw_reuse {
+        Some(1) => true,
+        Some(2) => loopback(d.local) || loopback(d.peer.addr),
+        Some(_) => false,
+        None => recycled_now,
+    }
+}
+
+/// Seconds until a destination holds all `usable` ports, or `None` if it
+/// never does at `rate` new connections per second.
+///
+/// Ports held at time t from now: the `other` holders (ESTABLISHED and the
+/// like, taken as constant), plus today's TIME_WAIT sockets not yet expired
+/// (`left[i]` sockets have i..i+1 s left; each is counted until i+1 s, as
+/// the timer wheel fires late, never early), plus rate x t new ones. For
+/// t <= 60 s no new socket has expired yet; after 60 s the count is flat at
+/// other + rate x 60, so if it has not crossed by then it never does.
+pub fn exhaustion(usable: u64, other: u64, left: &[u64; 61], rate: f64) -> Option<f64> {
+    let mut remaining: u64 = left.iter().sum();
+    if other + remaining >= usable {
+        return Some(0.0);
+    }
+    if rate <= 0.0 {
+        return None;
+    }
+    for (i, n) in left.iter().enumerate() {
+        // On [i, i+1) s held = other + remaining + rate * t.
+        let t = (usable - other - remaining) as f64 / rate;
+        if t < (i + 1) as f64 {
+            return Some(t);
+        }
+        remaining -= n;
+    }
+    None
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::{Endpoint, Family, PortRange, Timer, TimerKind};
+
+    /// An outbound TIME_WAIT socket 127.0.0.1:port -> 127.0.0.2:80 with
+    /// `left_ms` on its timer.
+    pub(crate) fn tw(port: u16, left_ms: u32) -> Socket {
+        let mut s = Socket::new(
+            Family::Inet,
+            TcpState::TimeWait,
+            Endpoint::new("127.0.0.1".parse().unwrap(), port),
+            Endpoint::new("127.0.0.2".parse().unwrap(), 80),
+        );
+        s.timer = Some(Timer {
+            kind: TimerKind::TimeWait,
+            ms: left_ms,
+        });
+        s.direction = Some(Direction::Outbound);
+        s
+    }
+
+    pub(crate) fn facts(tw_counter: i64) -> Facts {
+        let mut f = Facts::default();
+        f.sysctl.ip_local_port_range = Some(PortRange {
+            lo: 40000,
+            hi: 40099,
+        });
+        f.tcp_ext.tw = Some(tw_counter);
+        f.tcp_ext.tw_recycled = Some(0);
+        f
+    }
+
+    pub(crate) fn sample(w: &mut Watcher, now_ms: i64, counter: i64, socks: &[Socket]) -> Record {
+        w.sample(now_ms, 1e9 + now_ms as f64 / 1000.0, &facts(counter), |c| {
+            for s in socks {
+                let _ = c.push(s);
+            }
+            Ok(())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn inflow_counts_tuples_new_since_the_last_sample() {
+        let mut w = Watcher::new(5, StateSet::ALL);
+        // Baseline at t=0: two sockets, 30 s and 59 s left. No interval
+        // yet; the rate is the timers' ages: one entered in the last 10 s.
+        let base = [tw(40000, 30_000), tw(40001, 59_000)];
+        let r = sample(&mut w, 0, 100, &base);
+        assert_eq!(r.interval_s, None);
+        assert_eq!(r.time_wait.count, 2);
+        assert_eq!(r.time_wait.new, None);
+        assert_eq!(
+            (r.time_wait.rate_per_s, r.time_wait.forecast),
+            (Some(0.1), Some(6))
+        );
+        assert_eq!(r.time_wait.rate_window_s, Some(10.0));
+        assert_eq!(r.time_wait.kernel_tw, None);
+
+        // t=2 s: both still there (2 s less on the clock), three new ones.
+        let now = [
+            tw(40000, 28_000),
+            tw(40001, 57_000),
+            tw(40002, 59_500),
+            tw(40003, 59_000),
+            tw(40004, 58_100),
+        ];
+        let r = sample(&mut w, 2_000, 103, &now);
+        assert_eq!(r.interval_s, Some(2.0));
+        assert_eq!(r.elapsed_s, 2.0);
+        let t = &r.time_wait;
+        assert_eq!(t.new, Some(3));
+        assert_eq!(t.inflow_per_s, Some(1.5));
+        assert_eq!((t.rate_per_s, t.rate_window_s), (Some(1.5), Some(2.0)));
+        assert_eq!(t.forecast, Some(90));
+        assert_eq!(t.kernel_tw, Some(3));
+        assert_eq!(t.kernel_recycled, Some(0));
+        // 28 s -> slot 5, 57-59.5 s -> slot 11.
+        assert_eq!((t.left_5s_slots[5], t.left_5s_slots[11]), (1, 4));
+
+        let d = &r.destinations[0];
+        assert_eq!(
+            (d.local.as_str(), d.peer.as_str()),
+            ("127.0.0.1", "127.0.0.2:80")
+        );
+        assert_eq!((d.held, d.time_wait, d.usable, d.free), (5, 5, 100, 95));
+        assert_eq!((d.new, d.rate_per_s), (Some(3), Some(1.5)));
+        assert_eq!(d.settles_at, 90);
+        // Nothing expires within 28 s; 95 free ports at 1.5/s take 63 s, so
+        // by then the first sockets have expired: it never fills.
+        assert_eq!(d.exhausted_in_s, None);
+    }
+
+    #[test]
+    fn a_tuple_that_entered_time_wait_again_is_new() {
+        let mut w = Watcher::new(5, StateSet::ALL);
+        sample(&mut w, 0, 0, &[tw(40000, 10_000), tw(40001, 50_000)]);
+        // 40000 was taken over (tcp_tw_reuse) and closed again: 59 s left
+        // instead of 9. 40001 just aged by 1 s (and 0.3 s of jitter).
+        let r = sample(&mut w, 1_000, 1, &[tw(40000, 59_000), tw(40001, 49_300)]);
+        assert_eq!(r.time_wait.new, Some(1));
+    }
+
+    #[test]
+    fn rates_average_over_the_last_ten_seconds() {
+        let mut w = Watcher::new(5, StateSet::ALL);
+        // (port, when it entered TIME_WAIT)
+        let mut made: Vec<(u16, i64)> = Vec::new();
+        sample(&mut w, 0, 0, &[]);
+        // 4 s at 10/s, then 8 s at 20/s, one sample a second.
+        let mut last = None;
+        for t in 1..=12i64 {
+            let n = if t <= 4 { 10 } else { 20 };
+            for _ in 0..n {
+                made.push((40000 + made.len() as u16, t * 1000 - 100));
+            }
+            let socks: Vec<Socket> = made
+                .iter()
+                .map(|(port, at)| tw(*port, (TIME_WAIT_MS - (t * 1000 - at)) as u32))
+                .collect();
+            last = Some(sample(&mut w, t * 1000, 0, &socks));
+        }
+        let t = last.unwrap().time_wait;
+        assert_eq!(t.inflow_per_s, Some(20.0));
+        // The window holds seconds 3..=12: 2 x 10 + 8 x 20 over 10 s.
+        assert_eq!(t.rate_window_s, Some(10.0));
+        assert_eq!(t.rate_per_s, Some(18.0));
+        assert_eq!(t.forecast, Some(1080));
+    }
+
+    #[test]
+    fn no_inflow_when_the_filter_leaves_time_wait_out() {
+        let mut w = Watcher::new(5, StateSet::of(&[TcpState::Established]));
+        sample(&mut w, 0, 0, &[]);
+        let r = sample(&mut w, 1000, 5, &[]);
+        assert_eq!(r.time_wait.new, None);
+        assert_eq!(r.time_wait.rate_per_s, None);
+        // The kernel's counter is still the namespace's.
+        assert_eq!(r.time_wait.kernel_tw, Some(5));
+    }
+
+    #[test]
+    fn destinations_soonest_full_first() {
+        let mut w = Watcher::new(1, StateSet::ALL);
+        let other = |port: u16| {
+            let mut s = tw(port, 59_000);
+            s.peer.port = 443;
+            s
+        };
+        // :443 holds 20 ports from the start and gains 1/s; :80 gains 10/s.
+        let old: Vec<Socket> = (0..20).map(|i| other(40050 + i)).collect();
+        sample(&mut w, 0, 0, &old);
+        let mut socks: Vec<Socket> = (0..10).map(|i| tw(40000 + i, 59_000)).collect();
+        socks.extend(old.iter().map(|s| {
+            let mut s = *s;
+            s.timer.as_mut().unwrap().ms -= 1000;
+            s
+        }));
+        socks.push(other(40090));
+        let r = sample(&mut w, 1000, 0, &socks);
+        assert_eq!(r.destinations.len(), 1, "--top 1");
+        let d = &r.destinations[0];
+        assert_eq!(d.peer, "127.0.0.2:80");
+        // 90 free at 10/s, nothing expiring before then.
+        assert_eq!(d.exhausted_in_s, Some(9.0));
+    }
+
+    /// Samples at 1 s steps with `facts`, the inflow of each step given as
+    /// how many new TIME_WAIT toward 127.0.0.2:80, on ports walking up from
+    /// 40000 (the older ones one second older each step).
+    fn run_with(facts: &Facts, steps: &[u16]) -> Vec<Record> {
+        let mut w = Watcher::new(5, StateSet::ALL);
+        let mut held: Vec<Socket> = Vec::new();
+        let mut next = 40000u16;
+        let mut out = Vec::new();
+        for (i, &n) in steps.iter().enumerate() {
+            for s in &mut held {
+                s.timer.as_mut().unwrap().ms -= 1000;
+            }
+            for _ in 0..n {
+                held.push(tw(next, 59_900));
+                next += 1;
+            }
+            let r = w
+                .sample(i as i64 * 1000, 1e9 + i as f64, facts, |c| {
+                    for s in &held {
+                        let _ = c.push(s);
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            out.push(r);
+        }
+        out
+    }
+
+    #[test]
+    fn under_tcp_tw_reuse_ports_settle_at_the_first_choice_half_and_never_fill() {
+        // 100 ports, 50 of the first-choice parity; 10/s would need 600.
+        let mut f = facts(0);
+        f.sysctl.tcp_tw_reuse = Some(2);
+        let r = run_with(&f, &[0, 10, 10, 10]);
+        let d = &r[3].destinations[0];
+        assert_eq!(d.rate_per_s, Some(10.0));
+        assert_eq!((d.settles_at, d.exhausted_in_s), (50, None));
+        assert_eq!(r[3].time_wait.forecast, Some(50));
+        // Without reuse the same inflow fills the range in 7 s.
+        f.sysctl.tcp_tw_reuse = Some(0);
+        let r = run_with(&f, &[0, 10, 10, 10]);
+        let d = &r[3].destinations[0];
+        assert_eq!(d.settles_at, 600);
+        assert_eq!(d.exhausted_in_s, Some(7.0));
+        // reuse 2 is loopback only: a remote destination gets no takeover.
+        f.sysctl.tcp_tw_reuse = Some(2);
+        let not_loopback = Destination {
+            local: "10.0.0.1".parse().unwrap(),
+            peer: Endpoint::new("10.0.0.2".parse().unwrap(), 80),
+        };
+        assert!(!reuses(&f, &not_loopback, false));
+        f.sysctl.tcp_timestamps = Some(0);
+        assert!(!reuses(
+            &f,
+            &Destination {
+                local: "127.0.0.1".parse().unwrap(),
+                ..not_loopback
+            },
+            false
+        ));
+    }
+
+    #[test]
+    fn the_forecast_is_dropped_as_soon_as_the_inflow_stops() {
+        let f = facts(0);
+        let r = run_with(&f, &[0, 10, 10, 10, 0]);
+        assert!(r[3].destinations[0].exhausted_in_s.is_some());
+        assert!(r[3].time_wait.forecast.is_some());
+        let d = &r[4].destinations[0];
+        // The 10 s average still says 7.5/s, but nothing came in this step.
+        assert_eq!(d.rate_per_s, Some(7.5));
+        assert_eq!((d.exhausted_in_s, d.settles_at), (None, 0));
+        assert_eq!(r[4].time_wait.forecast, None);
+    }
+
+    #[test]
+    fn a_listener_seen_in_an_earlier_sample_keeps_its_sockets_inbound() {
+        let mut w = Watcher::new(5, StateSet::ALL);
+        // A service on 40050, inside the port range: the range cannot tell.
+        let mut listen = tw(40050, 0);
+        (listen.state, listen.timer, listen.peer.port) = (TcpState::Listen, None, 0);
+        listen.direction = Some(Direction::Inbound);
+        let mut accepted = tw(40050, 59_000);
+        accepted.peer.port = 50000;
+        accepted.direction = Some(Direction::Inbound);
+        let r = sample(&mut w, 0, 0, &[listen, accepted]);
+        assert_eq!((r.time_wait.inbound, r.destinations.len()), (1, 0));
+        // It restarted: gone from this sample, so the reader said outbound.
+        let mut later = accepted;
+        later.timer.as_mut().unwrap().ms -= 1000;
+        later.direction = Some(Direction::Outbound);
+        let r = sample(&mut w, 1000, 0, &[later]);
+        assert_eq!((r.time_wait.inbound, r.time_wait.outbound), (1, 0));
+        assert!(r.destinations.is_empty(), "{:?}", r.destinations);
+        // Past a TIME_WAIT's life the memory is dropped.
+        let r = sample(&mut w, 62_000, 0, &[later]);
+        assert_eq!(r.time_wait.outbound, 1);
+    }
+
+    #[test]
+    fn exhaustion_counts_ports_freed_by_expiry() {
+        let mut left = [0u64; 61];
+        // Full now.
+        assert_eq!(exhaustion(100, 40, &[60; 61].map(|_| 1), 0.0), Some(0.0));
+        // Nothing held, 10/s into 100 ports: 10 s.
+        assert_eq!(exhaustion(100, 0, &left, 10.0), Some(10.0));
+        // No new connections, not full: never.
+        assert_eq!(exhaustion(100, 50, &left, 0.0), None);
+        // 80 sockets expire within the first second: at 10/s, 20 + 10 t
+        // reaches 100 only at 8 s (the 80 are gone by 1 s, then 10 t = 100).
+        left[0] = 80;
+        assert_eq!(exhaustion(100, 0, &left, 10.0), Some(10.0));
+        // Steady state: 1/s for 60 s, one expiring each second. At 1/s it
+        // stays at 60 + other.
+        let steady = [1u64; 61];
+        assert_eq!(exhaustion(100, 0, &steady, 1.0), None);
+        assert_eq!(exhaustion(100, 40, &steady, 1.0), Some(0.0));
+        // 30 held expiring in 20..21 s, 60 other, 2/s into 100: 10 free,
+        // full at 5 s, before any expiry.
+        let mut late = [0u64; 61];
+        late[20] = 30;
+        assert_eq!(exhaustion(100, 60, &late, 2.0), Some(5.0));
+        // At 0.4/s those 10 ports take 25 s, but 30 free up at 21 s: then
+        // 40 free at 0.4/s, past 60 s: never.
+        assert_eq!(exhaustion(100, 60, &late, 0.4), None);
+    }
+
+    #[test]
+    fn records_name_the_namespace_only_when_one_was_given() {
+        let mut w = Watcher::new(5, StateSet::ALL).in_netns(Some("blue".into()));
+        let r = sample(&mut w, 0, 0, &[]);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["netns"], "blue");
+        let mut w = Watcher::new(5, StateSet::ALL);
+        let r = sample(&mut w, 0, 0, &[]);
+        let line = serde_json::to_vec(&r).unwrap();
+        assert!(!String::from_utf8_lossy(&line).contains("netns"));
+        // Records written without the field (older files) still read.
+        let back: Record = serde_json::from_slice(&line).unwrap();
+        assert_eq!(back.netns, None);
+    }
+}

@@ -1,0 +1,655 @@
+//! Decodes sock_diag replies into [`Socket`]s: live buffers and `ss -D`
+//! captures alike (the pure half of the netlink reader).
+//!
+//! `struct inet_diag_msg` (include/uapi/linux/inet_diag.h) is read here
+//! directly: netlink-packet-sock-diag's response type turns timer 3 into a
+//! variant without `idiag_expires` and allocates per message.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::model::abi::{
+    INET_DIAG_MSG_LEN, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_DUMP_INTR,
+    SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK,
+};
+use crate::model::{Endpoint, Family, Flow, Socket, TcpState, Timer, TimerKind};
+
+/// What went wrong decoding a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The kernel answered the request with an error (a negative errno).
+    Kernel(i32),
+    /// The dump's NLMSG_DONE carried an error: it stopped part way.
+    DumpFailed(i32),
+    /// The bytes are not a well-formed reply; `offset` is where it breaks.
+    Malformed { offset: usize, what: String },
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Kernel(errno) => write!(
+                f,
+                "the kernel refused the sock_diag request: {}",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+            DecodeError::DumpFailed(errno) => write!(
+                f,
+                "the kernel ended the sock_diag dump with an error, so it is incomplete: {}",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+            DecodeError::Malformed { offset, what } => write!(f, "byte {offset}: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// How far a buffer took the dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// An NLMSG_DONE was seen: this dump is complete.
+    pub done: bool,
+    /// A message carried NLM_F_DUMP_INTR: the tables changed under the dump,
+    /// so it may hold sockets twice or miss some, and must be retried.
+    pub interrupted: bool,
+    /// Bytes consumed; for a capture file, the next dump starts here.
+    pub consumed: usize,
+    /// The consumer answered `Break`: the rest of the buffer was not decoded.
+    pub stopped: bool,
+}
+
+fn malformed(offset: usize, what: impl Into<String>) -> DecodeError {
+    DecodeError::Malformed {
+        offset,
+        what: what.into(),
+    }
+}
+
+fn u16_ne(b: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([b[at], b[at + 1]])
+}
+
+fn u32_ne(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Decodes the netlink messages in `buf` up to and including the first
+/// NLMSG_DONE, handing each socket to `visit`. A buffer may end between
+/// messages (the next recv continues the dump), never inside one.
+pub fn decode(buf: &[u8], visit: &mut dyn FnMut(&Socket) -> Flow) -> Result<Progress, DecodeError> {
+    let mut p = Progress::default();
+    let mut off = 0;
+    while off < buf.len() {
+        let rest = &buf[off..];
+        if rest.len() < NLMSG_HDRLEN {
+            return Err(malformed(
+                off,
+                format!("truncated netlink header ({} bytes left)", rest.len()),
+            ));
+        }
+        let len = u32_ne(rest, 0) as usize;
+        let kind = u16_ne(rest, 4);
+        let flags = u16_ne(rest, 6);
+        if len < NLMSG_HDRLEN || len > rest.len() {
+            return Err(malformed(
+                off,
+                format!(
+                    "netlink message length {len} does not fit ({} bytes left)",
+                    rest.len()
+                ),
+            ));
+        }
+        if flags & NLM_F_DUMP_INTR != 0 {
+            p.interrupted = true;
+        }
+        let body = &rest[NLMSG_HDRLEN..len];
+        // Messages are padded to 4 bytes (NLMSG_ALIGN); the last may not be.
+        off += (len + 3) & !3;
+        match kind {
+            NLMSG_DONE => {
+                // The dump's end carries its status (netlink_dump_done): 0, or
+                // a negative errno when the dump failed part way (-ENOMEM from
+                // a dump callback, say). The table is then incomplete, as ss
+                // reports it. A body too short to hold one is an old kernel's.
+                if body.len() >= 4 {
+                    let status = u32_ne(body, 0) as i32;
+                    if (-4095..=-1).contains(&status) {
+                        return Err(DecodeError::DumpFailed(-status));
+                    }
+                }
+                p.done = true;
+                break;
+            }
+            NLMSG_NOOP => {}
+            NLMSG_ERROR => {
+                if body.len() < 4 {
+                    return Err(malformed(off - len, "truncated NLMSG_ERROR"));
+                }
+                // struct nlmsgerr's error: 0 for an ack, else a negative errno
+                // (netlink_ack); MAX_ERRNO is 4095. Negating any other value
+                // could overflow, and would not be an errno anyway.
+                match u32_ne(body, 0) as i32 {
+                    0 => {}
+                    e @ -4095..=-1 => return Err(DecodeError::Kernel(-e)),
+                    e => {
+                        return Err(malformed(
+                            off - len,
+                            format!("NLMSG_ERROR carries {e}, not a negative errno"),
+                        ))
+                    }
+                }
+            }
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
+                let s = decode_inet_diag_msg(body).map_err(|what| malformed(off - len, what))?;
+                if visit(&s).is_break() {
+                    p.stopped = true;
+                    break;
+                }
+            }
+            other => {
+                return Err(malformed(
+                    off - len,
+                    format!("unexpected netlink message type {other}"),
+                ))
+            }
+        }
+    }
+    p.consumed = off.min(buf.len());
+    Ok(p)
+}
+
+/// Decodes one `struct inet_diag_msg` (attributes after it are ignored).
+pub fn decode_inet_diag_msg(b: &[u8]) -> Result<Socket, String> {
+    if b.len() < INET_DIAG_MSG_LEN {
+        return Err(format!(
+            "inet_diag_msg of {} bytes, expected at least {INET_DIAG_MSG_LEN}",
+            b.len()
+        ));
+    }
+    let family = match b[0] {
+        f if f == Family::Inet.af() => Family::Inet,
+        f if f == Family::Inet6.af() => Family::Inet6,
+        f => {
+            return Err(format!(
+                "address family {f} is neither AF_INET nor AF_INET6"
+            ))
+        }
+    };
+    let state = TcpState::from_kernel(b[1]).ok_or_else(|| format!("unknown TCP state {}", b[1]))?;
+    let timer_kind = TimerKind::from_code(b[2]).map_err(|n| format!("unknown timer {n}"))?;
+    // struct inet_diag_sockid: ports and addresses in network byte order.
+    let sport = u16::from_be_bytes([b[4], b[5]]);
+    let dport = u16::from_be_bytes([b[6], b[7]]);
+    let addr = |at: usize| -> IpAddr {
+        match family {
+            Family::Inet => IpAddr::V4(Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])),
+            Family::Inet6 => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&b[at..at + 16]);
+                IpAddr::V6(Ipv6Addr::from(a))
+            }
+        }
+    };
+    let expires = u32_ne(b, 52);
+    Ok(Socket {
+        family,
+        state,
+        local: Endpoint::new(addr(8), sport),
+        peer: Endpoint::new(addr(24), dport),
+        timer: timer_kind.map(|kind| Timer { kind, ms: expires }),
+        retrans: b[3],
+        recv_q: u32_ne(b, 56),
+        send_q: u32_ne(b, 60),
+        uid: u32_ne(b, 64),
+        inode: u64::from(u32_ne(b, 68)),
+        direction: None,
+        netns: 0,
+    })
+}
+
+/// Decodes a whole capture (as `ss -D FILE` writes it): one or more dumps,
+/// each ended by NLMSG_DONE. Every dump must be complete.
+pub fn decode_capture(
+    buf: &[u8],
+    visit: &mut dyn FnMut(&Socket) -> Flow,
+) -> Result<(), DecodeError> {
+    read_capture(buf, visit)
+}
+
+/// The longest message a capture may hold. sock_diag replies are one
+/// `inet_diag_msg` and a few small attributes (well under 1 KiB); the cap
+/// keeps a corrupt length field from asking for gigabytes.
+const MAX_CAPTURE_MESSAGE: usize = 1 << 20;
+
+/// Decodes a capture from a reader one message at a time, so a capture of
+/// any size, or an endless stream, is read in constant memory. Sockets reach
+/// `visit` as they are read; an error (a cut, an interrupted dump) may come
+/// after some of them, as in a live read, and the caller discards them.
+pub fn read_capture(
+    mut r: impl std::io::Read,
+    visit: &mut dyn FnMut(&Socket) -> Flow,
+) -> Result<(), DecodeError> {
+    let mut msg = Vec::with_capacity(4096);
+    let (mut offset, mut open) = (0usize, false);
+    loop {
+        msg.resize(NLMSG_HDRLEN, 0);
+        let got = read_full(&mut r, &mut msg, offset)?;
+        if got == 0 {
+            break;
+        }
+        let len = u32_ne(&msg, 0) as usize;
+        if got == NLMSG_HDRLEN && len > MAX_CAPTURE_MESSAGE {
+            return Err(malformed(
+                offset,
+                format!("netlink message length {len} is beyond any sock_diag reply"),
+            ));
+        }
+        if got == NLMSG_HDRLEN && len > NLMSG_HDRLEN {
+            // The message and its padding to 4 bytes (NLMSG_ALIGN), which the
+            // file's last message may lack.
+            msg.resize((len + 3) & !3, 0);
+            let body = read_full(&mut r, &mut msg[NLMSG_HDRLEN..], offset)?;
+            msg.truncate(NLMSG_HDRLEN + body);
+        } else {
+            msg.truncate(got);
+        }
+        // A short message makes `decode` say what is cut.
+        let p = decode(&msg, visit).map_err(|e| match e {
+            DecodeError::Malformed { offset: at, what } => malformed(offset + at, what),
+            k => k,
+        })?;
+        if p.interrupted {
+            return Err(malformed(
+                offset,
+                "this dump was interrupted (NLM_F_DUMP_INTR) when captured; capture it again",
+            ));
+        }
+        // The consumer has what it wants (`--limit`): the rest is not read.
+        if p.stopped {
+            return Ok(());
+        }
+        open = !p.done;
+        offset += msg.len();
+    }
+    if open {
+        return Err(malformed(
+            offset,
+            "capture ends before the dump's NLMSG_DONE (truncated?)",
+        ));
+    }
+    Ok(())
+}
+
+/// Fills `buf` from `r` unless the input ends first; returns the bytes read.
+fn read_full(
+    r: &mut impl std::io::Read,
+    buf: &mut [u8],
+    offset: usize,
+) -> Result<usize, DecodeError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(malformed(offset + got, format!("read failed: {e}"))),
+        }
+    }
+    Ok(got)
+}
+
+/// True when `buf` starts like a sock_diag reply rather than text.
+pub fn looks_like_dump(buf: &[u8]) -> bool {
+    buf.len() >= NLMSG_HDRLEN && {
+        let len = u32_ne(buf, 0) as usize;
+        let kind = u16_ne(buf, 4);
+        len >= NLMSG_HDRLEN
+            && matches!(
+                kind,
+                SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK | NLMSG_DONE | NLMSG_ERROR
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::request::{one_walk, request, request_one_walk};
+    use super::*;
+    use crate::model::abi::{NLM_F_DUMP, NLM_F_REQUEST};
+    use crate::model::StateSet;
+
+    /// A reply message as the kernel lays it out, for table-driven cases.
+    fn msg(kind: u16, flags: u16, body: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&((NLMSG_HDRLEN + body.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&flags.to_ne_bytes());
+        m.extend_from_slice(&[0; 8]);
+        m.extend_from_slice(body);
+        while m.len() % 4 != 0 {
+            m.push(0);
+        }
+        m
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn diag(
+        af: u8,
+        state: u8,
+        timer: u8,
+        src: &[u8],
+        sport: u16,
+        dst: &[u8],
+        dport: u16,
+        expires: u32,
+        uid: u32,
+        inode: u32,
+    ) -> Vec<u8> {
+        let mut b = vec![af, state, timer, 0];
+        b.extend_from_slice(&sport.to_be_bytes());
+        b.extend_from_slice(&dport.to_be_bytes());
+        let mut a = [0u8; 16];
+        a[..src.len()].copy_from_slice(src);
+        b.extend_from_slice(&a);
+        let mut a = [0u8; 16];
+        a[..dst.len()].copy_from_slice(dst);
+        b.extend_from_slice(&a);
+        b.extend_from_slice(&[0; 12]); // if + cookie
+        for v in [expires, 1, 2, uid, inode] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        assert_eq!(b.len(), INET_DIAG_MSG_LEN);
+        b
+    }
+
+    fn collect(buf: &[u8]) -> (Result<Progress, DecodeError>, Vec<Socket>) {
+        let mut v = Vec::new();
+        let r = decode(buf, &mut |s| {
+            v.push(*s);
+            Flow::Continue(())
+        });
+        (r, v)
+    }
+
+    #[test]
+    fn time_wait_keeps_expires() {
+        let body = diag(
+            2,
+            6,
+            3,
+            &[127, 0, 0, 1],
+            40000,
+            &[127, 0, 0, 2],
+            80,
+            41_300,
+            0,
+            0,
+        );
+        let mut buf = msg(SOCK_DIAG_BY_FAMILY, 2, &body);
+        buf.extend(msg(NLMSG_DONE, 2, &[0; 4]));
+        let (r, socks) = collect(&buf);
+        let p = r.unwrap();
+        assert!(p.done && !p.interrupted);
+        assert_eq!(socks.len(), 1);
+        let s = socks[0];
+        assert_eq!(s.state, TcpState::TimeWait);
+        assert_eq!(s.local.to_string(), "127.0.0.1:40000");
+        assert_eq!(s.peer.to_string(), "127.0.0.2:80");
+        assert_eq!(s.timewait_ms(), Some(41_300));
+        assert_eq!((s.recv_q, s.send_q), (1, 2));
+    }
+
+    #[test]
+    fn ipv6_and_mapped_addresses() {
+        let mut mapped = [0u8; 16];
+        mapped[10] = 0xff;
+        mapped[11] = 0xff;
+        mapped[12..].copy_from_slice(&[127, 0, 0, 1]);
+        let mut one = [0u8; 16];
+        one[15] = 1;
+        let body = diag(10, 1, 0, &one, 443, &mapped, 5555, 0, 1000, 4242);
+        let (r, socks) = collect(&msg(SOCK_DIAG_BY_FAMILY, 2, &body));
+        assert!(!r.unwrap().done);
+        let s = socks[0];
+        assert_eq!(s.family, Family::Inet6);
+        assert_eq!(s.local.to_string(), "[::1]:443");
+        assert_eq!(s.peer.to_string(), "[::ffff:127.0.0.1]:5555");
+        assert_eq!(s.timer, None);
+        assert_eq!((s.uid, s.inode), (1000, 4242));
+    }
+
+    #[test]
+    fn fin_wait2_minisocket_has_a_timewait_timer() {
+        let body = diag(
+            2,
+            5,
+            3,
+            &[127, 0, 0, 1],
+            1,
+            &[127, 0, 0, 1],
+            2,
+            59_000,
+            0,
+            0,
+        );
+        let (_, socks) = collect(&msg(SOCK_DIAG_BY_FAMILY, 2, &body));
+        assert_eq!(socks[0].state, TcpState::FinWait2);
+        assert_eq!(socks[0].timewait_ms(), Some(59_000));
+    }
+
+    #[test]
+    fn dump_intr_is_reported() {
+        let body = diag(2, 1, 0, &[127, 0, 0, 1], 1, &[127, 0, 0, 1], 2, 0, 0, 0);
+        let mut buf = msg(SOCK_DIAG_BY_FAMILY, 2 | NLM_F_DUMP_INTR, &body);
+        buf.extend(msg(NLMSG_DONE, 2, &[0; 4]));
+        assert!(collect(&buf).0.unwrap().interrupted);
+    }
+
+    #[test]
+    fn kernel_errors_and_malformed_replies() {
+        let eperm = (-libc::EPERM).to_ne_bytes();
+        assert_eq!(
+            collect(&msg(NLMSG_ERROR, 0, &eperm)).0,
+            Err(DecodeError::Kernel(libc::EPERM))
+        );
+        let ok_ack = msg(NLMSG_ERROR, 0, &0i32.to_ne_bytes());
+        assert!(collect(&ok_ack).0.is_ok());
+
+        let good = msg(
+            SOCK_DIAG_BY_FAMILY,
+            2,
+            &diag(2, 1, 0, &[1, 2, 3, 4], 1, &[5, 6, 7, 8], 2, 0, 0, 0),
+        );
+        let bad_cases: Vec<(&str, Vec<u8>)> = vec![
+            ("short header", good[..10].to_vec()),
+            ("cut message", good[..40].to_vec()),
+            ("zero length", {
+                let mut b = good.clone();
+                b[..4].copy_from_slice(&0u32.to_ne_bytes());
+                b
+            }),
+            ("short body", msg(SOCK_DIAG_BY_FAMILY, 2, &[2, 1, 0, 0])),
+            ("bad family", {
+                let mut b = good.clone();
+                b[16] = 7;
+                b
+            }),
+            ("unknown state", {
+                let mut b = good.clone();
+                b[17] = 13;
+                b
+            }),
+            ("unknown timer", {
+                let mut b = good.clone();
+                b[18] = 9;
+                b
+            }),
+            ("foreign type", msg(99, 0, &[])),
+        ];
+        for (what, buf) in bad_cases {
+            match collect(&buf).0 {
+                Err(DecodeError::Malformed { .. }) => {}
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn request_asks_for_tcp_and_the_mask() {
+        let states = StateSet::of(&[TcpState::TimeWait, TcpState::SynRecv]);
+        let req = request(Family::Inet6, states, 7);
+        // nlmsghdr + inet_diag_req_v2 (56 bytes).
+        assert_eq!(req.len(), 16 + 56);
+        assert_eq!(u16_ne(&req, 4), SOCK_DIAG_BY_FAMILY);
+        assert_eq!(u16_ne(&req, 6), NLM_F_REQUEST | NLM_F_DUMP);
+        assert_eq!(u32_ne(&req, 8), 7);
+        assert_eq!(req[16], libc::AF_INET6 as u8);
+        assert_eq!(req[17], libc::IPPROTO_TCP as u8);
+        assert_eq!(u32_ne(&req, 20), (1 << 6) | (1 << 3));
+    }
+
+    #[test]
+    fn one_walk_request_names_no_family() {
+        assert!(one_walk(&[Family::Inet, Family::Inet6]));
+        assert!(!one_walk(&[Family::Inet6]));
+        let states = StateSet::of(&[TcpState::TimeWait, TcpState::Listen]);
+        let req = request_one_walk(states, 9);
+        // nlmsghdr + struct inet_diag_req (60 bytes).
+        assert_eq!(req.len(), 16 + 60);
+        assert_eq!(u32_ne(&req, 0) as usize, req.len());
+        assert_eq!(u16_ne(&req, 4), TCPDIAG_GETSOCK);
+        assert_eq!(u16_ne(&req, 6), NLM_F_REQUEST | NLM_F_DUMP);
+        assert_eq!(u32_ne(&req, 8), 9);
+        // AF_UNSPEC, no lengths, no extensions, a zero socket id.
+        assert!(req[16..16 + 52].iter().all(|b| *b == 0));
+        assert_eq!(u32_ne(&req, 68), (1 << 6) | (1 << 10));
+        assert_eq!(u32_ne(&req, 72), 0);
+    }
+
+    #[test]
+    fn one_walk_replies_decode_like_the_others() {
+        let v4 = diag(2, 6, 3, &[127, 0, 0, 1], 1, &[127, 0, 0, 2], 2, 5, 0, 0);
+        let v6 = diag(10, 10, 0, &[0; 16], 443, &[0; 16], 0, 0, 0, 7);
+        let mut buf = msg(TCPDIAG_GETSOCK, 2, &v4);
+        buf.extend(msg(TCPDIAG_GETSOCK, 2, &v6));
+        buf.extend(msg(NLMSG_DONE, 2, &[0; 4]));
+        assert!(looks_like_dump(&buf));
+        let (r, socks) = collect(&buf);
+        assert!(r.unwrap().done);
+        let families: Vec<Family> = socks.iter().map(|s| s.family).collect();
+        assert_eq!(families, [Family::Inet, Family::Inet6]);
+    }
+
+    /// Hands out at most `step` bytes per read, as a pipe may.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_capture_read_in_pieces_gives_what_it_gives_whole() {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/netlink/tcp.dump");
+        let whole = std::fs::read(fixture).unwrap();
+        let mut want = Vec::new();
+        decode_capture(&whole, &mut |s| {
+            want.push(*s);
+            Flow::Continue(())
+        })
+        .unwrap();
+        assert!(want.len() > 10);
+        // Every cut of the file, read in pieces of every size: the same sockets, or the same
+        // error at the same byte.
+        for cut in (0..=whole.len()).step_by(7).chain([whole.len()]) {
+            let bytes = &whole[..cut];
+            let mut one = Vec::new();
+            let expected = decode_capture(bytes, &mut |s| {
+                one.push(*s);
+                Flow::Continue(())
+            });
+            for step in [1, 3, 16, 17, 4096] {
+                let mut got = Vec::new();
+                let r = read_capture(Trickle { bytes, step }, &mut |s| {
+                    got.push(*s);
+                    Flow::Continue(())
+                });
+                assert_eq!(r, expected, "cut {cut}, step {step}");
+                assert_eq!(got, one, "cut {cut}, step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_length_beyond_any_reply_is_refused_before_it_is_read() {
+        let mut buf = msg(SOCK_DIAG_BY_FAMILY, 2, &[0; 72]);
+        buf[..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        let err = read_capture(&buf[..], &mut |_| Flow::Continue(())).unwrap_err();
+        assert_eq!(
+            err,
+            malformed(
+                0,
+                "netlink message length 4294967295 is beyond any sock_diag reply"
+            )
+        );
+    }
+
+    /// Issue 12 item 10: an NLMSG_DONE carrying a negative errno (netlink_dump_done after a
+    /// failed dump callback) was taken for a complete dump.
+    #[test]
+    fn a_done_carrying_a_negative_errno_is_a_failed_dump() {
+        let body = diag(2, 10, 0, &[0; 4], 22, &[0; 4], 0, 0, 0, 1);
+        let mut buf = msg(SOCK_DIAG_BY_FAMILY, 2, &body);
+        buf.extend(msg(NLMSG_DONE, 2, &(-libc::ENOMEM).to_ne_bytes()));
+        let mut n = 0;
+        let got = decode(&buf, &mut |_| {
+            n += 1;
+            Flow::Continue(())
+        });
+        assert_eq!(got.unwrap_err(), DecodeError::DumpFailed(libc::ENOMEM));
+        let err = read_capture(&buf[..], &mut |_| Flow::Continue(())).unwrap_err();
+        assert_eq!(err, DecodeError::DumpFailed(libc::ENOMEM));
+        assert!(err.to_string().contains("Cannot allocate memory"), "{err}");
+        // 0 is a whole dump; a positive status is no errno and no failure.
+        for status in [0i32, 1] {
+            let mut buf = msg(SOCK_DIAG_BY_FAMILY, 2, &body);
+            buf.extend(msg(NLMSG_DONE, 2, &status.to_ne_bytes()));
+            assert!(
+                decode(&buf, &mut |_| Flow::Continue(())).unwrap().done,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn capture_needs_every_done() {
+        let body = diag(2, 10, 0, &[0; 4], 22, &[0; 4], 0, 0, 0, 1);
+        let mut buf = msg(SOCK_DIAG_BY_FAMILY, 2, &body);
+        buf.extend(msg(NLMSG_DONE, 2, &[0; 4]));
+        buf.extend(msg(SOCK_DIAG_BY_FAMILY, 2, &body));
+        let mut n = 0;
+        let err = decode_capture(&buf, &mut |_| {
+            n += 1;
+            Flow::Continue(())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("NLMSG_DONE"), "{err}");
+        buf.extend(msg(NLMSG_DONE, 2, &[0; 4]));
+        n = 0;
+        decode_capture(&buf, &mut |_| {
+            n += 1;
+            Flow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(n, 2);
+        assert!(looks_like_dump(&buf));
+        assert!(!looks_like_dump(b"  sl  local_address rem_address"));
+    }
+}
