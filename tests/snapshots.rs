@@ -244,6 +244,8 @@ const CASES: &[(&str, &[&str])] = &[
         "metrics-narrow.prom",
         &["--proc-root", "fixtures/procroot/narrow-range", "metrics"],
     ),
+    // Trace reads the live kernel only (eBPF): a capture is refused in one line.
+    ("trace-from.txt", &["--from", "fixtures/proc", "trace"]),
 ];
 
 /// Values that change from run to run, whatever the input.
