@@ -93,6 +93,11 @@ pub enum Command {
     /// Draw a `tw watch --record` file as an SVG chart: sockets by state
     /// and TIME_WAIT inflow over time.
     Plot(PlotArgs),
+    /// TCP events from the kernel (eBPF): connects, who closed first,
+    /// TIME_WAIT made, ports that ran out, resets, retransmits, per process
+    /// and destination. A live table on a terminal, JSON Lines otherwise.
+    /// Needs root and a kernel with BTF.
+    Trace(TraceArgs),
     /// The conntrack table: entries by state (with the time left), protocol,
     /// destination, source, zone and mark; the table's health (count against
     /// nf_conntrack_max, timeouts, buckets, per-CPU statistics) and what fills it.
@@ -504,6 +509,11 @@ pub struct DoctorArgs {
     #[arg(long, short)]
     pub verbose: bool,
 
+    /// First trace TCP events for SECONDS (eBPF, root): name the process
+    /// that fills a destination's ports and the connect() calls that failed.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub trace: Option<u64>,
+
     #[command(flatten)]
     pub expr: Expression,
 }
@@ -597,6 +607,27 @@ pub struct ConntrackArgs {
     /// Exit 1 when more than N entries pass the filters.
     #[arg(long, value_name = "N")]
     pub fail_above: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Length of one interval (one JSON record per key, one redraw): 1s,
+    /// 500ms, 2.5s (100ms to 30s).
+    #[arg(long, value_name = "DURATION", default_value = "1s",
+          value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+
+    /// Stop after SECONDS (the last, partial interval is reported).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration: Option<u64>,
+
+    /// One row per process, destination or listener [default: process and
+    /// destination].
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub by: Option<crate::analyze::trace::By>,
+
+    #[command(flatten)]
+    pub expr: Expression,
 }
 
 #[derive(Debug, Args)]

@@ -158,7 +158,7 @@ fn event_loop(
 /// True when the terminal has hung up (its window closed, the ssh session
 /// dropped, tmux killed) even if no SIGHUP reached us: nothing to draw on,
 /// nothing to restore.
-fn terminal_gone() -> bool {
+pub(crate) fn terminal_gone() -> bool {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let out = std::io::stdout();
     let mut fds = [PollFd::new(&out, PollFlags::empty())];
@@ -179,10 +179,10 @@ static TERMINATE: LazyLock<Arc<AtomicBool>> = LazyLock::new(Arc::default);
 
 /// The terminal in raw mode on the alternate screen, cursor hidden, until
 /// dropped.
-struct Screen;
+pub(crate) struct Screen;
 
 impl Screen {
-    fn enter() -> Result<Screen> {
+    pub(crate) fn enter() -> Result<Screen> {
         static HOOKS: Once = Once::new();
         HOOKS.call_once(|| {
             let previous = std::panic::take_hook();
@@ -207,6 +207,21 @@ impl Screen {
 impl Drop for Screen {
     fn drop(&mut self) {
         restore();
+    }
+}
+
+/// SIGTERM, SIGHUP or SIGINT seen (`tw trace` checks it between drains;
+/// [`catch_signals`] or [`Screen::enter`] installs the handlers).
+pub(crate) fn terminated() -> bool {
+    TERMINATE.load(Ordering::SeqCst)
+}
+
+/// Turns SIGTERM, SIGHUP and SIGINT into [`terminated`], so a loop can end
+/// its last interval cleanly.
+pub(crate) fn catch_signals() {
+    for sig in [SIGTERM, SIGHUP, SIGINT] {
+        // Best effort: without it, a signal ends tw the default way.
+        let _ = signal_hook::flag::register(sig, Arc::clone(&TERMINATE));
     }
 }
 

@@ -617,6 +617,10 @@ fn tw_never_writes_to_proc_or_sysctls() {
         ("schema", vec!["schema".into(), "watch".into()]),
         ("completions", vec!["completions".into(), "bash".into()]),
         ("man", vec!["man".into(), "doctor".into()]),
+        (
+            "trace",
+            ["trace", "--duration", "1"].map(String::from).to_vec(),
+        ),
     ];
     let known: BTreeSet<&str> = commands.iter().map(|c| c.0).collect();
     for c in help_commands() {

@@ -662,3 +662,99 @@ fn doctor_flags_port_exhaustion_before_connect_fails_with_eaddrnotavail() {
         "{ports}"
     );
 }
+
+/// `tw trace` over HAProxy (`http-server-close`) before nginx: who closed first on each leg, by
+/// process. HAProxy closes every client connection first and holds its TIME_WAIT; on the
+/// backend leg nginx closes first wherever the backends' listening side holds TIME_WAIT (the
+/// socket table says how many), and HAProxy resets the rest. Seen: HAProxy closed first 600
+/// and reset 216; nginx closed first 540, of which 384 ended in TIME_WAIT (the table: 384).
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn tw_trace_names_who_closed_first_on_each_leg_of_haproxy_before_nginx() {
+    use std::io::{BufRead, BufReader};
+    let mut site = Site::new("hap-trace");
+    site.backends();
+    site.haproxy(&["http-server-close"]);
+    site.wait_listening(&[8000, 8081, 8082]);
+    let mut trace = Command::new(TW)
+        .args(["trace", "--netns", site.ns.name(), "--by", "process"])
+        .args(["--duration", &(REQUESTS as u32 / RATE + 4).to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(trace.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains("tracing"), "{first}");
+    let mut stdout = trace.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let bodies = drive(
+        &site.ns,
+        SocketAddr::from(([127, 0, 0, 1], 8000)),
+        REQUESTS,
+        RATE,
+        Client::ServerCloses,
+    );
+    backends_served_both(&bodies);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while trace.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = trace.kill();
+            let _ = trace.wait();
+            panic!("tw trace did not stop by its --duration");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let records: Vec<Value> = reader
+        .join()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Per command: nginx's master and workers are one row each, summed.
+    let by = |comm: &str, kind: &str| -> u64 {
+        records
+            .iter()
+            .filter(|r| r["comm"] == comm)
+            .map(|r| r["counts"][kind].as_u64().unwrap())
+            .sum()
+    };
+    let tw = site.time_wait();
+    let get = |d: &str, l: u16| tw.get(&(d.to_string(), l, 0)).copied().unwrap_or(0) as u64;
+    let backends_tw = get("in", 8081) + get("in", 8082);
+    let requests = REQUESTS as u64;
+    eprintln!(
+        "haproxy: closed first {}, TIME_WAIT {}, resets sent {}; nginx: closed first {}, \
+         TIME_WAIT {}; the table: {} TIME_WAIT on 8000, {backends_tw} on the backends",
+        by("haproxy", "close_first"),
+        by("haproxy", "time_wait"),
+        by("haproxy", "rst_sent"),
+        by("nginx", "close_first"),
+        by("nginx", "time_wait"),
+        get("in", 8000)
+    );
+    // Client leg: HAProxy closed first every time, and holds each TIME_WAIT.
+    assert_eq!(get("in", 8000), requests, "{tw:?}");
+    assert!(by("haproxy", "close_first") >= requests);
+    let within = |a: u64, b: u64| a.abs_diff(b) * 100 <= b.max(1) * 2;
+    assert!(within(by("haproxy", "time_wait"), requests));
+    // Backend leg: nginx closed first exactly where the table holds the backends' TIME_WAIT.
+    assert!(within(by("nginx", "time_wait"), backends_tw));
+    assert!(by("nginx", "close_first") >= backends_tw);
+    // Every backend connection ended in nginx's TIME_WAIT or in a reset from HAProxy (which
+    // sometimes crosses a FIN nginx had sent first: then neither side keeps a TIME_WAIT).
+    assert!(within(by("haproxy", "rst_sent") + backends_tw, requests));
+    // Nobody else closed anything.
+    for r in &records {
+        let comm = r["comm"].as_str().unwrap();
+        if !["haproxy", "nginx"].contains(&comm) {
+            assert_eq!(r["counts"]["close_first"], 0, "{r}");
+        }
+    }
+}

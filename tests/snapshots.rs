@@ -279,6 +279,8 @@ const CASES: &[(&str, &[&str])] = &[
             "dst",
         ],
     ),
+    // Trace reads the live kernel only (eBPF): a capture is refused in one line.
+    ("trace-from.txt", &["--from", "fixtures/proc", "trace"]),
 ];
 
 /// Values that change from run to run, whatever the input.

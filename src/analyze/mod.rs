@@ -9,4 +9,5 @@ pub mod internals;
 pub mod local_ports;
 pub mod resets;
 pub mod scrape;
+pub mod trace;
 pub mod watch;

@@ -11,6 +11,10 @@ use crate::cli::DoctorArgs;
 use crate::render::{self, Report};
 
 pub fn run(cx: &mut Ctx, args: &DoctorArgs, out: &mut dyn Write) -> Result<Outcome> {
+    // `--trace SECONDS`: events first, so the scan after them sees what they left behind.
+    let traced = args
+        .trace
+        .map(|s| super::trace::doctor_finding(s, &cx.spec, &cx.filter, cx.err));
     let facts = cx.facts()?;
     let mut scan = doctor::scan_for(&facts);
     cx.read(&mut scan)?;
@@ -19,6 +23,15 @@ pub fn run(cx: &mut Ctx, args: &DoctorArgs, out: &mut dyn Write) -> Result<Outco
     if let Some(ct) = crate::analyze::conntrack::Metrics::read(&*cx.source) {
         let time_wait = scan.summary.count(crate::model::TcpState::TimeWait);
         ct.replace_finding(&mut findings, time_wait);
+    }
+    match traced {
+        Some(Ok(f)) => {
+            findings.push(f);
+            findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        }
+        // The other checks do not need events.
+        Some(Err(e)) => writeln!(cx.err, "tw: {e:#}; the other checks follow")?,
+        None => {}
     }
     let report = Report::Doctor {
         findings: &findings,

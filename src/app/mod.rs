@@ -14,6 +14,7 @@ mod schema;
 pub mod ss;
 mod summary;
 pub mod terminal;
+pub mod trace;
 mod unix;
 pub mod watch;
 
@@ -223,6 +224,10 @@ pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Out
             plot(&args, cx.err)?;
             Outcome::Ok
         }
+        Some(Command::Trace(args)) => {
+            trace::run(&args, cx.format, cx.tty, &cx.spec, &cx.filter, out, cx.err)?;
+            Outcome::Ok
+        }
     };
     out.flush()?;
     Ok(outcome)
@@ -247,6 +252,7 @@ fn expression_words(cmd: &Option<Command>) -> &[String] {
         Some(Command::Ports(a)) => &a.expr.words,
         Some(Command::Doctor(a)) => &a.expr.words,
         Some(Command::Watch(a)) => &a.expr.words,
+        Some(Command::Trace(a)) => &a.expr.words,
         _ => &[],
     }
 }

@@ -8,6 +8,7 @@ pub mod abi;
 pub mod conntrack;
 mod consumer;
 pub mod endpoint;
+pub mod event;
 pub mod facts;
 pub mod internals;
 pub mod ports;

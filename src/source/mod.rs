@@ -6,6 +6,7 @@
 //! source as the sockets, so what follows does not know which one ran.
 
 pub mod conntrack;
+pub mod events;
 pub mod facts;
 pub mod input;
 pub mod live;
