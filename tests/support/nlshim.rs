@@ -47,15 +47,19 @@ static void note(const char *line) {
     close(fd);
 }
 
-static int is_netlink(int fd) {
-    int domain = 0;
-    socklen_t len = sizeof domain;
-    return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_NETLINK;
+/* sock_diag only: the dumps under test. Other netlink readers tw has (the
+   conntrack table, NETLINK_NETFILTER) are left alone. */
+static int is_sock_diag(int fd) {
+    int domain = 0, proto = 0;
+    socklen_t len = sizeof domain, plen = sizeof proto;
+    return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_NETLINK
+        && getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0
+        && proto == NETLINK_SOCK_DIAG;
 }
 
 ssize_t recv(int fd, void *buf, size_t len, int flags) {
     if (!real_recv) init();
-    if (!is_netlink(fd)) return real_recv(fd, buf, len, flags);
+    if (!is_sock_diag(fd)) return real_recv(fd, buf, len, flags);
     if (enobufs_at > 0 && ++recvs == enobufs_at) {
         note("enobufs\n");
         errno = ENOBUFS;
