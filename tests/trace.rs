@@ -24,19 +24,21 @@ use serde_json::Value;
 
 const TW: &str = env!("CARGO_BIN_EXE_tw");
 
-/// The driver (tests/support/trace_driver.rs), compiled once per test binary.
+/// The driver (tests/support/trace_driver.rs), compiled once per test binary
+/// into cargo's scratch folder for tests (as the netlink shim is), renamed
+/// into place so test binaries running at once never run a half-written one.
 fn driver_path() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("tw-trace-driver-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let tmp = dir.join(format!("trace_driver-{}", std::process::id()));
         let out = dir.join("trace_driver");
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/trace_driver.rs");
         let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
         let o = run_bounded(
             Command::new(rustc)
                 .args(["--edition", "2021", "-O", "-o"])
-                .arg(&out)
+                .arg(&tmp)
                 .arg(&src),
         );
         assert!(
@@ -44,6 +46,7 @@ fn driver_path() -> &'static Path {
             "building the driver: {}",
             String::from_utf8_lossy(&o.stderr)
         );
+        std::fs::rename(&tmp, &out).unwrap();
         out
     })
 }
@@ -650,6 +653,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
