@@ -4,6 +4,10 @@
 //! SYNs are dropped, UDP flows without replies) and compares. Fixture tests replay captures.
 
 mod common;
+#[path = "support/scratch.rs"]
+mod scratch;
+
+use scratch::Scratch;
 
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
@@ -287,8 +291,9 @@ fn the_dump_shows_only_its_own_namespace() {
 #[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn capture_keeps_the_table_and_proc_root_reads_it_back() {
     let (ns, _pop, _held) = populated("ct-capture");
-    let dir = std::env::temp_dir().join(format!("tw-ct-capture-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // Removed on drop, even when an assertion fails.
+    let scratch = Scratch::new("ct-capture");
+    let dir = scratch.0.join("capture");
     let dirs = dir.to_str().unwrap();
     tw_ok(&ns, &["capture", dirs]);
     let live = tw_ok(&ns, &["conntrack", "--by", "dst"]);
@@ -327,7 +332,6 @@ fn capture_keeps_the_table_and_proc_root_reads_it_back() {
     ]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("25 conntrack entries against"), "{text}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -484,9 +488,8 @@ fn the_report_names_the_health_and_the_timeouts() {
 
 #[test]
 fn corrupt_captures_fail_in_one_line_naming_the_file() {
-    let dir = std::env::temp_dir().join(format!("tw-ct-corrupt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("ct-corrupt");
+    let dir = scratch.0.clone();
     let dump = std::fs::read(fixture("capture/conntrack.dump")).unwrap();
     let cases: [(&str, Vec<u8>); 3] = [
         ("cut", dump[..dump.len() / 2].to_vec()),
@@ -512,7 +515,6 @@ fn corrupt_captures_fail_in_one_line_naming_the_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("holds no conntrack table"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
     // Flags that do not apply are refused in one line (a bad --proto by clap, as usage).
     for args in [
         &["conntrack", "--state", "fin-wait2"][..],
