@@ -18,14 +18,14 @@ use std::path::Path;
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket as NlSocket, SocketAddr};
 
 use super::facts::fact_path;
+use super::netlink::frame::{frames, malformed, u16_ne, u32_ne};
+pub use super::netlink::frame::{DecodeError, Progress};
 use super::netlink::{decode::read_full, MAX_DUMP_ATTEMPTS, RECV_BUF, SOCK_RCVBUF};
-use crate::model::abi::{
-    NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
-};
+use crate::model::abi::{NLMSG_HDRLEN, NLM_F_DUMP, NLM_F_REQUEST};
 use crate::model::conntrack::{
     CtState, Entry, Settings, Stats, Tuple, IPPROTO_TCP, IPS_ASSURED, IPS_SEEN_REPLY,
 };
-use crate::model::Family;
+use crate::model::{Family, Flow};
 
 // include/uapi/linux/netfilter/nfnetlink.h: the message type is
 // (subsystem << 8) | message; ctnetlink is subsystem 1.
@@ -122,57 +122,6 @@ pub trait EntrySink {
     fn restart(&mut self);
 }
 
-/// What went wrong decoding ctnetlink replies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
-    /// NLMSG_ERROR, or NLMSG_DONE carrying a negative errno (netlink_dump
-    /// puts the dump callback's error there).
-    Kernel(i32),
-    Malformed {
-        offset: usize,
-        what: String,
-    },
-}
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecodeError::Kernel(errno) => write!(
-                f,
-                "the kernel refused the ctnetlink request: {}",
-                std::io::Error::from_raw_os_error(*errno)
-            ),
-            DecodeError::Malformed { offset, what } => write!(f, "byte {offset}: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-fn malformed(offset: usize, what: impl Into<String>) -> DecodeError {
-    DecodeError::Malformed {
-        offset,
-        what: what.into(),
-    }
-}
-
-/// How far a buffer took the dump.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Progress {
-    pub done: bool,
-    /// NLM_F_DUMP_INTR: the table changed under the dump; read it again.
-    pub interrupted: bool,
-    pub consumed: usize,
-}
-
-fn u16_ne(b: &[u8], at: usize) -> u16 {
-    u16::from_ne_bytes([b[at], b[at + 1]])
-}
-
-fn u32_ne(b: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
 /// A dump request: nlmsghdr and nfgenmsg (AF_UNSPEC: both families; version
 /// NFNETLINK_V0; res_id 0), no attributes, so no filter.
 pub fn request(kind: u16, seq: u32) -> Vec<u8> {
@@ -187,83 +136,12 @@ pub fn request(kind: u16, seq: u32) -> Vec<u8> {
     b
 }
 
-/// Handles one ctnetlink message: its type and body (after nlmsghdr); the
-/// error says what is wrong with it.
-type OnMessage<'a> = dyn FnMut(u16, &[u8]) -> Result<(), String> + 'a;
-
-/// Walks the netlink messages in `buf` up to and including NLMSG_DONE,
-/// handing each ctnetlink message to `each`.
-fn frames(buf: &[u8], each: &mut OnMessage) -> Result<Progress, DecodeError> {
-    let mut p = Progress::default();
-    let mut off = 0;
-    while off < buf.len() {
-        let rest = &buf[off..];
-        if rest.len() < NLMSG_HDRLEN {
-            return Err(malformed(
-                off,
-                format!("truncated netlink header ({} bytes left)", rest.len()),
-            ));
-        }
-        let len = u32_ne(rest, 0) as usize;
-        let kind = u16_ne(rest, 4);
-        let flags = u16_ne(rest, 6);
-        if len < NLMSG_HDRLEN || len > rest.len() {
-            return Err(malformed(
-                off,
-                format!(
-                    "netlink message length {len} does not fit ({} bytes left)",
-                    rest.len()
-                ),
-            ));
-        }
-        if flags & NLM_F_DUMP_INTR != 0 {
-            p.interrupted = true;
-        }
-        let body = &rest[NLMSG_HDRLEN..len];
-        let at = off;
-        off += (len + 3) & !3;
-        // struct nlmsgerr's error, and NLMSG_DONE's int: 0, or a negative
-        // errno (MAX_ERRNO is 4095).
-        let errno = |what: &str| -> Result<i32, DecodeError> {
-            if body.len() < 4 {
-                return Err(malformed(at, format!("truncated {what}")));
-            }
-            match u32_ne(body, 0) as i32 {
-                0 => Ok(0),
-                e @ -4095..=-1 => Ok(-e),
-                e => Err(malformed(at, format!("{what} carries {e}, not an errno"))),
-            }
-        };
-        match kind {
-            NLMSG_DONE => {
-                // An old kernel may send a DONE without its int.
-                if !body.is_empty() {
-                    match errno("NLMSG_DONE")? {
-                        0 => {}
-                        e => return Err(DecodeError::Kernel(e)),
-                    }
-                }
-                p.done = true;
-                break;
-            }
-            NLMSG_NOOP => {}
-            NLMSG_ERROR => match errno("NLMSG_ERROR")? {
-                0 => {}
-                e => return Err(DecodeError::Kernel(e)),
-            },
-            _ => each(kind, body).map_err(|what| malformed(at, what))?,
-        }
-    }
-    p.consumed = off.min(buf.len());
-    Ok(p)
-}
-
 /// Decodes table replies in `buf`, handing each entry to `visit`.
 pub fn decode(buf: &[u8], visit: &mut dyn FnMut(&Entry)) -> Result<Progress, DecodeError> {
     frames(buf, &mut |kind, body| match kind {
         CT_GET | CT_NEW => {
             visit(&decode_entry(body)?);
-            Ok(())
+            Ok(Flow::Continue(()))
         }
         other => Err(format!("unexpected netlink message type {other:#x}")),
     })
@@ -277,7 +155,7 @@ pub fn decode_stats(buf: &[u8], sum: &mut Stats) -> Result<(Progress, usize), De
         CT_GET_STATS_CPU => {
             sum.add(&decode_stats_cpu(body)?);
             cpus += 1;
-            Ok(())
+            Ok(Flow::Continue(()))
         }
         other => Err(format!("unexpected netlink message type {other:#x}")),
     })?;
@@ -743,8 +621,10 @@ impl Dumper {
             }
             let bytes = &self.buf[..n.min(self.buf.len())];
             let p = each(bytes).map_err(|e| match e {
-                DecodeError::Kernel(errno) if first => refusal(errno),
-                DecodeError::Kernel(errno) => {
+                DecodeError::Kernel(errno) | DecodeError::DumpFailed(errno) if first => {
+                    refusal(errno)
+                }
+                DecodeError::Kernel(errno) | DecodeError::DumpFailed(errno) => {
                     DumpError::Failed(std::io::Error::from_raw_os_error(errno).to_string())
                 }
                 other => DumpError::Failed(other.to_string()),
@@ -1076,6 +956,7 @@ pub fn capture(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::abi::{NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR};
 
     /// Builds netlink messages and attributes as the kernel lays them out.
     fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
@@ -1220,7 +1101,9 @@ mod tests {
     fn done_with_a_negative_errno_is_an_error() {
         let mut buf = msg(CT_GET, 2, &tcp_entry(3, 10));
         buf.extend(msg(NLMSG_DONE, 2, &(-libc::ENOMEM).to_ne_bytes()));
-        assert_eq!(entries(&buf).0, Err(DecodeError::Kernel(libc::ENOMEM)));
+        // The dump stopped part way: the table is incomplete (the shared
+        // framing's DumpFailed; a refusal is NLMSG_ERROR's Kernel).
+        assert_eq!(entries(&buf).0, Err(DecodeError::DumpFailed(libc::ENOMEM)));
         let err = msg(NLMSG_ERROR, 0, &(-libc::EPERM).to_ne_bytes());
         assert_eq!(entries(&err).0, Err(DecodeError::Kernel(libc::EPERM)));
         assert!(matches!(refusal(libc::EPERM), DumpError::Unavailable(m) if m.contains("root")));

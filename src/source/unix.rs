@@ -4,11 +4,10 @@
 use anyhow::{anyhow, bail, Result};
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NlSocket, SocketAddr};
 
-use crate::model::abi::{
-    NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP, NLM_F_REQUEST, SOCK_DIAG_BY_FAMILY,
-};
+use super::netlink::frame::frames;
+use crate::model::abi::{NLMSG_HDRLEN, NLM_F_DUMP, NLM_F_REQUEST, SOCK_DIAG_BY_FAMILY};
 use crate::model::unix::{UnixKind, UnixSocket};
-use crate::model::{StateSet, TcpState};
+use crate::model::{Flow, StateSet, TcpState};
 
 // include/uapi/linux/unix_diag.h
 const UDIAG_SHOW_NAME: u32 = 0x01;
@@ -103,34 +102,21 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 
 /// Decodes one buffer of replies into `out`; true at NLMSG_DONE.
 pub fn decode(buf: &[u8], out: &mut Vec<UnixSocket>) -> Result<bool, String> {
-    let mut off = 0;
-    while off + NLMSG_HDRLEN <= buf.len() {
-        let len = u32_at(buf, off) as usize;
-        let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-        if len < NLMSG_HDRLEN || off + len > buf.len() {
-            return Err(format!(
-                "byte {off}: netlink message length {len} does not fit"
-            ));
+    let p = frames(buf, &mut |kind, body| {
+        if kind == SOCK_DIAG_BY_FAMILY {
+            out.push(decode_msg(body)?);
         }
-        let body = &buf[off + NLMSG_HDRLEN..off + len];
-        off += (len + 3) & !3;
-        match kind {
-            NLMSG_DONE => return Ok(true),
-            NLMSG_ERROR => {
-                let e = if body.len() >= 4 {
-                    u32_at(body, 0) as i32
-                } else {
-                    0
-                };
-                if e != 0 {
-                    return Err(std::io::Error::from_raw_os_error(-e).to_string());
-                }
-            }
-            SOCK_DIAG_BY_FAMILY => out.push(decode_msg(body)?),
-            _ => {}
-        }
+        Ok(Flow::Continue(()))
+    })
+    .map_err(|e| e.to_string())?;
+    if p.interrupted {
+        return Err(
+            "the socket table changed during the unix_diag dump (NLM_F_DUMP_INTR); \
+                    try again"
+                .into(),
+        );
     }
-    Ok(false)
+    Ok(p.done)
 }
 
 /// One `struct unix_diag_msg` and its attributes.

@@ -7,72 +7,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::frame::{frames, malformed, u16_ne, u32_ne};
+pub use super::frame::{DecodeError, Progress};
 use crate::model::abi::{
     INET_DIAG_CONG, INET_DIAG_INFO, INET_DIAG_MSG_LEN, INET_DIAG_SKMEMINFO, NLMSG_DONE,
-    NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_DUMP_INTR, SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK,
+    NLMSG_ERROR, NLMSG_HDRLEN, SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK,
 };
 use crate::model::internals::{Cong, Extras, SkMem, TcpInfo, Wants};
 use crate::model::{Endpoint, Family, Flow, Socket, TcpState, Timer, TimerKind};
-
-/// What went wrong decoding a reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The kernel answered the request with an error (a negative errno).
-    Kernel(i32),
-    /// The dump's NLMSG_DONE carried an error: it stopped part way.
-    DumpFailed(i32),
-    /// The bytes are not a well-formed reply; `offset` is where it breaks.
-    Malformed { offset: usize, what: String },
-}
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecodeError::Kernel(errno) => write!(
-                f,
-                "the kernel refused the sock_diag request: {}",
-                std::io::Error::from_raw_os_error(*errno)
-            ),
-            DecodeError::DumpFailed(errno) => write!(
-                f,
-                "the kernel ended the sock_diag dump with an error, so it is incomplete: {}",
-                std::io::Error::from_raw_os_error(*errno)
-            ),
-            DecodeError::Malformed { offset, what } => write!(f, "byte {offset}: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-/// How far a buffer took the dump.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Progress {
-    /// An NLMSG_DONE was seen: this dump is complete.
-    pub done: bool,
-    /// A message carried NLM_F_DUMP_INTR: the tables changed under the dump,
-    /// so it may hold sockets twice or miss some, and must be retried.
-    pub interrupted: bool,
-    /// Bytes consumed; for a capture file, the next dump starts here.
-    pub consumed: usize,
-    /// The consumer answered `Break`: the rest of the buffer was not decoded.
-    pub stopped: bool,
-}
-
-fn malformed(offset: usize, what: impl Into<String>) -> DecodeError {
-    DecodeError::Malformed {
-        offset,
-        what: what.into(),
-    }
-}
-
-fn u16_ne(b: &[u8], at: usize) -> u16 {
-    u16::from_ne_bytes([b[at], b[at + 1]])
-}
-
-fn u32_ne(b: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
 
 /// Decodes the netlink messages in `buf` up to and including the first
 /// NLMSG_DONE, handing each socket to `visit`. A buffer may end between
@@ -88,92 +30,17 @@ pub fn decode_with(
     wants: Wants,
     visit: &mut dyn FnMut(&Socket, Option<&Extras>) -> Flow,
 ) -> Result<Progress, DecodeError> {
-    let mut p = Progress::default();
-    let mut off = 0;
-    while off < buf.len() {
-        let rest = &buf[off..];
-        if rest.len() < NLMSG_HDRLEN {
-            return Err(malformed(
-                off,
-                format!("truncated netlink header ({} bytes left)", rest.len()),
-            ));
+    frames(buf, &mut |kind, body| match kind {
+        SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
+            let s = decode_inet_diag_msg(body)?;
+            Ok(if wants.any() {
+                visit(&s, Some(&decode_extras(&body[INET_DIAG_MSG_LEN..], wants)?))
+            } else {
+                visit(&s, None)
+            })
         }
-        let len = u32_ne(rest, 0) as usize;
-        let kind = u16_ne(rest, 4);
-        let flags = u16_ne(rest, 6);
-        if len < NLMSG_HDRLEN || len > rest.len() {
-            return Err(malformed(
-                off,
-                format!(
-                    "netlink message length {len} does not fit ({} bytes left)",
-                    rest.len()
-                ),
-            ));
-        }
-        if flags & NLM_F_DUMP_INTR != 0 {
-            p.interrupted = true;
-        }
-        let body = &rest[NLMSG_HDRLEN..len];
-        // Messages are padded to 4 bytes (NLMSG_ALIGN); the last may not be.
-        off += (len + 3) & !3;
-        match kind {
-            NLMSG_DONE => {
-                // The dump's end carries its status (netlink_dump_done): 0, or
-                // a negative errno when the dump failed part way (-ENOMEM from
-                // a dump callback, say). The table is then incomplete, as ss
-                // reports it. A body too short to hold one is an old kernel's.
-                if body.len() >= 4 {
-                    let status = u32_ne(body, 0) as i32;
-                    if (-4095..=-1).contains(&status) {
-                        return Err(DecodeError::DumpFailed(-status));
-                    }
-                }
-                p.done = true;
-                break;
-            }
-            NLMSG_NOOP => {}
-            NLMSG_ERROR => {
-                if body.len() < 4 {
-                    return Err(malformed(off - len, "truncated NLMSG_ERROR"));
-                }
-                // struct nlmsgerr's error: 0 for an ack, else a negative errno
-                // (netlink_ack); MAX_ERRNO is 4095. Negating any other value
-                // could overflow, and would not be an errno anyway.
-                match u32_ne(body, 0) as i32 {
-                    0 => {}
-                    e @ -4095..=-1 => return Err(DecodeError::Kernel(-e)),
-                    e => {
-                        return Err(malformed(
-                            off - len,
-                            format!("NLMSG_ERROR carries {e}, not a negative errno"),
-                        ))
-                    }
-                }
-            }
-            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
-                let s = decode_inet_diag_msg(body).map_err(|what| malformed(off - len, what))?;
-                let flow = if wants.any() {
-                    let x = decode_extras(&body[INET_DIAG_MSG_LEN..], wants)
-                        .map_err(|what| malformed(off - len, what))?;
-                    visit(&s, Some(&x))
-                } else {
-                    visit(&s, None)
-                };
-                if flow.is_break() {
-                    p.stopped = true;
-                    break;
-                }
-            }
-            other => {
-                return Err(malformed(
-                    off - len,
-                    format!("unexpected netlink message type {other}"),
-                ))
-            }
-        }
-    }
-    p.consumed = off.min(buf.len());
-    Ok(p)
+        other => Err(format!("unexpected netlink message type {other}")),
+    })
 }
 
 /// Decodes one `struct inet_diag_msg` (attributes after it are ignored).
@@ -361,6 +228,7 @@ pub fn looks_like_dump(buf: &[u8]) -> bool {
 mod tests {
     use super::super::request::{one_walk, request, request_one_walk};
     use super::*;
+    use crate::model::abi::NLM_F_DUMP_INTR;
     use crate::model::abi::{NLM_F_DUMP, NLM_F_REQUEST};
     use crate::model::StateSet;
 

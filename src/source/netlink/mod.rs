@@ -4,6 +4,7 @@
 
 pub mod bytecode;
 pub mod decode;
+pub mod frame;
 pub mod request;
 
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NlSocket, SocketAddr};
