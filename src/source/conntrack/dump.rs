@@ -5,11 +5,10 @@ use std::io::{ErrorKind, Read};
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket as NlSocket, SocketAddr};
 
-use crate::model::abi::NLMSG_HDRLEN;
 use crate::model::conntrack::Stats;
-use crate::source::netlink::frame::{malformed, u32_ne};
+use crate::source::netlink::frame::{self, malformed};
 pub use crate::source::netlink::frame::{DecodeError, Progress};
-use crate::source::netlink::{decode::read_full, MAX_DUMP_ATTEMPTS, RECV_BUF, SOCK_RCVBUF};
+use crate::source::netlink::{MAX_DUMP_ATTEMPTS, RECV_BUF, SOCK_RCVBUF};
 
 use super::wire::*;
 use super::*;
@@ -184,52 +183,17 @@ impl Dumper {
 pub(super) const MAX_CAPTURE_MESSAGE: usize = 64 * 1024;
 
 /// Reads a capture of ctnetlink replies one message at a time, in constant
-/// memory, handing each complete buffer to `each`. The capture must end
-/// with its NLMSG_DONE and must not be an interrupted dump.
+/// memory, handing each to `each`. The capture must hold a whole dump, ended
+/// by its NLMSG_DONE, that was not interrupted.
 pub fn read_capture(
-    mut r: impl Read,
+    r: impl Read,
     each: &mut dyn FnMut(&[u8]) -> Result<Progress, DecodeError>,
 ) -> Result<(), DecodeError> {
-    let mut msg = Vec::with_capacity(4096);
-    let mut offset = 0usize;
-    loop {
-        msg.resize(NLMSG_HDRLEN, 0);
-        let got =
-            read_full(&mut r, &mut msg, offset).map_err(|e| malformed(offset, e.to_string()))?;
-        if got == 0 {
-            return Err(malformed(
-                offset,
-                "capture ends before the dump's NLMSG_DONE (truncated?)",
-            ));
-        }
-        let len = u32_ne(&msg, 0) as usize;
-        if got == NLMSG_HDRLEN && len > MAX_CAPTURE_MESSAGE {
-            return Err(malformed(
-                offset,
-                format!("netlink message length {len} is beyond any ctnetlink reply"),
-            ));
-        }
-        if got == NLMSG_HDRLEN && len > NLMSG_HDRLEN {
-            msg.resize((len + 3) & !3, 0);
-            let body = read_full(&mut r, &mut msg[NLMSG_HDRLEN..], offset)
-                .map_err(|e| malformed(offset, e.to_string()))?;
-            msg.truncate(NLMSG_HDRLEN + body);
-        } else {
-            msg.truncate(got);
-        }
-        let p = each(&msg).map_err(|e| match e {
-            DecodeError::Malformed { offset: at, what } => malformed(offset + at, what),
-            k => k,
-        })?;
-        if p.interrupted {
-            return Err(malformed(
-                offset,
-                "this dump was interrupted (NLM_F_DUMP_INTR) when captured; capture it again",
-            ));
-        }
-        if p.done {
-            return Ok(());
-        }
-        offset += msg.len();
+    match frame::read_capture(r, MAX_CAPTURE_MESSAGE, "ctnetlink", each)? {
+        0 => Err(malformed(
+            0,
+            "capture ends before the dump's NLMSG_DONE (truncated?)",
+        )),
+        _ => Ok(()),
     }
 }

@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::frame::{frames, malformed, u16_ne, u32_ne};
+use super::frame::{self, frames, u16_ne, u32_ne};
 pub use super::frame::{DecodeError, Progress};
 use crate::model::abi::{
     INET_DIAG_CONG, INET_DIAG_INFO, INET_DIAG_MSG_LEN, INET_DIAG_SKMEMINFO, NLMSG_DONE,
@@ -139,76 +139,13 @@ const MAX_CAPTURE_MESSAGE: usize = 1 << 20;
 /// `visit` as they are read; an error (a cut, an interrupted dump) may come
 /// after some of them, as in a live read, and the caller discards them.
 pub fn read_capture(
-    mut r: impl std::io::Read,
+    r: impl std::io::Read,
     visit: &mut dyn FnMut(&Socket) -> Flow,
 ) -> Result<(), DecodeError> {
-    let mut msg = Vec::with_capacity(4096);
-    let (mut offset, mut open) = (0usize, false);
-    loop {
-        msg.resize(NLMSG_HDRLEN, 0);
-        let got = read_full(&mut r, &mut msg, offset)?;
-        if got == 0 {
-            break;
-        }
-        let len = u32_ne(&msg, 0) as usize;
-        if got == NLMSG_HDRLEN && len > MAX_CAPTURE_MESSAGE {
-            return Err(malformed(
-                offset,
-                format!("netlink message length {len} is beyond any sock_diag reply"),
-            ));
-        }
-        if got == NLMSG_HDRLEN && len > NLMSG_HDRLEN {
-            // The message and its padding to 4 bytes (NLMSG_ALIGN), which the
-            // file's last message may lack.
-            msg.resize((len + 3) & !3, 0);
-            let body = read_full(&mut r, &mut msg[NLMSG_HDRLEN..], offset)?;
-            msg.truncate(NLMSG_HDRLEN + body);
-        } else {
-            msg.truncate(got);
-        }
-        // A short message makes `decode` say what is cut.
-        let p = decode(&msg, visit).map_err(|e| match e {
-            DecodeError::Malformed { offset: at, what } => malformed(offset + at, what),
-            k => k,
-        })?;
-        if p.interrupted {
-            return Err(malformed(
-                offset,
-                "this dump was interrupted (NLM_F_DUMP_INTR) when captured; capture it again",
-            ));
-        }
-        // The consumer has what it wants (`--limit`): the rest is not read.
-        if p.stopped {
-            return Ok(());
-        }
-        open = !p.done;
-        offset += msg.len();
-    }
-    if open {
-        return Err(malformed(
-            offset,
-            "capture ends before the dump's NLMSG_DONE (truncated?)",
-        ));
-    }
+    frame::read_capture(r, MAX_CAPTURE_MESSAGE, "sock_diag", &mut |m| {
+        decode(m, visit)
+    })?;
     Ok(())
-}
-
-/// Fills `buf` from `r` unless the input ends first; returns the bytes read.
-pub(crate) fn read_full(
-    r: &mut impl std::io::Read,
-    buf: &mut [u8],
-    offset: usize,
-) -> Result<usize, DecodeError> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(malformed(offset + got, format!("read failed: {e}"))),
-        }
-    }
-    Ok(got)
 }
 
 /// True when `buf` starts like a sock_diag reply rather than text.
@@ -231,6 +168,7 @@ mod tests {
     use crate::model::abi::NLM_F_DUMP_INTR;
     use crate::model::abi::{NLM_F_DUMP, NLM_F_REQUEST};
     use crate::model::StateSet;
+    use crate::source::netlink::frame::malformed;
 
     /// A reply message as the kernel lays it out, for table-driven cases.
     fn msg(kind: u16, flags: u16, body: &[u8]) -> Vec<u8> {

@@ -156,6 +156,90 @@ pub fn frames(buf: &[u8], each: &mut OnMessage) -> Result<Progress, DecodeError>
     Ok(p)
 }
 
+/// Reads a capture of replies (as `ss -D` or `tw capture` write them) one
+/// message at a time, in constant memory, handing each to `each` (which
+/// decodes it, typically through [`frames`]). A capture holds one or more
+/// dumps, each ended by its NLMSG_DONE; a dump that was interrupted when it
+/// was captured, or a capture cut before a DONE, is an error. `max_len` is
+/// the longest message the reader's replies can be, so that a corrupt length
+/// never asks for gigabytes; `what` names them in that error. Returns how
+/// many messages were read (an empty input holds none).
+pub fn read_capture(
+    mut r: impl std::io::Read,
+    max_len: usize,
+    what: &str,
+    each: &mut dyn FnMut(&[u8]) -> Result<Progress, DecodeError>,
+) -> Result<usize, DecodeError> {
+    let mut msg = Vec::with_capacity(4096);
+    let (mut offset, mut open, mut read) = (0usize, false, 0usize);
+    loop {
+        msg.resize(NLMSG_HDRLEN, 0);
+        let got = read_full(&mut r, &mut msg, offset)?;
+        if got == 0 {
+            break;
+        }
+        let len = u32_ne(&msg, 0) as usize;
+        if got == NLMSG_HDRLEN && len > max_len {
+            return Err(malformed(
+                offset,
+                format!("netlink message length {len} is beyond any {what} reply"),
+            ));
+        }
+        if got == NLMSG_HDRLEN && len > NLMSG_HDRLEN {
+            // The message and its padding to 4 bytes (NLMSG_ALIGN), which the
+            // file's last message may lack.
+            msg.resize((len + 3) & !3, 0);
+            let body = read_full(&mut r, &mut msg[NLMSG_HDRLEN..], offset)?;
+            msg.truncate(NLMSG_HDRLEN + body);
+        } else {
+            msg.truncate(got);
+        }
+        read += 1;
+        // A short message makes the decoder say what is cut.
+        let p = each(&msg).map_err(|e| match e {
+            DecodeError::Malformed { offset: at, what } => malformed(offset + at, what),
+            k => k,
+        })?;
+        if p.interrupted {
+            return Err(malformed(
+                offset,
+                "this dump was interrupted (NLM_F_DUMP_INTR) when captured; capture it again",
+            ));
+        }
+        // The consumer has what it wants (`--limit`): the rest is not read.
+        if p.stopped {
+            return Ok(read);
+        }
+        open = !p.done;
+        offset += msg.len();
+    }
+    if open {
+        return Err(malformed(
+            offset,
+            "capture ends before the dump's NLMSG_DONE (truncated?)",
+        ));
+    }
+    Ok(read)
+}
+
+/// Fills `buf` from `r` unless the input ends first; returns the bytes read.
+pub(crate) fn read_full(
+    r: &mut impl std::io::Read,
+    buf: &mut [u8],
+    offset: usize,
+) -> Result<usize, DecodeError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(malformed(offset + got, format!("read failed: {e}"))),
+        }
+    }
+    Ok(got)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
