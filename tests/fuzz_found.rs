@@ -88,6 +88,30 @@ fn a_request_line_with_a_cr_inside_is_a_bad_request_that_echoes_nothing() {
     }
 }
 
+/// serve_request (CI's fuzz step): a scrape timeout of 1.2e-17 s parsed as a Duration of zero,
+/// and every scrape with it would have failed at once with 503. Below a nanosecond it is now no
+/// limit of Prometheus's, and `--timeout` applies.
+#[test]
+fn a_scrape_timeout_below_a_nanosecond_is_no_limit_not_zero() {
+    use tw::serve::http::parse_request;
+    for t in [
+        "00000.0000000000000001244543964319919782100",
+        "1e-10",
+        "4.9e-324",
+    ] {
+        let head =
+            format!("GET /metrics HTTP/1.1\r\nX-Prometheus-Scrape-Timeout-Seconds: {t}\r\n\r\n");
+        let req = parse_request(head.as_bytes()).unwrap();
+        assert_eq!(req.scrape_timeout, None, "{t}");
+    }
+    let head = b"GET /metrics HTTP/1.1\r\nX-Prometheus-Scrape-Timeout-Seconds: 0.5\r\n\r\n";
+    let req = parse_request(head).unwrap();
+    assert_eq!(
+        req.scrape_timeout,
+        Some(std::time::Duration::from_millis(500))
+    );
+}
+
 /// proc_facts: /proc/net/netstat whose values line named another section quoted both section
 /// names whole, control characters and all (a 1,502-byte error from a 3,234-byte input); every
 /// word from the file is now quoted short and escaped.

@@ -82,7 +82,10 @@ pub fn parse_request(head: &[u8]) -> Result<Request<'_>, Reply> {
                     .parse::<f64>()
                     .ok()
                     .filter(|s| *s > 0.0)
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok());
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    // Below a nanosecond it rounds to zero, which would fail
+                    // every scrape at once: no limit of Prometheus's either.
+                    .filter(|d| !d.is_zero());
             }
             "connection"
                 if value
