@@ -657,6 +657,8 @@ pub enum SchemaCommand {
     Doctor,
     Explain,
     Watch,
+    Conntrack,
+    Trace,
 }
 
 #[derive(Debug, Args)]

@@ -208,7 +208,15 @@ fn generate_writes_a_man_page_per_command_and_three_completions() {
     want.extend(commands.iter().map(|c| format!("tw-{c}.1")));
     want.extend(["tw.bash", "_tw", "tw.fish"].map(String::from));
     let schemas = [
-        "ls", "count", "summary", "ports", "doctor", "explain", "watch",
+        "ls",
+        "count",
+        "summary",
+        "ports",
+        "doctor",
+        "explain",
+        "watch",
+        "conntrack",
+        "trace",
     ];
     want.extend(schemas.map(|c| format!("tw-{c}.schema.json")));
     let listed: Vec<String> = out

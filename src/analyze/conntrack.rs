@@ -590,7 +590,7 @@ fn share(n: u64, of: u64) -> f64 {
 }
 
 /// The JSON of `tw conntrack`: documented in README.md.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StateRow {
     pub proto: &'static str,
     pub state: &'static str,

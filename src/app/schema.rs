@@ -13,7 +13,7 @@ use crate::cli::SchemaCommand;
 use crate::render::json::{self, Document};
 
 /// Every command with a schema, as `tw schema` names it.
-pub const ALL: [SchemaCommand; 7] = [
+pub const ALL: [SchemaCommand; 9] = [
     SchemaCommand::Ls,
     SchemaCommand::Count,
     SchemaCommand::Summary,
@@ -21,6 +21,8 @@ pub const ALL: [SchemaCommand; 7] = [
     SchemaCommand::Doctor,
     SchemaCommand::Explain,
     SchemaCommand::Watch,
+    SchemaCommand::Conntrack,
+    SchemaCommand::Trace,
 ];
 
 pub fn schema(cmd: SchemaCommand) -> schemars::Schema {
@@ -43,6 +45,12 @@ pub fn schema(cmd: SchemaCommand) -> schemars::Schema {
             );
             return s;
         }
+        SchemaCommand::Conntrack => return crate::render::conntrack::schema(),
+        SchemaCommand::Trace => {
+            let mut s = schemars::schema_for!(super::trace::Record);
+            s.insert("title".into(), "tw trace: one JSON Lines record".into());
+            return s;
+        }
     };
     json::schema(doc)
 }
@@ -57,6 +65,8 @@ pub fn name(cmd: SchemaCommand) -> &'static str {
         SchemaCommand::Doctor => "doctor",
         SchemaCommand::Explain => "explain",
         SchemaCommand::Watch => "watch",
+        SchemaCommand::Conntrack => "conntrack",
+        SchemaCommand::Trace => "trace",
     }
 }
 

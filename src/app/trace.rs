@@ -17,11 +17,11 @@ use ratatui::{
     widgets::{Paragraph, Row, Table},
     Terminal,
 };
-use serde_json::{json, Value};
 
 use crate::analyze::trace::{Counts, Key, Tally};
 use crate::cli::TraceArgs;
 use crate::model::event::{Event, EventKind};
+use crate::model::schema::SchemaVersion;
 use crate::model::{Socket, StateSet, TcpState};
 use crate::query::Filter;
 use crate::render::Format;
@@ -402,29 +402,82 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// One JSON Lines record (schema in README.md, "tw trace").
-pub fn record(ts: f64, interval: Duration, key: &Key, c: &Counts) -> Value {
-    let mut counts = serde_json::Map::new();
-    for k in EventKind::ALL {
-        counts.insert(k.name().into(), c.get(k).into());
-    }
-    counts.insert("fin_wait2".into(), c.fin_wait2().into());
+/// One JSON Lines record (`tw schema trace`). Fields in name order, as
+/// the records were written before they had a type; every field is always
+/// written, null when `--by` does not use it.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Record {
+    /// The process's command; null unless `--by` keys on the process.
+    #[schemars(required, extend("type" = ["string", "null"]))]
+    pub comm: Option<String>,
+    /// Events of each kind in the interval.
+    pub counts: RecordCounts,
+    #[schemars(required, extend("type" = ["string", "null"]))]
+    pub daddr: Option<String>,
+    /// null for an inbound destination (the peer's port is ephemeral).
+    #[schemars(required, extend("type" = ["integer", "null"]))]
+    pub dport: Option<u16>,
+    pub interval_s: f64,
+    #[schemars(required, extend("type" = ["string", "null"]))]
+    pub laddr: Option<String>,
+    #[schemars(required, extend("type" = ["integer", "null"]))]
+    pub lport: Option<u16>,
+    /// The network namespace's inode.
+    pub netns: u32,
+    #[schemars(required, extend("type" = ["integer", "null"]))]
+    pub pid: Option<u32>,
+    pub schema_version: SchemaVersion,
+    /// End of the interval, Unix seconds.
+    pub ts: f64,
+}
+
+/// A record's counts, one field per `EventKind` (its `name()`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RecordCounts {
+    pub accept: u64,
+    pub close_first: u64,
+    pub connect: u64,
+    pub connect_fail: u64,
+    /// The time_wait minisockets made in the FIN_WAIT2 substate.
+    pub fin_wait2: u64,
+    pub retransmit: u64,
+    pub rst_recv: u64,
+    pub rst_sent: u64,
+    pub time_wait: u64,
+    pub tw_reuse: u64,
+}
+
+pub fn record(ts: f64, interval: Duration, key: &Key, c: &Counts) -> Record {
     let (daddr, dport) = match &key.destination {
         Some((a, p)) => (Some(a.to_string()), *p),
         None => (None, None),
     };
-    json!({
-        "ts": (ts * 1000.0).round() / 1000.0,
-        "interval_s": (interval.as_secs_f64() * 1000.0).round() / 1000.0,
-        "netns": key.netns,
-        "pid": key.process.as_ref().map(|p| p.pid),
-        "comm": key.process.as_ref().map(|p| p.comm.clone()),
-        "daddr": daddr,
-        "dport": dport,
-        "laddr": key.listener.map(|l| l.addr.to_string()),
-        "lport": key.listener.map(|l| l.port),
-        "counts": counts,
-    })
+    Record {
+        comm: key.process.as_ref().map(|p| p.comm.clone()),
+        counts: RecordCounts {
+            accept: c.get(EventKind::Accept),
+            close_first: c.get(EventKind::CloseFirst),
+            connect: c.get(EventKind::Connect),
+            connect_fail: c.get(EventKind::ConnectFail),
+            fin_wait2: c.fin_wait2(),
+            retransmit: c.get(EventKind::Retransmit),
+            rst_recv: c.get(EventKind::RstRecv),
+            rst_sent: c.get(EventKind::RstSent),
+            time_wait: c.get(EventKind::TimeWait),
+            tw_reuse: c.get(EventKind::TwReuse),
+        },
+        daddr,
+        dport,
+        interval_s: (interval.as_secs_f64() * 1000.0).round() / 1000.0,
+        laddr: key.listener.map(|l| l.addr.to_string()),
+        lport: key.listener.map(|l| l.port),
+        netns: key.netns,
+        pid: key.process.as_ref().map(|p| p.pid),
+        schema_version: SchemaVersion,
+        ts: (ts * 1000.0).round() / 1000.0,
+    }
 }
 
 /// `tw doctor --trace SECONDS`: traces the namespace for that long first and
@@ -573,6 +626,7 @@ pub fn finding_from(
 mod tests {
     use super::*;
     use crate::model::event::Process;
+    use crate::model::Endpoint;
 
     #[test]
     fn a_record_carries_namespace_process_destination_and_every_count() {
@@ -588,13 +642,20 @@ mod tests {
         let mut c = Counts::default();
         c.0[EventKind::TimeWait as usize] = 300;
         c.0[crate::analyze::trace::FIN_WAIT2] = 12;
-        let r = record(1_700_000_000.123_4, Duration::from_millis(1000), &key, &c);
+        let r = serde_json::to_value(record(
+            1_700_000_000.123_4,
+            Duration::from_millis(1000),
+            &key,
+            &c,
+        ))
+        .unwrap();
+        assert_eq!(r["schema_version"], 1);
         assert_eq!(r["netns"], 4026531840u64);
         assert_eq!(r["pid"], 42);
         assert_eq!(r["comm"], "driver");
         assert_eq!(r["daddr"], "10.1.0.2");
         assert_eq!(r["dport"], 8080);
-        assert_eq!(r["laddr"], Value::Null);
+        assert_eq!(r["laddr"], serde_json::Value::Null);
         assert_eq!(r["interval_s"], 1.0);
         assert_eq!(r["ts"], 1_700_000_000.123);
         assert_eq!(r["counts"]["time_wait"], 300);
@@ -603,6 +664,45 @@ mod tests {
         for k in EventKind::ALL {
             assert!(r["counts"][k.name()].is_u64(), "{}", k.name());
         }
+    }
+
+    #[test]
+    fn a_record_has_exactly_the_fields_of_tw_schema_trace() {
+        let key = Key {
+            netns: 1,
+            process: None,
+            destination: None,
+            listener: Some(Endpoint {
+                addr: "127.0.0.1".parse().unwrap(),
+                port: 80,
+            }),
+        };
+        let r = serde_json::to_value(record(
+            1.0,
+            Duration::from_secs(1),
+            &key,
+            &Counts::default(),
+        ))
+        .unwrap();
+        let s = serde_json::to_value(super::super::schema::schema(
+            crate::cli::SchemaCommand::Trace,
+        ))
+        .unwrap();
+        let keys = |v: &serde_json::Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&r), keys(&s["properties"]));
+        let mut required: Vec<String> = serde_json::from_value(s["required"].clone()).unwrap();
+        required.sort();
+        assert_eq!(required, keys(&r), "every field is always written");
+        let counts = &s["$defs"]["RecordCounts"]["properties"];
+        assert_eq!(keys(&r["counts"]), keys(counts));
+        assert_eq!(s["additionalProperties"], false);
+        assert_eq!(r["laddr"], "127.0.0.1");
+        assert_eq!(r["lport"], 80);
+        assert_eq!(r["pid"], serde_json::Value::Null);
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl Entry {
 /// The statistics counters tw shows: ctnetlink's `enum ctattr_stats_cpu`
 /// (include/uapi/linux/netfilter/nfnetlink_conntrack.h), summed over CPUs,
 /// the same values as the columns of /proc/net/stat/nf_conntrack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
 pub struct Stats {
     /// Lookups that found an entry.
     pub found: u64,

@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::sections::Section;
@@ -11,6 +12,7 @@ use super::{Format, Style};
 use crate::analyze::conntrack::{Metrics, StateRow, Table};
 use crate::analyze::doctor::{Finding, Severity};
 use crate::model::conntrack::{proto_name, Settings, Stats};
+use crate::model::schema::SchemaVersion;
 use crate::source::conntrack::{Health, Origin};
 
 /// Everything one `tw conntrack` shows.
@@ -217,8 +219,10 @@ pub fn groups_table(
     super::table::write_sections(out, &[sec], style)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct Json<'a> {
+    schema_version: SchemaVersion,
     source: Origin,
     /// nf_conntrack_count (or the entries read, without it).
     count: u64,
@@ -238,7 +242,8 @@ struct Json<'a> {
     finding: &'a Finding,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct DestJson {
     proto: &'static str,
     addr: String,
@@ -248,13 +253,14 @@ struct DestJson {
     state_count: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct KeyCount {
     key: String,
     count: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct StatsJson<'a> {
     cpus: usize,
     #[serde(flatten)]
@@ -266,6 +272,7 @@ fn json(v: &View, out: &mut dyn Write) -> io::Result<()> {
     let s: &Settings = &v.health.settings;
     let kc = |k: String, n: u64| KeyCount { key: k, count: n };
     let j = Json {
+        schema_version: SchemaVersion,
         source: v.origin,
         count: s.count.unwrap_or(t.total),
         max: s.max,
@@ -313,6 +320,23 @@ fn json(v: &View, out: &mut dyn Write) -> io::Result<()> {
     };
     serde_json::to_writer_pretty(&mut *out, &j)?;
     writeln!(out)
+}
+
+/// Every JSON document `tw conntrack` writes: the report, or with `--by` or
+/// `--count` the same document as `tw count`.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // only its schema is used
+enum Document<'a> {
+    Report(Json<'a>),
+    Count(super::json::CountJson<'a>),
+}
+
+/// The JSON Schema of `tw conntrack --format json`.
+pub fn schema() -> schemars::Schema {
+    let mut s = schemars::schema_for!(Document<'static>);
+    s.insert("title".into(), "tw conntrack --format json".into());
+    s
 }
 
 // ---- Prometheus ----

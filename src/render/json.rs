@@ -99,14 +99,14 @@ impl From<&Socket> for SocketJson {
 
 #[derive(Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
-struct GroupJson {
+pub(super) struct GroupJson {
     key: String,
     count: u64,
 }
 
 #[derive(Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
-struct CountJson<'a> {
+pub(super) struct CountJson<'a> {
     schema_version: SchemaVersion,
     total: u64,
     #[serde(skip_serializing_if = "Option::is_none")]

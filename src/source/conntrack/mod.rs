@@ -70,7 +70,7 @@ pub trait EntrySink {
 }
 
 /// Where the entries came from, for the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     Ctnetlink,
