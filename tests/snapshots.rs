@@ -82,6 +82,33 @@ const CASES: &[(&str, &[&str])] = &[
         "summary-dump.plain",
         &["--from", "fixtures/netlink/tcp.dump", "summary"],
     ),
+    // Inflow from timer ages on captures of loads at known rates.
+    (
+        "ports-inflow.plain",
+        &[
+            "--from",
+            "fixtures/inflow/proxy/sock_diag.dump",
+            "--proc-root",
+            "fixtures/inflow/proxy",
+            "ports",
+            "--format",
+            "plain",
+        ],
+    ),
+    (
+        "summary-inflow.plain",
+        &["--proc-root", "fixtures/inflow/proxy", "--format", "plain"],
+    ),
+    (
+        "doctor-exhaustion-capture.plain",
+        &[
+            "--from",
+            "fixtures/inflow/exhaustion/sock_diag.dump",
+            "--proc-root",
+            "fixtures/inflow/exhaustion",
+            "doctor",
+        ],
+    ),
     // Listings.
     (
         "ls.table",

@@ -99,28 +99,9 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
             .map(|(s, n)| vec![s.name().to_string(), n.to_string(), share(n)])
             .collect(),
     });
-    if sum.resets.iter().any(|c| c.value.is_some()) {
-        out.push(Section {
-            title: "Resets (kernel counters of this network namespace): connections ended \
-                    by RST hold no TIME_WAIT"
-                .into(),
-            headers: vec!["COUNTER", "COUNT", "MEANING"],
-            numeric: vec![false, true, false],
-            rows: sum
-                .resets
-                .iter()
-                .map(|c| {
-                    vec![
-                        format!("{} {}", c.section, c.name),
-                        crate::analyze::resets::value_text(c.value),
-                        c.meaning.to_string(),
-                    ]
-                })
-                .collect(),
-        });
-    }
     let tw = sum.count(TcpState::TimeWait);
     if tw == 0 {
+        out.extend(resets_section(sum));
         return out;
     }
     out.push(Section {
@@ -169,7 +150,33 @@ pub fn summary_sections(sum: &Summary) -> Vec<Section> {
             .map(|(d, n)| vec![d.to_string(), n.to_string()])
             .collect(),
     });
+    out.extend(resets_section(sum));
     out
+}
+
+/// The reset counters, when any was read.
+fn resets_section(sum: &Summary) -> Option<Section> {
+    if !sum.resets.iter().any(|c| c.value.is_some()) {
+        return None;
+    }
+    Some(Section {
+        title: "Resets (kernel counters of this network namespace): connections ended by RST \
+                hold no TIME_WAIT"
+            .into(),
+        headers: vec!["COUNTER", "COUNT", "MEANING"],
+        numeric: vec![false, true, false],
+        rows: sum
+            .resets
+            .iter()
+            .map(|c| {
+                vec![
+                    format!("{} {}", c.section, c.name),
+                    crate::analyze::resets::value_text(c.value),
+                    c.meaning.to_string(),
+                ]
+            })
+            .collect(),
+    })
 }
 
 /// Inflow into TIME_WAIT read off the timers' ages: overall, then the
