@@ -91,6 +91,8 @@ pub fn run(
         interval: args.interval,
         duration: args.duration.map(Duration::from_secs),
         lost_seen: 0,
+        skipped_seen: 0,
+        undecodable_seen: 0,
     };
     match mode {
         Mode::JsonLines => {
@@ -187,6 +189,8 @@ struct Run {
     interval: Duration,
     duration: Option<Duration>,
     lost_seen: u64,
+    skipped_seen: u64,
+    undecodable_seen: u64,
 }
 
 /// When an interval ended: now, unless it is the scheduled end.
@@ -271,6 +275,25 @@ impl Run {
             )?;
             self.lost_seen = lost;
         }
+        let skipped = tracer.skipped();
+        if skipped > self.skipped_seen {
+            writeln!(
+                err,
+                "tw: trace: the kernel skipped {} runs of tw's programs (each was already \
+                 running on that CPU); counts may be low by as many",
+                skipped - self.skipped_seen
+            )?;
+            self.skipped_seen = skipped;
+        }
+        if tracer.undecodable > self.undecodable_seen {
+            writeln!(
+                err,
+                "tw: trace: {} events did not decode (the eBPF object and this tw disagree on \
+                 the record; rebuild with scripts/build-bpf)",
+                tracer.undecodable - self.undecodable_seen
+            )?;
+            self.undecodable_seen = tracer.undecodable;
+        }
         Ok(())
     }
 
@@ -288,9 +311,10 @@ impl Run {
         let mut shown_secs = self.interval.as_secs_f64();
         loop {
             let title = format!(
-                "tw trace: {ns_text}, per {:?}; events lost {}; q quits",
+                "tw trace: {ns_text}, per {:?}; events lost {}, skipped {}; q quits",
                 self.interval,
-                tracer.lost()
+                tracer.lost(),
+                tracer.skipped()
             );
             terminal.draw(|f| {
                 let [head, body] =
@@ -514,8 +538,12 @@ pub fn doctor_finding(
             }
         });
     }
-    let lost = tracer.lost();
-    Ok(finding_from(&tally.take(), seconds as f64, lost))
+    Ok(finding_from(
+        &tally.take(),
+        seconds as f64,
+        tracer.lost(),
+        tracer.skipped(),
+    ))
 }
 
 /// The finding for `rows` counted over `secs` seconds.
@@ -523,6 +551,7 @@ pub fn finding_from(
     rows: &[(Key, Counts)],
     secs: f64,
     lost: u64,
+    skipped: u64,
 ) -> crate::analyze::doctor::Finding {
     use crate::analyze::doctor::{Finding, Severity};
     let who = |k: &Key| {
@@ -573,6 +602,12 @@ pub fn finding_from(
     if lost > 0 {
         evidence.push(format!(
             "{lost} events lost (ring buffer full): counts are low"
+        ));
+    }
+    if skipped > 0 {
+        evidence.push(format!(
+            "{skipped} program runs skipped by the kernel (already running on that CPU): counts \
+             may be low by as many"
         ));
     }
     let top = by_tw.first().map(|(k, c)| (who(k), c));
@@ -722,7 +757,7 @@ mod tests {
         let mut failing = Counts::default();
         failing.0[EventKind::TimeWait as usize] = 50;
         failing.0[EventKind::ConnectFail as usize] = 7;
-        let f = finding_from(&[(key(1, 80), busy), (key(2, 443), failing)], 5.0, 0);
+        let f = finding_from(&[(key(1, 80), busy), (key(2, 443), failing)], 5.0, 0, 0);
         assert_eq!(f.severity, crate::analyze::doctor::Severity::Crit);
         assert!(
             f.title.starts_with("7 connect() calls failed"),
@@ -736,7 +771,7 @@ mod tests {
             f.evidence
         );
 
-        let f = finding_from(&[(key(1, 80), busy)], 5.0, 3);
+        let f = finding_from(&[(key(1, 80), busy)], 5.0, 3, 0);
         assert_eq!(f.severity, crate::analyze::doctor::Severity::Ok);
         assert!(
             f.title.contains("p1/1 makes the most TIME_WAIT: 100.0/s"),
@@ -745,7 +780,17 @@ mod tests {
         );
         assert!(f.evidence.last().unwrap().contains("3 events lost"));
 
-        let f = finding_from(&[], 5.0, 0);
+        let f = finding_from(&[(key(1, 80), busy)], 5.0, 0, 2);
+        assert!(
+            f.evidence
+                .last()
+                .unwrap()
+                .starts_with("2 program runs skipped by the kernel"),
+            "{:?}",
+            f.evidence
+        );
+
+        let f = finding_from(&[], 5.0, 0, 0);
         assert!(f.title.starts_with("no TIME_WAIT made"), "{}", f.title);
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod decode;
 
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -35,9 +36,14 @@ pub fn object() -> &'static [u8] {
     &OBJECT.0
 }
 
-/// Program (C function name) and the tracepoint it attaches to.
+/// Program (C function name) and the tracepoint it attaches to, in the
+/// order they attach: a tracepoint runs its programs in that order
+/// (tracepoint_add_func() appends), and tw_state_again must run after
+/// tw_state_done (bpf/tw.bpf.c says why).
 const PROGRAMS: &[(&str, &str)] = &[
-    ("tw_set_state", "inet_sock_set_state"),
+    ("tw_state_call", "inet_sock_set_state"),
+    ("tw_state_done", "inet_sock_set_state"),
+    ("tw_state_again", "inet_sock_set_state"),
     ("tw_send_reset", "tcp_send_reset"),
     ("tw_receive_reset", "tcp_receive_reset"),
     ("tw_retransmit", "tcp_retransmit_skb"),
@@ -214,6 +220,59 @@ impl Tracer {
             .map(|per_cpu| per_cpu.iter().sum())
             .unwrap_or(0)
     }
+
+    /// Program runs the kernel skipped because the same program was already
+    /// running on that CPU (a softirq interrupting it in process context):
+    /// their events are missing. bpf_trace_run*() in kernel/trace/bpf_trace.c
+    /// counts them in bpf_prog_info.recursion_misses (Linux 5.12+; 0 before).
+    pub fn skipped(&self) -> u64 {
+        PROGRAMS
+            .iter()
+            .filter_map(|(name, _)| self._ebpf.program(name)?.fd().ok())
+            .filter_map(|fd| recursion_misses(fd.as_fd()))
+            .sum()
+    }
+}
+
+/// `bpf_prog_info.recursion_misses` of the program `fd` (include/uapi/linux/bpf.h).
+fn recursion_misses(fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    /// Offset of recursion_misses in struct bpf_prog_info: after run_time_ns
+    /// (192) and run_cnt (200).
+    const RECURSION_MISSES: usize = 208;
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    #[repr(C, align(8))]
+    struct Info([u8; 256]);
+    #[repr(C)]
+    struct Attr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    let mut info = Info([0; 256]);
+    let mut attr = Attr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: info.0.len() as u32,
+        info: info.0.as_mut_ptr() as u64,
+    };
+    // SAFETY: bpf(2) with a valid attr for BPF_OBJ_GET_INFO_BY_FD; the
+    // kernel writes at most info_len bytes into `info`, which outlives the
+    // call, and reports how many it wrote in attr.info_len.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            &mut attr as *mut Attr,
+            std::mem::size_of::<Attr>() as u32,
+        )
+    };
+    if rc != 0 || (attr.info_len as usize) < RECURSION_MISSES + 8 {
+        return None;
+    }
+    let bytes = info.0[RECURSION_MISSES..RECURSION_MISSES + 8]
+        .try_into()
+        .ok()?;
+    Some(u64::from_ne_bytes(bytes))
 }
 
 fn attach(ebpf: &mut Ebpf, btf: &Btf, name: &str, target: &str) -> Result<(), Unavailable> {
@@ -329,6 +388,15 @@ mod tests {
             let has = |s: &str| o.windows(s.len()).any(|w| w == s.as_bytes());
             assert!(has(name), "{name}");
             assert!(has(target), "{target}");
+        }
+    }
+
+    #[test]
+    fn tw_state_again_attaches_after_tw_state_done_to_redo_its_skipped_runs() {
+        let at = |name: &str| PROGRAMS.iter().position(|(n, _)| *n == name).unwrap();
+        assert!(at("tw_state_done") < at("tw_state_again"));
+        for name in ["tw_state_call", "tw_state_done", "tw_state_again"] {
+            assert_eq!(PROGRAMS[at(name)].1, "inet_sock_set_state");
         }
     }
 
