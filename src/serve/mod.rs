@@ -38,10 +38,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::analyze::scrape::Snapshot;
+use crate::analyze::scrape::{EventCounters, Snapshot};
+use crate::model::event::Event;
 use crate::query::Filter;
 use crate::render;
-use crate::render::prometheus::Dialect;
+use crate::render::prometheus::{Dialect, Extras};
+use crate::source::events::Tracer;
 use crate::source::Source;
 use http::{head_end, parse_request, route, Reply, Route};
 
@@ -63,8 +65,36 @@ const REJECT_QUEUE: usize = 64;
 /// Longest request head accepted (request line and headers).
 const MAX_HEAD: usize = 8 * 1024;
 
+/// How often the event counters are fed from the ring buffer. The programs
+/// queue without waking anyone, so this is the whole cost; at 5,000
+/// connections per second a drain is a few thousand records.
+pub const DRAIN_EVERY: Duration = Duration::from_millis(200);
+
+/// The event counters' feed: the loaded programs and which events count.
+pub struct Events {
+    pub tracer: Tracer,
+    /// The filter's flags and expression, applied to the event's socket.
+    pub keep: Box<dyn Fn(&Event) -> bool + Send>,
+    /// `--max-series`.
+    pub max_series: usize,
+    /// Where the events come from, for the log: "this network namespace
+    /// (inode N)".
+    pub scope: String,
+}
+
+/// What starting the event counters gave.
+pub enum EventsStart {
+    On(Box<Events>),
+    /// Off, with the line to log (None: nothing to say, as for a capture).
+    Off(Option<String>),
+}
+
+/// Starts the event counters; an error (`--events on` that cannot be had)
+/// stops `tw serve` before it serves. Run after the listening sockets are
+/// bound, so a bad `--listen` is the only line.
+pub type StartEvents = Box<dyn FnOnce() -> Result<EventsStart> + Send + Sync>;
+
 /// What `tw serve` was asked to do.
-#[derive(Clone)]
 pub struct Config {
     /// `--listen`: HOST:PORT, resolved when serving starts.
     pub listen: String,
@@ -75,6 +105,20 @@ pub struct Config {
     pub top: usize,
     pub source: Arc<dyn Source>,
     pub filter: Filter,
+    /// `--refresh`: take the snapshot in the background on this cadence and
+    /// answer scrapes from the latest; None: a fresh snapshot per scrape.
+    pub refresh: Option<Duration>,
+    /// `--events`; taken when serving starts.
+    pub events: Option<StartEvents>,
+}
+
+/// The latest background snapshot (`--refresh`), or why there is none.
+#[derive(Default)]
+struct Latest {
+    /// The snapshot and when it was taken (when its read ended).
+    snap: Option<(Arc<Snapshot>, Instant)>,
+    /// The last attempt's error, when it failed.
+    error: Option<String>,
 }
 
 struct Shared {
@@ -89,6 +133,10 @@ struct Shared {
     /// one yet), by id: since when, and a handle to close them by.
     waiting: Mutex<HashMap<u64, (Instant, TcpStream)>>,
     next_id: AtomicU64,
+    /// The event counters, fed by their own thread; None when events are off.
+    counters: Option<Arc<Mutex<EventCounters>>>,
+    /// With `--refresh`: what the refreshing thread took last.
+    latest: Option<Mutex<Latest>>,
 }
 
 impl Shared {
@@ -164,7 +212,7 @@ fn resolve(listen: &str) -> Result<Vec<SocketAddr>> {
 /// stopped. Returns only when none can be bound. A name such as localhost
 /// gets a socket per address (127.0.0.1 and ::1); one that cannot be bound
 /// (IPv6 off) is logged and skipped while another serves.
-pub fn serve(cfg: Config) -> Result<()> {
+pub fn serve(mut cfg: Config) -> Result<()> {
     let mut listeners = Vec::new();
     let mut failed = Vec::new();
     for addr in resolve(&cfg.listen)? {
@@ -178,6 +226,10 @@ pub fn serve(cfg: Config) -> Result<()> {
     if listeners.is_empty() {
         return Err(failed.remove(0));
     }
+    let events = match cfg.events.take() {
+        Some(start) => start()?,
+        None => EventsStart::Off(None),
+    };
     for e in &failed {
         log(&format!("{e:#}; serving on the other addresses"));
     }
@@ -194,6 +246,29 @@ pub fn serve(cfg: Config) -> Result<()> {
             ));
         }
     }
+    let counters = match events {
+        EventsStart::On(ev) => {
+            log(&format!(
+                "counting TCP events (eBPF) in {}, per destination, listening port and process \
+                 (at most {} each, then `other`)",
+                ev.scope, ev.max_series
+            ));
+            let counters = Arc::new(Mutex::new(EventCounters::new(ev.max_series)));
+            let feed = Arc::clone(&counters);
+            thread::Builder::new()
+                .name("tw-serve-events".into())
+                .spawn(move || count_events(*ev, &feed))
+                .context("starting the event thread")?;
+            Some(counters)
+        }
+        EventsStart::Off(why) => {
+            if let Some(why) = why {
+                log(&why);
+            }
+            None
+        }
+    };
+    let refresh = cfg.refresh;
     let shared = Arc::new(Shared {
         cfg,
         connections: Arc::default(),
@@ -201,7 +276,16 @@ pub fn serve(cfg: Config) -> Result<()> {
         noted: AtomicBool::new(false),
         waiting: Mutex::default(),
         next_id: AtomicU64::new(0),
+        counters,
+        latest: refresh.map(|_| Mutex::default()),
     });
+    if let Some(every) = refresh {
+        let worker = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("tw-serve-refresh".into())
+            .spawn(move || worker.refresh(every))
+            .context("starting the refreshing thread")?;
+    }
     let (reject, rejected) = mpsc::sync_channel::<TcpStream>(REJECT_QUEUE);
     thread::Builder::new()
         .name("tw-serve-reject".into())
@@ -339,7 +423,10 @@ fn handle(shared: &Arc<Shared>, mut stream: TcpStream) {
                         } else {
                             Dialect::Text
                         };
-                        let reply = scrape(shared, limit, dialect);
+                        let reply = match &shared.latest {
+                            Some(latest) => shared.answer_from_latest(latest, dialect),
+                            None => scrape(shared, limit, dialect),
+                        };
                         match reply.status == 200 && req.gzip {
                             true => reply.gzip().unwrap_or_else(|e| {
                                 Reply::error(500, format!("tw: compressing: {e}"))
@@ -462,17 +549,7 @@ fn scrape(shared: &Arc<Shared>, limit: Duration, dialect: Dialect) -> Reply {
         return Reply::error(500, format!("tw: starting a scrape thread: {e}"));
     }
     match rx.recv_timeout(limit) {
-        Ok(Ok(body)) => Reply {
-            status: 200,
-            content_type: match dialect {
-                Dialect::Text => render::prometheus::CONTENT_TYPE,
-                Dialect::OpenMetrics => render::prometheus::OPENMETRICS_CONTENT_TYPE,
-            },
-            // The answer depends on both, for any cache between.
-            extra: Some("Vary: Accept, Accept-Encoding"),
-            gzipped: false,
-            body,
-        },
+        Ok(Ok(body)) => exposition(dialect, body),
         Ok(Err(e)) => Reply::error(500, format!("tw: {e:#}")),
         Err(mpsc::RecvTimeoutError::Timeout) => Reply::error(
             503,
@@ -484,17 +561,124 @@ fn scrape(shared: &Arc<Shared>, limit: Duration, dialect: Dialect) -> Reply {
     }
 }
 
+/// A 200 with the exposition `body` in `dialect`.
+fn exposition(dialect: Dialect, body: Vec<u8>) -> Reply {
+    Reply {
+        status: 200,
+        content_type: match dialect {
+            Dialect::Text => render::prometheus::CONTENT_TYPE,
+            Dialect::OpenMetrics => render::prometheus::OPENMETRICS_CONTENT_TYPE,
+        },
+        // The answer depends on both, for any cache between.
+        extra: Some("Vary: Accept, Accept-Encoding"),
+        gzipped: false,
+        body,
+    }
+}
+
+/// Feeds the counters from the ring buffer every [`DRAIN_EVERY`], for the
+/// life of the process. Events are gathered first and added under the lock
+/// after, so a scrape never waits for a drain.
+fn count_events(mut ev: Events, counters: &Mutex<EventCounters>) {
+    let mut batch = Vec::new();
+    loop {
+        let keep = &ev.keep;
+        ev.tracer.poll(DRAIN_EVERY, &mut |e| {
+            if keep(&e) {
+                batch.push(e);
+            }
+        });
+        let lost = ev.tracer.lost();
+        let mut c = counters.lock().unwrap_or_else(|p| p.into_inner());
+        for e in batch.drain(..) {
+            c.add(&e);
+        }
+        // Both are totals since the programs were loaded.
+        c.lost = lost;
+        c.undecodable = ev.tracer.undecodable;
+    }
+}
+
 impl Shared {
     /// One snapshot as exposition text.
     fn snapshot(&self, dialect: Dialect) -> Result<Vec<u8>> {
+        let snap = self.collect();
+        self.render(&snap?, None, dialect)
+    }
+
+    /// Reads the snapshot; its notes are logged once.
+    fn collect(&self) -> Result<Snapshot> {
         let mut notes = Vec::new();
         let snap = Snapshot::collect(&*self.cfg.source, &self.cfg.filter, &mut notes);
         if !notes.is_empty() && !self.noted.swap(true, Ordering::Relaxed) {
             log(&notes.join("; "));
         }
+        snap
+    }
+
+    /// `snap` and the event counters as they are now, as exposition text.
+    fn render(&self, snap: &Snapshot, age: Option<Duration>, dialect: Dialect) -> Result<Vec<u8>> {
+        // A copy (a few hundred keys at most), so the feed is not held up
+        // while the text is written.
+        let counters = self
+            .counters
+            .as_ref()
+            .map(|c| c.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        let extras = Extras {
+            events: counters.as_ref(),
+            age,
+        };
         let mut body = Vec::with_capacity(16 * 1024);
-        render::prometheus::render_as(&snap?, self.cfg.top, dialect, &mut body)?;
+        render::prometheus::render_with(snap, self.cfg.top, dialect, &extras, &mut body)?;
         Ok(body)
+    }
+
+    /// `--refresh`: takes a snapshot every `every` (from the start of one to
+    /// the next; back to back when one takes longer), for the life of the
+    /// process. A failed one keeps the last good one for scrapes, whose
+    /// tw_snapshot_age_seconds then grows; each new error is logged once.
+    fn refresh(&self, every: Duration) {
+        let Some(latest) = &self.latest else { return };
+        loop {
+            let start = Instant::now();
+            let taken = self.collect();
+            let mut l = latest.lock().unwrap_or_else(|p| p.into_inner());
+            match taken {
+                Ok(snap) => {
+                    l.snap = Some((Arc::new(snap), Instant::now()));
+                    l.error = None;
+                }
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    if l.error.as_ref() != Some(&e) {
+                        log(&format!("background snapshot: {e}"));
+                    }
+                    l.error = Some(e);
+                }
+            }
+            drop(l);
+            thread::sleep(every.saturating_sub(start.elapsed()));
+        }
+    }
+
+    /// A scrape with `--refresh`: the latest snapshot and the live counters.
+    /// Never waits for a dump: only for the lock, which the refreshing thread
+    /// holds just to swap the snapshot in.
+    fn answer_from_latest(&self, latest: &Mutex<Latest>, dialect: Dialect) -> Reply {
+        let (snap, error) = {
+            let l = latest.lock().unwrap_or_else(|p| p.into_inner());
+            (l.snap.clone(), l.error.clone())
+        };
+        let Some((snap, at)) = snap else {
+            return match error {
+                Some(e) => Reply::error(500, format!("tw: {e}")),
+                None => Reply::error(503, "tw: the first snapshot is still being taken".into()),
+            };
+        };
+        match self.render(&snap, Some(at.elapsed()), dialect) {
+            Ok(body) => exposition(dialect, body),
+            Err(e) => Reply::error(500, format!("tw: {e:#}")),
+        }
     }
 }
 
