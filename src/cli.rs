@@ -81,7 +81,9 @@ pub enum Command {
     /// Prometheus text: sockets by state, TIME_WAIT by direction and time
     /// left, ports per destination, sysctls, counters, doctor's findings.
     Metrics(MetricsArgs),
-    /// Serve /metrics (computed afresh for each scrape) and /healthz over HTTP.
+    /// Serve /metrics (computed afresh for each scrape, or from a background
+    /// snapshot with --refresh; plus eBPF event counters when they can be
+    /// had) and /healthz over HTTP.
     Serve(ServeArgs),
     /// Write the man pages and bash, zsh and fish completions into DIR.
     #[command(hide = true)]

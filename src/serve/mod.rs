@@ -22,6 +22,13 @@
 //! `Accept-Encoding` takes gzip. `--listen` takes a host name: every
 //! address it resolves to gets a listening socket.
 //!
+//! With `--refresh`, a thread takes the snapshot on that cadence and a
+//! scrape renders the latest one: it never waits for a dump (at 1M sockets
+//! one is about 0.3 s), and a wedged read ages the answer (see
+//! `tw_snapshot_age_seconds`) rather than failing it. With eBPF events on, a
+//! thread drains the ring buffer every [`DRAIN_EVERY`] into counters
+//! ([`EventCounters`]) that every scrape adds, in either mode.
+//!
 //! The HTTP parsing ([`http`]) is pure; [`serve`] and the connection
 //! handling here are the I/O half. What a scrape reads comes through the
 //! source seam, so a capture serves as well as the live kernel.
