@@ -401,6 +401,43 @@ fn destinations_past_max_series_count_as_other_and_every_counter_only_grows() {
 
 #[test]
 #[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn connections_accepted_before_serve_started_count_at_their_listening_port() {
+    let ns = Netns::new("serve-events-old");
+    let dir = Scratch::new("serve-events-old");
+    const N: usize = 20;
+    let listener = ns.run(|| TcpListener::bind("127.0.0.1:7000").unwrap());
+    let clients: Vec<TcpStream> = (0..N)
+        .map(|_| ns.run(|| TcpStream::connect("127.0.0.1:7000").unwrap()))
+        .collect();
+    let accepted: Vec<TcpStream> = (0..N).map(|_| listener.accept().unwrap().0).collect();
+    let mut serve = start_serve(
+        &ns,
+        TW,
+        &["serve", "--listen", SERVE, "--events", "on"],
+        &dir.0.join("serve.log"),
+    );
+    let mut scraper = scraper_in(&ns, SERVE);
+    let before = scraper.metrics();
+    // The server side closes first: N inbound TIME_WAIT whose accept() the
+    // programs never saw.
+    drop(accepted);
+    thread::sleep(Duration::from_millis(200));
+    drop(clients);
+    thread::sleep(SETTLE);
+    let after = scraper.metrics();
+    serve.assert_running();
+    let at_port = "tw_listener_events_total{local_port=\"7000\",event=\"time_wait\"}";
+    let b = samples(&before).get(at_port).copied().unwrap_or(0.0);
+    assert_eq!(value(&after, at_port) - b, N as f64, "{after}");
+    // No client port became a destination.
+    assert!(
+        !after.contains("tw_destination_events_total{peer_address=\"127.0.0.1\""),
+        "{after}"
+    );
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn without_privilege_serve_serves_the_gauges_and_says_once_why_there_are_no_counters() {
     let ns = Netns::new("serve-events-priv");
     let dir = Scratch::new("serve-events-priv");

@@ -88,13 +88,14 @@ fn start_events(
     // Credits connections accepted on listeners older than tw serve to their
     // process. Its complaints, if any, are about serve here.
     let mut said = Vec::new();
-    trace::seed_listeners(&mut tracer, spec, &mut said)?;
+    let listening = trace::seed_listeners(&mut tracer, spec, &mut said)?;
     let said = String::from_utf8_lossy(&said).replace("tw: trace: ", "tw: serve: ");
     eprint!("{said}");
     Ok(EventsStart::On(Box::new(Events {
         tracer,
         keep: Box::new(move |e| trace::wanted(&filter, e)),
         max_series,
+        listening: listening.into_iter().collect(),
         scope: scope_text,
     })))
 }

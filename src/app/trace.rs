@@ -137,11 +137,13 @@ impl crate::model::Consumer for ListenerScan {
 /// Tells the programs who owns the listeners that exist already (one dump
 /// of LISTEN sockets per namespace and one walk of /proc/*/fd, as `-p`
 /// does), so connections they accept are credited to their process.
+/// Returns every listening port found, with its namespace's inode.
 pub(super) fn seed_listeners(
     tracer: &mut Tracer,
     spec: &SourceSpec,
     err: &mut dyn Write,
-) -> Result<()> {
+) -> Result<Vec<(u32, u16)>> {
+    let mut found = Vec::new();
     let mut places: Vec<(NetnsChoice, std::path::PathBuf)> = match &spec.netns {
         NetnsChoice::Current => vec![(NetnsChoice::Current, "/proc/self/ns/net".into())],
         NetnsChoice::One(ns) => vec![(NetnsChoice::One(ns.clone()), ns.path.clone())],
@@ -175,12 +177,13 @@ pub(super) fn seed_listeners(
             continue;
         }
         for (port, sock_inode) in scan.0 {
+            found.push((inode, port));
             if let Some(o) = procs.owners(sock_inode).iter().min_by_key(|o| o.pid) {
                 tracer.seed_listener(inode, port, o.pid as u32, &o.command);
             }
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// The flags and expression tw's other commands take, applied to the

@@ -35,7 +35,7 @@
 
 pub mod http;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -47,6 +47,7 @@ use anyhow::{Context, Result};
 
 use crate::analyze::scrape::{EventCounters, Snapshot};
 use crate::model::event::Event;
+use crate::model::Direction;
 use crate::query::Filter;
 use crate::render;
 use crate::render::prometheus::{Dialect, Extras};
@@ -84,6 +85,12 @@ pub struct Events {
     pub keep: Box<dyn Fn(&Event) -> bool + Send>,
     /// `--max-series`.
     pub max_series: usize,
+    /// The listening ports (namespace inode, port) when the programs were
+    /// loaded: an event whose connect() or accept() came before has no
+    /// direction, and is inbound when its local port is one of these (as
+    /// tw tells direction from the table, query/direction.rs), so an old
+    /// connection's client port never takes a destination's series.
+    pub listening: HashSet<(u32, u16)>,
     /// Where the events come from, for the log: "this network namespace
     /// (inode N)".
     pub scope: String,
@@ -589,8 +596,11 @@ fn exposition(dialect: Dialect, body: Vec<u8>) -> Reply {
 fn count_events(mut ev: Events, counters: &Mutex<EventCounters>) {
     let mut batch = Vec::new();
     loop {
-        let keep = &ev.keep;
-        ev.tracer.poll(DRAIN_EVERY, &mut |e| {
+        let (keep, listening) = (&ev.keep, &ev.listening);
+        ev.tracer.poll(DRAIN_EVERY, &mut |mut e| {
+            if e.direction.is_none() && listening.contains(&(e.netns, e.local.port)) {
+                e.direction = Some(Direction::Inbound);
+            }
             if keep(&e) {
                 batch.push(e);
             }
