@@ -201,8 +201,8 @@ impl<K: Ord> Capped<K> {
 /// What `tw serve` counts from eBPF events between scrapes (pure: the serve
 /// loop feeds it). Keys:
 /// - destinations: the peer address and port of outbound connections, and of
-///   those whose connect()/accept() the programs did not see (made before
-///   tw started);
+///   those of unknown direction (the serve loop makes an old connection on a
+///   listening port inbound first);
 /// - listeners: the local port of inbound connections (the peer's port is
 ///   the client's ephemeral port, one per connection: no use as a label);
 /// - processes: the command name (pids churn too fast to be labels); ""

@@ -156,9 +156,8 @@ fn events(w: &mut Exposition, c: &EventCounters) -> io::Result<()> {
         name,
         "counter",
         "TIME_WAIT entered, ports run out (connect_fail), TIME_WAIT taken over (tw_reuse) and \
-         resets sent and received, per peer address and port of outbound connections (and of \
-         connections made before tw serve started). The first --max-series destinations keep \
-         series of their own; later ones count into peer_address=\"other\".",
+         resets sent and received, per peer address and port of outbound connections. The first \
+         --max-series destinations keep series of their own; later ones count into peer_address=\"other\".",
     )?;
     for ((addr, port), counts) in &c.destinations.series {
         let (a, p) = (addr.to_string(), port.to_string());
