@@ -84,6 +84,20 @@ pub fn render_with(
     extras: &Extras,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    render_snapshot(snap, top, dialect, out)?;
+    render_extras(extras, dialect, out)
+}
+
+/// The series of `snap` alone, without the end: with [`render_extras`]
+/// after it, what [`render_with`] writes. `tw serve --refresh` writes this
+/// once per snapshot (at a million sockets, ranking the destinations takes
+/// milliseconds) and only the extras per scrape.
+pub fn render_snapshot(
+    snap: &Snapshot,
+    top: usize,
+    dialect: Dialect,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let mut w = Exposition { out, dialect };
     sockets(&mut w, snap)?;
     ports(&mut w, snap, top)?;
@@ -94,15 +108,6 @@ pub fn render_with(
     if let Some(ct) = &snap.conntrack {
         crate::render::conntrack::prometheus(ct, top, w.out)?;
     }
-    if let Some(c) = extras.events {
-        events(&mut w, c)?;
-    }
-    w.gauge(
-        "tw_snapshot_age_seconds",
-        "Seconds since the socket table snapshot these gauges come from was taken (tw serve \
-         --refresh takes one in the background on that cadence; scrapes answer from the latest).",
-        extras.age.map(|a| a.as_secs_f64()),
-    )?;
     w.gauge(
         "tw_scrape_duration_seconds",
         "Time tw took to read the facts and the socket table and run doctor's rules.",
@@ -117,6 +122,21 @@ pub fn render_with(
         "tw_build_info",
         &[("version", env!("CARGO_PKG_VERSION"))],
         1,
+    )
+}
+
+/// The series of a scrape that are not the snapshot's, and the end of the
+/// exposition (`# EOF` in OpenMetrics).
+pub fn render_extras(extras: &Extras, dialect: Dialect, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = Exposition { out, dialect };
+    if let Some(c) = extras.events {
+        events(&mut w, c)?;
+    }
+    w.gauge(
+        "tw_snapshot_age_seconds",
+        "Seconds since the socket table snapshot these gauges come from was taken (tw serve \
+         --refresh takes one in the background on that cadence; scrapes answer from the latest).",
+        extras.age.map(|a| a.as_secs_f64()),
     )?;
     w.end()
 }

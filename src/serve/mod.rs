@@ -73,6 +73,10 @@ const REJECT_QUEUE: usize = 64;
 /// Longest request head accepted (request line and headers).
 const MAX_HEAD: usize = 8 * 1024;
 
+/// The answer to a scrape with `--refresh` before the first snapshot is
+/// in: expected for a moment after start, so not logged.
+const FIRST_SNAPSHOT: &str = "tw: the first snapshot is still being taken";
+
 /// How often the event counters are fed from the ring buffer. The programs
 /// queue without waking anyone, so this is the whole cost; at 5,000
 /// connections per second a drain is a few thousand records.
@@ -129,10 +133,18 @@ pub struct Config {
 /// The latest background snapshot (`--refresh`), or why there is none.
 #[derive(Default)]
 struct Latest {
-    /// The snapshot and when it was taken (when its read ended).
-    snap: Option<(Arc<Snapshot>, Instant)>,
+    /// The snapshot, already written in both dialects (without the extras
+    /// and the end), and when it was taken (when its read ended).
+    snap: Option<Arc<Rendered>>,
     /// The last attempt's error, when it failed.
     error: Option<String>,
+}
+
+/// A snapshot's series in each dialect, and when the snapshot was taken.
+struct Rendered {
+    text: Vec<u8>,
+    openmetrics: Vec<u8>,
+    at: Instant,
 }
 
 struct Shared {
@@ -456,7 +468,8 @@ fn handle(shared: &Arc<Shared>, mut stream: TcpStream) {
                 (reply, req.method == "HEAD", keep)
             }
         };
-        if reply.status >= 500 {
+        let warming = reply.body.trim_ascii_end() == FIRST_SNAPSHOT.as_bytes();
+        if reply.status >= 500 && !warming {
             let body = String::from_utf8_lossy(&reply.body);
             log(body.trim_end().trim_start_matches("tw: "));
         }
@@ -620,7 +633,7 @@ impl Shared {
     /// One snapshot as exposition text.
     fn snapshot(&self, dialect: Dialect) -> Result<Vec<u8>> {
         let snap = self.collect();
-        self.render(&snap?, None, dialect)
+        self.render(&snap?, dialect)
     }
 
     /// Reads the snapshot; its notes are logged once.
@@ -634,7 +647,21 @@ impl Shared {
     }
 
     /// `snap` and the event counters as they are now, as exposition text.
-    fn render(&self, snap: &Snapshot, age: Option<Duration>, dialect: Dialect) -> Result<Vec<u8>> {
+    fn render(&self, snap: &Snapshot, dialect: Dialect) -> Result<Vec<u8>> {
+        let mut body = Vec::with_capacity(16 * 1024);
+        render::prometheus::render_snapshot(snap, self.cfg.top, dialect, &mut body)?;
+        self.render_extras(&mut body, None, dialect)?;
+        Ok(body)
+    }
+
+    /// Appends the event counters as they are now, the snapshot's `age` and
+    /// the end.
+    fn render_extras(
+        &self,
+        body: &mut Vec<u8>,
+        age: Option<Duration>,
+        dialect: Dialect,
+    ) -> io::Result<()> {
         // A copy (a few hundred keys at most), so the feed is not held up
         // while the text is written.
         let counters = self
@@ -645,9 +672,7 @@ impl Shared {
             events: counters.as_ref(),
             age,
         };
-        let mut body = Vec::with_capacity(16 * 1024);
-        render::prometheus::render_with(snap, self.cfg.top, dialect, &extras, &mut body)?;
-        Ok(body)
+        render::prometheus::render_extras(&extras, dialect, body)
     }
 
     /// `--refresh`: takes a snapshot every `every` (from the start of one to
@@ -658,11 +683,29 @@ impl Shared {
         let Some(latest) = &self.latest else { return };
         loop {
             let start = Instant::now();
-            let taken = self.collect();
+            // Written here, once per snapshot, rather than per scrape.
+            let taken = self.collect().and_then(|snap| {
+                let at = Instant::now();
+                let mut text = Vec::with_capacity(32 * 1024);
+                let mut openmetrics = Vec::with_capacity(32 * 1024);
+                let top = self.cfg.top;
+                render::prometheus::render_snapshot(&snap, top, Dialect::Text, &mut text)?;
+                render::prometheus::render_snapshot(
+                    &snap,
+                    top,
+                    Dialect::OpenMetrics,
+                    &mut openmetrics,
+                )?;
+                Ok(Rendered {
+                    text,
+                    openmetrics,
+                    at,
+                })
+            });
             let mut l = latest.lock().unwrap_or_else(|p| p.into_inner());
             match taken {
-                Ok(snap) => {
-                    l.snap = Some((Arc::new(snap), Instant::now()));
+                Ok(rendered) => {
+                    l.snap = Some(Arc::new(rendered));
                     l.error = None;
                 }
                 Err(e) => {
@@ -686,14 +729,18 @@ impl Shared {
             let l = latest.lock().unwrap_or_else(|p| p.into_inner());
             (l.snap.clone(), l.error.clone())
         };
-        let Some((snap, at)) = snap else {
+        let Some(snap) = snap else {
             return match error {
                 Some(e) => Reply::error(500, format!("tw: {e}")),
-                None => Reply::error(503, "tw: the first snapshot is still being taken".into()),
+                None => Reply::error(503, FIRST_SNAPSHOT.into()),
             };
         };
-        match self.render(&snap, Some(at.elapsed()), dialect) {
-            Ok(body) => exposition(dialect, body),
+        let mut body = match dialect {
+            Dialect::Text => snap.text.clone(),
+            Dialect::OpenMetrics => snap.openmetrics.clone(),
+        };
+        match self.render_extras(&mut body, Some(snap.at.elapsed()), dialect) {
+            Ok(()) => exposition(dialect, body),
             Err(e) => Reply::error(500, format!("tw: {e:#}")),
         }
     }
