@@ -401,6 +401,35 @@ fn destinations_past_max_series_count_as_other_and_every_counter_only_grows() {
 
 #[test]
 #[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn with_netns_the_counters_are_of_the_namespace_served() {
+    let ns = Netns::new("serve-events-ns");
+    let _server = Server::start(&ns, "127.0.0.1:8080");
+    // tw serve in this namespace, serving the test's.
+    let served = Served::start(&["--netns", ns.name()], &["--events", "on"]);
+    let mut scraper = served.scraper();
+    let before = scraper.metrics();
+    let said = drive(&ns, &["close-first", "127.0.0.1:8080", "200", "1"]);
+    thread::sleep(SETTLE);
+    let after = scraper.metrics();
+    let series = dest_time_wait(8080);
+    let b = samples(&before).get(&series).copied().unwrap_or(0.0);
+    assert_near(
+        value(&after, &series) - b,
+        said["made"],
+        "time_wait at 127.0.0.1:8080",
+    );
+    let log = served.stop();
+    assert!(
+        log.iter().any(|l| l.contains(&format!(
+            "counting TCP events (eBPF) in network namespace {}",
+            ns.name()
+        ))),
+        "{log:?}"
+    );
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
 fn connections_accepted_before_serve_started_count_at_their_listening_port() {
     let ns = Netns::new("serve-events-old");
     let dir = Scratch::new("serve-events-old");

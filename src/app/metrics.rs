@@ -88,7 +88,20 @@ fn start_events(
     // Credits connections accepted on listeners older than tw serve to their
     // process. Its complaints, if any, are about serve here.
     let mut said = Vec::new();
-    let listening = trace::seed_listeners(&mut tracer, spec, &mut said)?;
+    let listening = match trace::seed_listeners(&mut tracer, spec, &mut said) {
+        Ok(l) => l,
+        Err(e) if when == EventsWhen::On => return Err(e.context("--events on: listeners")),
+        // Only attribution and direction of connections older than tw serve
+        // suffer: count the rest.
+        Err(e) => {
+            writeln!(
+                said,
+                "tw: serve: listeners: {e:#}; events of connections accepted before tw serve \
+                 started count under their peer, with no process"
+            )?;
+            Vec::new()
+        }
+    };
     let said = String::from_utf8_lossy(&said).replace("tw: trace: ", "tw: serve: ");
     eprint!("{said}");
     Ok(EventsStart::On(Box::new(Events {
