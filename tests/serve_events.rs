@@ -2,9 +2,11 @@
 //!
 //! Live (root, own namespace): a driver process (tests/support/trace_driver.rs) makes a known
 //! number of client-closed connections, and the time_wait counters of its destination and of its
-//! process grow by that number between two scrapes; past `--max-series` destinations count into
-//! `other` and every counter only grows from scrape to scrape; promtool accepts the exposition;
-//! without privilege serve still serves the gauges and says once why there are no counters.
+//! process grow by that number between two scrapes (also with `--netns` from outside); past
+//! `--max-series` destinations count into `other` and every counter only grows from scrape to
+//! scrape; a connection accepted before tw serve started counts at its listening port, not as a
+//! destination; promtool accepts the exposition; without privilege serve still serves the gauges
+//! and says once why there are no counters.
 //! Without root: a capture has no counters and no complaint, `--events on` on one is one line
 //! and exit 2, and with `--refresh` a scrape answers from the last snapshot while the next one is
 //! wedged in a read that never returns.
