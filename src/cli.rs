@@ -81,7 +81,9 @@ pub enum Command {
     /// Prometheus text: sockets by state, TIME_WAIT by direction and time
     /// left, ports per destination, sysctls, counters, doctor's findings.
     Metrics(MetricsArgs),
-    /// Serve /metrics (computed afresh for each scrape) and /healthz over HTTP.
+    /// Serve /metrics (computed afresh for each scrape, or from a background
+    /// snapshot with --refresh; plus eBPF event counters when they can be
+    /// had) and /healthz over HTTP.
     Serve(ServeArgs),
     /// Write the man pages and bash, zsh and fish completions into DIR.
     #[command(hide = true)]
@@ -331,7 +333,8 @@ pub struct Unsupported {
         global = true
     )]
     pub filter_file: Option<PathBuf>,
-    #[arg(short = 'E', long = "events", hide = true, global = true)]
+    // ss's -E only: its long form, --events, is `tw serve --events`.
+    #[arg(short = 'E', hide = true, global = true)]
     pub events: bool,
     #[arg(short = 'Z', long = "context", hide = true, global = true)]
     pub context: bool,
@@ -555,8 +558,39 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub timeout: u64,
 
+    /// eBPF event counters (TIME_WAIT entered, ports run out, resets, per
+    /// destination, listening port and process): auto turns them on when tw
+    /// reads the live kernel and may load eBPF, and otherwise says why in one
+    /// line and serves the gauges; on fails instead; off never tries.
+    #[arg(long = "events", id = "serve_events", value_enum, value_name = "WHEN",
+          default_value_t = EventsWhen::Auto)]
+    pub events: EventsWhen,
+
+    /// Destinations, listening ports and processes with event series of
+    /// their own, each; later ones count into `other`, so every series stays
+    /// a counter that only grows.
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_series: u64,
+
+    /// Take the snapshot of the socket table in the background every SECS
+    /// seconds and answer scrapes from the latest one, so a scrape never
+    /// waits for a dump (for large tables). 0, the default: a fresh snapshot
+    /// per scrape.
+    #[arg(long, value_name = "SECS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub refresh: u64,
+
     #[command(flatten)]
     pub metrics: MetricsArgs,
+}
+
+/// `tw serve --events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventsWhen {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Debug, Args)]

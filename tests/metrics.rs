@@ -385,7 +385,11 @@ fn example_rules_and_scrape_config_pass_promtool() {
         .filter(|w| w.starts_with("tw_") && !w.contains(':'))
         .collect();
     assert!(used.len() >= 12, "{used:?}");
-    for name in used {
+    // tw serve's eBPF event counters (`tw_*_events_total`) are not in `tw
+    // metrics`, which runs once and so keeps no counters; the live
+    // tests/serve.rs checks that every rule and panel using them returns
+    // data from tw serve.
+    for name in used.into_iter().filter(|n| !n.ends_with("_events_total")) {
         assert!(
             text.contains(&format!("# TYPE {name} ")),
             "{name} is in the rules or the dashboard but not in tw metrics"

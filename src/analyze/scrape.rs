@@ -5,15 +5,18 @@
 //! [`MetricScan`] is pure (a [`Consumer`]); [`Snapshot::collect`] is the I/O
 //! half.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use crate::analyze::doctor::{self, Finding, Scan};
+use crate::model::event::{Event, EventKind};
 use crate::model::facts::Facts;
 use crate::model::ports::{port_capacity, PortCapacity};
 use crate::model::{Consumer, Flow};
-use crate::model::{Family, PortRange, Socket, TcpState};
+use crate::model::{Direction, Family, PortRange, Socket, TcpState};
 use crate::query::Filter;
 use crate::source::Source;
 
@@ -152,6 +155,99 @@ impl Snapshot {
     }
 }
 
+/// Event kinds counted per destination, listener and process: the ones that
+/// say a destination or a process is in trouble (ports held, ports run out,
+/// resets). The rest are counted per namespace only.
+pub const KEYED_KINDS: [EventKind; 5] = [
+    EventKind::TimeWait,
+    EventKind::ConnectFail,
+    EventKind::TwReuse,
+    EventKind::RstSent,
+    EventKind::RstRecv,
+];
+
+/// Counters per key with bounded cardinality that never breaks a counter:
+/// the first `cap` keys seen get series of their own and keep them for the
+/// life of the process (a series that vanished and came back at 0 would read
+/// as a counter reset); later keys count into `other`. So every series only
+/// ever grows, and there are at most `cap + 1` of them per kind.
+#[derive(Debug, Clone)]
+pub struct Capped<K: Ord> {
+    cap: usize,
+    pub series: BTreeMap<K, [u64; KEYED_KINDS.len()]>,
+    pub other: [u64; KEYED_KINDS.len()],
+}
+
+impl<K: Ord> Capped<K> {
+    pub fn new(cap: usize) -> Capped<K> {
+        Capped {
+            cap,
+            series: BTreeMap::new(),
+            other: [0; KEYED_KINDS.len()],
+        }
+    }
+
+    fn add(&mut self, key: K, kind: usize) {
+        if let Some(c) = self.series.get_mut(&key) {
+            c[kind] += 1;
+        } else if self.series.len() < self.cap {
+            self.series.entry(key).or_insert([0; KEYED_KINDS.len()])[kind] += 1;
+        } else {
+            self.other[kind] += 1;
+        }
+    }
+}
+
+/// What `tw serve` counts from eBPF events between scrapes (pure: the serve
+/// loop feeds it). Keys:
+/// - destinations: the peer address and port of outbound connections, and of
+///   those of unknown direction (the serve loop makes an old connection on a
+///   listening port inbound first);
+/// - listeners: the local port of inbound connections (the peer's port is
+///   the client's ephemeral port, one per connection: no use as a label);
+/// - processes: the command name (pids churn too fast to be labels); ""
+///   when the kernel gave none.
+#[derive(Debug, Clone)]
+pub struct EventCounters {
+    /// Per kind, in [`EventKind::ALL`] order.
+    pub by_kind: [u64; EventKind::ALL.len()],
+    pub destinations: Capped<(IpAddr, u16)>,
+    pub listeners: Capped<u16>,
+    pub processes: Capped<String>,
+    /// Events the programs could not queue (the ring buffer was full).
+    pub lost: u64,
+    /// Records that did not decode (a program/decoder mismatch).
+    pub undecodable: u64,
+}
+
+impl EventCounters {
+    /// Counters with at most `cap` keys of their own per keyed family.
+    pub fn new(cap: usize) -> EventCounters {
+        EventCounters {
+            by_kind: [0; EventKind::ALL.len()],
+            destinations: Capped::new(cap),
+            listeners: Capped::new(cap),
+            processes: Capped::new(cap),
+            lost: 0,
+            undecodable: 0,
+        }
+    }
+
+    pub fn add(&mut self, e: &Event) {
+        if let Some(i) = EventKind::ALL.iter().position(|k| *k == e.kind) {
+            self.by_kind[i] += 1;
+        }
+        let Some(k) = KEYED_KINDS.iter().position(|k| *k == e.kind) else {
+            return;
+        };
+        match e.direction {
+            Some(Direction::Inbound) => self.listeners.add(e.local.port, k),
+            _ => self.destinations.add((e.peer.addr, e.peer.port), k),
+        }
+        self.processes.add(e.process.comm.clone(), k);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +288,80 @@ mod tests {
         assert_eq!(m.time_left_cumulative(), [0; 9]);
         assert_eq!(m.count(Family::Inet, TcpState::TimeWait), 0);
         assert_eq!(m.scan.summary.total, 0);
+    }
+    fn event(kind: EventKind, dir: Option<Direction>, peer: &str, comm: &str) -> Event {
+        let ep = |s: &str| {
+            let sa: std::net::SocketAddr = s.parse().unwrap();
+            Endpoint::new(sa.ip(), sa.port())
+        };
+        Event {
+            ts_ns: 0,
+            netns: 1,
+            kind,
+            process: crate::model::event::Process {
+                pid: 7,
+                comm: comm.into(),
+            },
+            family: Family::Inet,
+            local: ep("10.0.0.1:8080"),
+            peer: ep(peer),
+            direction: dir,
+            substate: None,
+        }
+    }
+
+    #[test]
+    fn keys_past_the_cap_count_as_other_and_admitted_keys_stay() {
+        let mut c = EventCounters::new(2);
+        let out = Some(Direction::Outbound);
+        for peer in ["10.0.0.9:80", "10.0.0.9:443", "10.0.0.8:80", "10.0.0.9:80"] {
+            c.add(&event(EventKind::TimeWait, out, peer, "curl"));
+        }
+        c.add(&event(EventKind::RstRecv, out, "10.0.0.7:80", "wget"));
+        c.add(&event(EventKind::RstRecv, out, "10.0.0.9:443", "nc"));
+        // Not keyed: counted per kind only.
+        c.add(&event(EventKind::Connect, out, "10.0.0.6:80", "ssh"));
+        let tw = 0;
+        let rst_recv = 4;
+        let d = &c.destinations;
+        let k = |s: &str| {
+            let sa: std::net::SocketAddr = s.parse().unwrap();
+            (sa.ip(), sa.port())
+        };
+        assert_eq!(d.series.len(), 2);
+        assert_eq!(d.series[&k("10.0.0.9:80")][tw], 2);
+        assert_eq!(d.series[&k("10.0.0.9:443")][tw], 1);
+        assert_eq!(d.series[&k("10.0.0.9:443")][rst_recv], 1);
+        assert_eq!(d.other[tw], 1);
+        assert_eq!(d.other[rst_recv], 1);
+        assert_eq!(c.processes.series.len(), 2);
+        assert_eq!(c.processes.series["curl"][tw], 4);
+        assert_eq!(c.processes.series["wget"][rst_recv], 1);
+        assert_eq!(c.processes.other[rst_recv], 1);
+        assert_eq!(
+            c.by_kind[EventKind::ALL
+                .iter()
+                .position(|k| *k == EventKind::Connect)
+                .unwrap()],
+            1
+        );
+        assert_eq!(c.by_kind.iter().sum::<u64>(), 7);
+        assert!(c.listeners.series.is_empty());
+    }
+
+    #[test]
+    fn inbound_events_are_keyed_by_the_listening_port() {
+        let mut c = EventCounters::new(10);
+        for client in ["10.0.0.5:40001", "10.0.0.5:40002", "10.0.0.6:40001"] {
+            c.add(&event(
+                EventKind::TimeWait,
+                Some(Direction::Inbound),
+                client,
+                "nginx",
+            ));
+        }
+        assert_eq!(c.listeners.series.len(), 1);
+        assert_eq!(c.listeners.series[&8080][0], 3);
+        assert!(c.destinations.series.is_empty());
     }
 }

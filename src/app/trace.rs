@@ -66,25 +66,10 @@ pub fn run(
         ),
         Some(Format::Plain) => bail!("trace --format plain: not available; use --format json"),
     };
-    let (scope, label) = match &spec.netns {
-        NetnsChoice::Current => (
-            Scope::of("/proc/self/ns/net".as_ref()).map_err(|e| anyhow!("trace: {e}"))?,
-            None,
-        ),
-        NetnsChoice::One(ns) => (
-            Scope::of(&ns.path).map_err(|e| anyhow!("--netns {}: {e}", ns.label))?,
-            Some(ns.label.clone()),
-        ),
-        NetnsChoice::All => (Scope::All, Some("all".to_string())),
-    };
+    let (scope, ns_text) = scope(spec, "trace")?;
     let mut tracer = Tracer::start(scope)
         .map_err(|why| anyhow!("trace: eBPF is unavailable: {why}; {STILL_WORKS}"))?;
     seed_listeners(&mut tracer, spec, err)?;
-    let ns_text = match (scope, &label) {
-        (Scope::All, _) => "every network namespace".to_string(),
-        (Scope::Netns(n), Some(l)) => format!("network namespace {l} (inode {n})"),
-        (Scope::Netns(n), None) => format!("this network namespace (inode {n})"),
-    };
     let keep = |e: &Event| wanted(filter, e);
     let mut run = Run {
         tally: Tally::new(args.by.unwrap_or_default()),
@@ -115,6 +100,28 @@ pub fn run(
     }
 }
 
+/// The namespace(s) whose events to keep, and how to name them ("this
+/// network namespace (inode N)"). `command` prefixes an error.
+pub(super) fn scope(spec: &SourceSpec, command: &str) -> Result<(Scope, String)> {
+    let (scope, label) = match &spec.netns {
+        NetnsChoice::Current => (
+            Scope::of("/proc/self/ns/net".as_ref()).map_err(|e| anyhow!("{command}: {e}"))?,
+            None,
+        ),
+        NetnsChoice::One(ns) => (
+            Scope::of(&ns.path).map_err(|e| anyhow!("--netns {}: {e}", ns.label))?,
+            Some(ns.label.clone()),
+        ),
+        NetnsChoice::All => (Scope::All, None),
+    };
+    let text = match (scope, label) {
+        (Scope::All, _) => "every network namespace".to_string(),
+        (Scope::Netns(n), Some(l)) => format!("network namespace {l} (inode {n})"),
+        (Scope::Netns(n), None) => format!("this network namespace (inode {n})"),
+    };
+    Ok((scope, text))
+}
+
 /// Listening sockets and who holds them.
 struct ListenerScan(Vec<(u16, u64)>);
 
@@ -132,7 +139,13 @@ impl crate::model::Consumer for ListenerScan {
 /// Tells the programs who owns the listeners that exist already (one dump
 /// of LISTEN sockets per namespace and one walk of /proc/*/fd, as `-p`
 /// does), so connections they accept are credited to their process.
-fn seed_listeners(tracer: &mut Tracer, spec: &SourceSpec, err: &mut dyn Write) -> Result<()> {
+/// Returns every listening port found, with its namespace's inode.
+pub(super) fn seed_listeners(
+    tracer: &mut Tracer,
+    spec: &SourceSpec,
+    err: &mut dyn Write,
+) -> Result<Vec<(u32, u16)>> {
+    let mut found = Vec::new();
     let mut places: Vec<(NetnsChoice, std::path::PathBuf)> = match &spec.netns {
         NetnsChoice::Current => vec![(NetnsChoice::Current, "/proc/self/ns/net".into())],
         NetnsChoice::One(ns) => vec![(NetnsChoice::One(ns.clone()), ns.path.clone())],
@@ -166,17 +179,18 @@ fn seed_listeners(tracer: &mut Tracer, spec: &SourceSpec, err: &mut dyn Write) -
             continue;
         }
         for (port, sock_inode) in scan.0 {
+            found.push((inode, port));
             if let Some(o) = procs.owners(sock_inode).iter().min_by_key(|o| o.pid) {
                 tracer.seed_listener(inode, port, o.pid as u32, &o.command);
             }
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// The flags and expression tw's other commands take, applied to the
 /// event's socket (its state aside).
-fn wanted(filter: &Filter, e: &Event) -> bool {
+pub(super) fn wanted(filter: &Filter, e: &Event) -> bool {
     let mut s = Socket::new(e.family, TcpState::Established, e.local, e.peer);
     s.direction = e.direction;
     filter.family.is_none_or(|f| f == e.family)

@@ -16,12 +16,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::io::{self, Write};
+use std::time::Duration;
 
 use crate::analyze::aggregate::PortUse;
 use crate::analyze::doctor::{self, Severity};
 use crate::analyze::inflow::Inflow;
 use crate::analyze::resets;
-use crate::analyze::scrape::{Snapshot, TIME_LEFT_BUCKETS};
+use crate::analyze::scrape::{EventCounters, Snapshot, KEYED_KINDS, TIME_LEFT_BUCKETS};
+use crate::model::event::EventKind;
 use crate::model::{Direction, Family, TcpState};
 
 /// The Content-Type of the text format 0.0.4, for `tw serve`.
@@ -61,6 +63,41 @@ pub fn render_as(
     dialect: Dialect,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    render_with(snap, top, dialect, &Extras::default(), out)
+}
+
+/// What a `tw serve` scrape adds to a snapshot's series.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Extras<'a> {
+    /// The eBPF event counters, when events are on.
+    pub events: Option<&'a EventCounters>,
+    /// With `--refresh`: how long ago the snapshot was taken (it ended).
+    pub age: Option<Duration>,
+}
+
+/// Writes every metric of `snap` and of `extras` in `dialect`, with at most
+/// `top` destinations.
+pub fn render_with(
+    snap: &Snapshot,
+    top: usize,
+    dialect: Dialect,
+    extras: &Extras,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    render_snapshot(snap, top, dialect, out)?;
+    render_extras(extras, dialect, out)
+}
+
+/// The series of `snap` alone, without the end: with [`render_extras`]
+/// after it, what [`render_with`] writes. `tw serve --refresh` writes this
+/// once per snapshot (at a million sockets, ranking the destinations takes
+/// milliseconds) and only the extras per scrape.
+pub fn render_snapshot(
+    snap: &Snapshot,
+    top: usize,
+    dialect: Dialect,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let mut w = Exposition { out, dialect };
     sockets(&mut w, snap)?;
     ports(&mut w, snap, top)?;
@@ -85,8 +122,110 @@ pub fn render_as(
         "tw_build_info",
         &[("version", env!("CARGO_PKG_VERSION"))],
         1,
+    )
+}
+
+/// The series of a scrape that are not the snapshot's, and the end of the
+/// exposition (`# EOF` in OpenMetrics).
+pub fn render_extras(extras: &Extras, dialect: Dialect, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = Exposition { out, dialect };
+    if let Some(c) = extras.events {
+        events(&mut w, c)?;
+    }
+    w.gauge(
+        "tw_snapshot_age_seconds",
+        "Seconds since the socket table snapshot these gauges come from was taken (tw serve \
+         --refresh takes one in the background on that cadence; scrapes answer from the latest).",
+        extras.age.map(|a| a.as_secs_f64()),
     )?;
     w.end()
+}
+
+/// The eBPF event counters of `tw serve`: per kind, then per destination,
+/// listening port and process for [`KEYED_KINDS`], each with its `other`
+/// series (always printed, so it never appears late), then the events lost
+/// and the records that did not decode. Every admitted key keeps its series
+/// at every kind, so series never vanish.
+fn events(w: &mut Exposition, c: &EventCounters) -> io::Result<()> {
+    let name = "tw_events_total";
+    w.family(
+        name,
+        "counter",
+        "TCP events seen by tw's eBPF programs in the namespace served, by kind (connect, \
+         accept, close_first, time_wait, tw_reuse, connect_fail, rst_sent, rst_recv, \
+         retransmit), since tw serve started.",
+    )?;
+    for (kind, n) in EventKind::ALL.iter().zip(c.by_kind) {
+        w.sample(name, &[("event", kind.name())], n)?;
+    }
+    let kinds = |w: &mut Exposition,
+                 name: &str,
+                 labels: &[(&str, &str)],
+                 counts: &[u64; KEYED_KINDS.len()]|
+     -> io::Result<()> {
+        let mut all: Vec<(&str, &str)> = labels.to_vec();
+        all.push(("event", ""));
+        for (kind, n) in KEYED_KINDS.iter().zip(counts) {
+            *all.last_mut().expect("pushed") = ("event", kind.name());
+            w.sample(name, &all, n)?;
+        }
+        Ok(())
+    };
+    let name = "tw_destination_events_total";
+    w.family(
+        name,
+        "counter",
+        "TIME_WAIT entered, ports run out (connect_fail), TIME_WAIT taken over (tw_reuse) and \
+         resets sent and received, per peer address and port of outbound connections. The first \
+         --max-series destinations keep series of their own; later ones count into peer_address=\"other\".",
+    )?;
+    for ((addr, port), counts) in &c.destinations.series {
+        let (a, p) = (addr.to_string(), port.to_string());
+        kinds(w, name, &[("peer_address", &a), ("peer_port", &p)], counts)?;
+    }
+    let other = [("peer_address", "other"), ("peer_port", "other")];
+    kinds(w, name, &other, &c.destinations.other)?;
+    let name = "tw_listener_events_total";
+    w.family(
+        name,
+        "counter",
+        "The same events for inbound connections, per local (listening) port. The first \
+         --max-series ports keep series of their own; later ones count into \
+         local_port=\"other\".",
+    )?;
+    for (port, counts) in &c.listeners.series {
+        kinds(w, name, &[("local_port", &port.to_string())], counts)?;
+    }
+    kinds(w, name, &[("local_port", "other")], &c.listeners.other)?;
+    let name = "tw_process_events_total";
+    w.family(
+        name,
+        "counter",
+        "The same events per process command name (comm; empty when the kernel named none). \
+         The first --max-series names keep series of their own; later ones count into \
+         comm=\"other\".",
+    )?;
+    for (comm, counts) in &c.processes.series {
+        kinds(w, name, &[("comm", comm)], counts)?;
+    }
+    kinds(w, name, &[("comm", "other")], &c.processes.other)?;
+    for (name, help, n) in [
+        (
+            "tw_events_lost_total",
+            "Events the eBPF programs could not queue because the ring buffer was full: the \
+             event counters are low by this much.",
+            c.lost,
+        ),
+        (
+            "tw_events_undecodable_total",
+            "Event records that did not decode (the eBPF object and tw disagree: a bug).",
+            c.undecodable,
+        ),
+    ] {
+        w.family(name, "counter", help)?;
+        w.sample(name, &[], n)?;
+    }
+    Ok(())
 }
 
 /// The `state` label: node_exporter's tcpstat spelling
@@ -604,6 +743,67 @@ mod tests {
         assert_eq!(
             String::from_utf8(buf).unwrap(),
             "tw_x{a=\"1\",b=\"[::1]:80\"} 3\ntw_y 0.25\n"
+        );
+    }
+
+    #[test]
+    fn event_counters_print_every_kind_of_an_admitted_key_and_always_other() {
+        use crate::model::event::{Event, Process};
+        use crate::model::Endpoint;
+        let ep = |s: &str| {
+            let sa: std::net::SocketAddr = s.parse().unwrap();
+            Endpoint::new(sa.ip(), sa.port())
+        };
+        let mut c = EventCounters::new(1);
+        for peer in ["[::1]:80", "10.0.0.9:443"] {
+            c.add(&Event {
+                ts_ns: 0,
+                netns: 1,
+                kind: EventKind::TimeWait,
+                process: Process {
+                    pid: 7,
+                    comm: "a\"b".into(),
+                },
+                family: crate::model::Family::Inet,
+                local: ep("10.0.0.1:40000"),
+                peer: ep(peer),
+                direction: Some(Direction::Outbound),
+                substate: None,
+            });
+        }
+        c.lost = 3;
+        let mut buf = Vec::new();
+        let mut w = Exposition {
+            out: &mut buf,
+            dialect: Dialect::OpenMetrics,
+        };
+        events(&mut w, &c).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let has = |l: &str| text.lines().any(|x| x == l);
+        assert!(has("# TYPE tw_destination_events counter"), "{text}");
+        assert!(has(
+            "tw_destination_events_total{peer_address=\"::1\",peer_port=\"80\",event=\"time_wait\"} 1"
+        ));
+        // An admitted key has all its kinds, at 0 too.
+        assert!(has(
+            "tw_destination_events_total{peer_address=\"::1\",peer_port=\"80\",event=\"rst_recv\"} 0"
+        ));
+        assert!(has(
+            "tw_destination_events_total{peer_address=\"other\",peer_port=\"other\",event=\"time_wait\"} 1"
+        ));
+        assert!(has(
+            "tw_listener_events_total{local_port=\"other\",event=\"tw_reuse\"} 0"
+        ));
+        assert!(has(
+            "tw_process_events_total{comm=\"a\\\"b\",event=\"time_wait\"} 2"
+        ));
+        assert!(has("tw_events_total{event=\"time_wait\"} 2"));
+        assert!(has("tw_events_lost_total 3"));
+        assert!(has("tw_events_undecodable_total 0"));
+        // 9 kinds; 5 kinds x (1 destination + other, other, 1 process + other).
+        assert_eq!(
+            text.lines().filter(|l| !l.starts_with('#')).count(),
+            9 + 5 * 5 + 2
         );
     }
 

@@ -22,13 +22,20 @@
 //! `Accept-Encoding` takes gzip. `--listen` takes a host name: every
 //! address it resolves to gets a listening socket.
 //!
+//! With `--refresh`, a thread takes the snapshot on that cadence and a
+//! scrape renders the latest one: it never waits for a dump (at 1M sockets
+//! one is about 0.3 s), and a wedged read ages the answer (see
+//! `tw_snapshot_age_seconds`) rather than failing it. With eBPF events on, a
+//! thread drains the ring buffer every [`DRAIN_EVERY`] into counters
+//! ([`EventCounters`]) that every scrape adds, in either mode.
+//!
 //! The HTTP parsing ([`http`]) is pure; [`serve`] and the connection
 //! handling here are the I/O half. What a scrape reads comes through the
 //! source seam, so a capture serves as well as the live kernel.
 
 pub mod http;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -38,10 +45,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::analyze::scrape::Snapshot;
+use crate::analyze::scrape::{EventCounters, Snapshot};
+use crate::model::event::Event;
+use crate::model::Direction;
 use crate::query::Filter;
 use crate::render;
-use crate::render::prometheus::Dialect;
+use crate::render::prometheus::{Dialect, Extras};
+use crate::source::events::Tracer;
 use crate::source::Source;
 use http::{head_end, parse_request, route, Reply, Route};
 
@@ -63,8 +73,46 @@ const REJECT_QUEUE: usize = 64;
 /// Longest request head accepted (request line and headers).
 const MAX_HEAD: usize = 8 * 1024;
 
+/// The answer to a scrape with `--refresh` before the first snapshot is
+/// in: expected for a moment after start, so not logged.
+const FIRST_SNAPSHOT: &str = "tw: the first snapshot is still being taken";
+
+/// How often the event counters are fed from the ring buffer. The programs
+/// queue without waking anyone, so this is the whole cost; at 5,000
+/// connections per second a drain is a few thousand records.
+pub const DRAIN_EVERY: Duration = Duration::from_millis(200);
+
+/// The event counters' feed: the loaded programs and which events count.
+pub struct Events {
+    pub tracer: Tracer,
+    /// The filter's flags and expression, applied to the event's socket.
+    pub keep: Box<dyn Fn(&Event) -> bool + Send>,
+    /// `--max-series`.
+    pub max_series: usize,
+    /// The listening ports (namespace inode, port) when the programs were
+    /// loaded: an event whose connect() or accept() came before has no
+    /// direction, and is inbound when its local port is one of these (as
+    /// tw tells direction from the table, query/direction.rs), so an old
+    /// connection's client port never takes a destination's series.
+    pub listening: HashSet<(u32, u16)>,
+    /// Where the events come from, for the log: "this network namespace
+    /// (inode N)".
+    pub scope: String,
+}
+
+/// What starting the event counters gave.
+pub enum EventsStart {
+    On(Box<Events>),
+    /// Off, with the line to log (None: nothing to say, as for a capture).
+    Off(Option<String>),
+}
+
+/// Starts the event counters; an error (`--events on` that cannot be had)
+/// stops `tw serve` before it serves. Run after the listening sockets are
+/// bound, so a bad `--listen` is the only line.
+pub type StartEvents = Box<dyn FnOnce() -> Result<EventsStart> + Send + Sync>;
+
 /// What `tw serve` was asked to do.
-#[derive(Clone)]
 pub struct Config {
     /// `--listen`: HOST:PORT, resolved when serving starts.
     pub listen: String,
@@ -75,6 +123,28 @@ pub struct Config {
     pub top: usize,
     pub source: Arc<dyn Source>,
     pub filter: Filter,
+    /// `--refresh`: take the snapshot in the background on this cadence and
+    /// answer scrapes from the latest; None: a fresh snapshot per scrape.
+    pub refresh: Option<Duration>,
+    /// `--events`; taken when serving starts.
+    pub events: Option<StartEvents>,
+}
+
+/// The latest background snapshot (`--refresh`), or why there is none.
+#[derive(Default)]
+struct Latest {
+    /// The snapshot, already written in both dialects (without the extras
+    /// and the end), and when it was taken (when its read ended).
+    snap: Option<Arc<Rendered>>,
+    /// The last attempt's error, when it failed.
+    error: Option<String>,
+}
+
+/// A snapshot's series in each dialect, and when the snapshot was taken.
+struct Rendered {
+    text: Vec<u8>,
+    openmetrics: Vec<u8>,
+    at: Instant,
 }
 
 struct Shared {
@@ -89,6 +159,10 @@ struct Shared {
     /// one yet), by id: since when, and a handle to close them by.
     waiting: Mutex<HashMap<u64, (Instant, TcpStream)>>,
     next_id: AtomicU64,
+    /// The event counters, fed by their own thread; None when events are off.
+    counters: Option<Arc<Mutex<EventCounters>>>,
+    /// With `--refresh`: what the refreshing thread took last.
+    latest: Option<Mutex<Latest>>,
 }
 
 impl Shared {
@@ -164,7 +238,7 @@ fn resolve(listen: &str) -> Result<Vec<SocketAddr>> {
 /// stopped. Returns only when none can be bound. A name such as localhost
 /// gets a socket per address (127.0.0.1 and ::1); one that cannot be bound
 /// (IPv6 off) is logged and skipped while another serves.
-pub fn serve(cfg: Config) -> Result<()> {
+pub fn serve(mut cfg: Config) -> Result<()> {
     let mut listeners = Vec::new();
     let mut failed = Vec::new();
     for addr in resolve(&cfg.listen)? {
@@ -178,6 +252,10 @@ pub fn serve(cfg: Config) -> Result<()> {
     if listeners.is_empty() {
         return Err(failed.remove(0));
     }
+    let events = match cfg.events.take() {
+        Some(start) => start()?,
+        None => EventsStart::Off(None),
+    };
     for e in &failed {
         log(&format!("{e:#}; serving on the other addresses"));
     }
@@ -194,6 +272,29 @@ pub fn serve(cfg: Config) -> Result<()> {
             ));
         }
     }
+    let counters = match events {
+        EventsStart::On(ev) => {
+            log(&format!(
+                "counting TCP events (eBPF) in {}, per destination, listening port and process \
+                 (at most {} each, then `other`)",
+                ev.scope, ev.max_series
+            ));
+            let counters = Arc::new(Mutex::new(EventCounters::new(ev.max_series)));
+            let feed = Arc::clone(&counters);
+            thread::Builder::new()
+                .name("tw-serve-events".into())
+                .spawn(move || count_events(*ev, &feed))
+                .context("starting the event thread")?;
+            Some(counters)
+        }
+        EventsStart::Off(why) => {
+            if let Some(why) = why {
+                log(&why);
+            }
+            None
+        }
+    };
+    let refresh = cfg.refresh;
     let shared = Arc::new(Shared {
         cfg,
         connections: Arc::default(),
@@ -201,7 +302,16 @@ pub fn serve(cfg: Config) -> Result<()> {
         noted: AtomicBool::new(false),
         waiting: Mutex::default(),
         next_id: AtomicU64::new(0),
+        counters,
+        latest: refresh.map(|_| Mutex::default()),
     });
+    if let Some(every) = refresh {
+        let worker = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("tw-serve-refresh".into())
+            .spawn(move || worker.refresh(every))
+            .context("starting the refreshing thread")?;
+    }
     let (reject, rejected) = mpsc::sync_channel::<TcpStream>(REJECT_QUEUE);
     thread::Builder::new()
         .name("tw-serve-reject".into())
@@ -339,7 +449,10 @@ fn handle(shared: &Arc<Shared>, mut stream: TcpStream) {
                         } else {
                             Dialect::Text
                         };
-                        let reply = scrape(shared, limit, dialect);
+                        let reply = match &shared.latest {
+                            Some(latest) => shared.answer_from_latest(latest, dialect),
+                            None => scrape(shared, limit, dialect),
+                        };
                         match reply.status == 200 && req.gzip {
                             true => reply.gzip().unwrap_or_else(|e| {
                                 Reply::error(500, format!("tw: compressing: {e}"))
@@ -355,7 +468,8 @@ fn handle(shared: &Arc<Shared>, mut stream: TcpStream) {
                 (reply, req.method == "HEAD", keep)
             }
         };
-        if reply.status >= 500 {
+        let warming = reply.body.trim_ascii_end() == FIRST_SNAPSHOT.as_bytes();
+        if reply.status >= 500 && !warming {
             let body = String::from_utf8_lossy(&reply.body);
             log(body.trim_end().trim_start_matches("tw: "));
         }
@@ -462,17 +576,7 @@ fn scrape(shared: &Arc<Shared>, limit: Duration, dialect: Dialect) -> Reply {
         return Reply::error(500, format!("tw: starting a scrape thread: {e}"));
     }
     match rx.recv_timeout(limit) {
-        Ok(Ok(body)) => Reply {
-            status: 200,
-            content_type: match dialect {
-                Dialect::Text => render::prometheus::CONTENT_TYPE,
-                Dialect::OpenMetrics => render::prometheus::OPENMETRICS_CONTENT_TYPE,
-            },
-            // The answer depends on both, for any cache between.
-            extra: Some("Vary: Accept, Accept-Encoding"),
-            gzipped: false,
-            body,
-        },
+        Ok(Ok(body)) => exposition(dialect, body),
         Ok(Err(e)) => Reply::error(500, format!("tw: {e:#}")),
         Err(mpsc::RecvTimeoutError::Timeout) => Reply::error(
             503,
@@ -484,17 +588,161 @@ fn scrape(shared: &Arc<Shared>, limit: Duration, dialect: Dialect) -> Reply {
     }
 }
 
+/// A 200 with the exposition `body` in `dialect`.
+fn exposition(dialect: Dialect, body: Vec<u8>) -> Reply {
+    Reply {
+        status: 200,
+        content_type: match dialect {
+            Dialect::Text => render::prometheus::CONTENT_TYPE,
+            Dialect::OpenMetrics => render::prometheus::OPENMETRICS_CONTENT_TYPE,
+        },
+        // The answer depends on both, for any cache between.
+        extra: Some("Vary: Accept, Accept-Encoding"),
+        gzipped: false,
+        body,
+    }
+}
+
+/// Feeds the counters from the ring buffer every [`DRAIN_EVERY`], for the
+/// life of the process. Events are gathered first and added under the lock
+/// after, so a scrape never waits for a drain.
+fn count_events(mut ev: Events, counters: &Mutex<EventCounters>) {
+    let mut batch = Vec::new();
+    loop {
+        let (keep, listening) = (&ev.keep, &ev.listening);
+        ev.tracer.poll(DRAIN_EVERY, &mut |mut e| {
+            if e.direction.is_none() && listening.contains(&(e.netns, e.local.port)) {
+                e.direction = Some(Direction::Inbound);
+            }
+            if keep(&e) {
+                batch.push(e);
+            }
+        });
+        let lost = ev.tracer.lost();
+        let mut c = counters.lock().unwrap_or_else(|p| p.into_inner());
+        for e in batch.drain(..) {
+            c.add(&e);
+        }
+        // Both are totals since the programs were loaded.
+        c.lost = lost;
+        c.undecodable = ev.tracer.undecodable;
+    }
+}
+
 impl Shared {
     /// One snapshot as exposition text.
     fn snapshot(&self, dialect: Dialect) -> Result<Vec<u8>> {
+        let snap = self.collect();
+        self.render(&snap?, dialect)
+    }
+
+    /// Reads the snapshot; its notes are logged once.
+    fn collect(&self) -> Result<Snapshot> {
         let mut notes = Vec::new();
         let snap = Snapshot::collect(&*self.cfg.source, &self.cfg.filter, &mut notes);
         if !notes.is_empty() && !self.noted.swap(true, Ordering::Relaxed) {
             log(&notes.join("; "));
         }
+        snap
+    }
+
+    /// `snap` and the event counters as they are now, as exposition text.
+    fn render(&self, snap: &Snapshot, dialect: Dialect) -> Result<Vec<u8>> {
         let mut body = Vec::with_capacity(16 * 1024);
-        render::prometheus::render_as(&snap?, self.cfg.top, dialect, &mut body)?;
+        render::prometheus::render_snapshot(snap, self.cfg.top, dialect, &mut body)?;
+        self.render_extras(&mut body, None, dialect)?;
         Ok(body)
+    }
+
+    /// Appends the event counters as they are now, the snapshot's `age` and
+    /// the end.
+    fn render_extras(
+        &self,
+        body: &mut Vec<u8>,
+        age: Option<Duration>,
+        dialect: Dialect,
+    ) -> io::Result<()> {
+        // A copy (a few hundred keys at most), so the feed is not held up
+        // while the text is written.
+        let counters = self
+            .counters
+            .as_ref()
+            .map(|c| c.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        let extras = Extras {
+            events: counters.as_ref(),
+            age,
+        };
+        render::prometheus::render_extras(&extras, dialect, body)
+    }
+
+    /// `--refresh`: takes a snapshot every `every` (from the start of one to
+    /// the next; back to back when one takes longer), for the life of the
+    /// process. A failed one keeps the last good one for scrapes, whose
+    /// tw_snapshot_age_seconds then grows; each new error is logged once.
+    fn refresh(&self, every: Duration) {
+        let Some(latest) = &self.latest else { return };
+        loop {
+            let start = Instant::now();
+            // Written here, once per snapshot, rather than per scrape.
+            let taken = self.collect().and_then(|snap| {
+                let at = Instant::now();
+                let mut text = Vec::with_capacity(32 * 1024);
+                let mut openmetrics = Vec::with_capacity(32 * 1024);
+                let top = self.cfg.top;
+                render::prometheus::render_snapshot(&snap, top, Dialect::Text, &mut text)?;
+                render::prometheus::render_snapshot(
+                    &snap,
+                    top,
+                    Dialect::OpenMetrics,
+                    &mut openmetrics,
+                )?;
+                Ok(Rendered {
+                    text,
+                    openmetrics,
+                    at,
+                })
+            });
+            let mut l = latest.lock().unwrap_or_else(|p| p.into_inner());
+            match taken {
+                Ok(rendered) => {
+                    l.snap = Some(Arc::new(rendered));
+                    l.error = None;
+                }
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    if l.error.as_ref() != Some(&e) {
+                        log(&format!("background snapshot: {e}"));
+                    }
+                    l.error = Some(e);
+                }
+            }
+            drop(l);
+            thread::sleep(every.saturating_sub(start.elapsed()));
+        }
+    }
+
+    /// A scrape with `--refresh`: the latest snapshot and the live counters.
+    /// Never waits for a dump: only for the lock, which the refreshing thread
+    /// holds just to swap the snapshot in.
+    fn answer_from_latest(&self, latest: &Mutex<Latest>, dialect: Dialect) -> Reply {
+        let (snap, error) = {
+            let l = latest.lock().unwrap_or_else(|p| p.into_inner());
+            (l.snap.clone(), l.error.clone())
+        };
+        let Some(snap) = snap else {
+            return match error {
+                Some(e) => Reply::error(500, format!("tw: {e}")),
+                None => Reply::error(503, FIRST_SNAPSHOT.into()),
+            };
+        };
+        let mut body = match dialect {
+            Dialect::Text => snap.text.clone(),
+            Dialect::OpenMetrics => snap.openmetrics.clone(),
+        };
+        match self.render_extras(&mut body, Some(snap.at.elapsed()), dialect) {
+            Ok(()) => exposition(dialect, body),
+            Err(e) => Reply::error(500, format!("tw: {e:#}")),
+        }
     }
 }
 
