@@ -218,6 +218,9 @@ pub struct EventCounters {
     pub lost: u64,
     /// Records that did not decode (a program/decoder mismatch).
     pub undecodable: u64,
+    /// Program runs the kernel skipped (the program was already running on
+    /// that CPU): their events are missing.
+    pub skipped: u64,
 }
 
 impl EventCounters {
@@ -230,6 +233,7 @@ impl EventCounters {
             processes: Capped::new(cap),
             lost: 0,
             undecodable: 0,
+            skipped: 0,
         }
     }
 

@@ -221,6 +221,12 @@ fn events(w: &mut Exposition, c: &EventCounters) -> io::Result<()> {
             "Event records that did not decode (the eBPF object and tw disagree: a bug).",
             c.undecodable,
         ),
+        (
+            "tw_events_skipped_total",
+            "Runs of the eBPF programs the kernel skipped because the program was already \
+             running on that CPU: the event counters may be low by this much.",
+            c.skipped,
+        ),
     ] {
         w.family(name, "counter", help)?;
         w.sample(name, &[], n)?;
@@ -800,10 +806,12 @@ mod tests {
         assert!(has("tw_events_total{event=\"time_wait\"} 2"));
         assert!(has("tw_events_lost_total 3"));
         assert!(has("tw_events_undecodable_total 0"));
-        // 9 kinds; 5 kinds x (1 destination + other, other, 1 process + other).
+        assert!(has("tw_events_skipped_total 0"));
+        // 9 kinds; 5 kinds x (1 destination + other, other, 1 process + other);
+        // lost, undecodable, skipped.
         assert_eq!(
             text.lines().filter(|l| !l.starts_with('#')).count(),
-            9 + 5 * 5 + 2
+            9 + 5 * 5 + 3
         );
     }
 

@@ -626,6 +626,7 @@ fn count_events(mut ev: Events, counters: &Mutex<EventCounters>) {
         // Both are totals since the programs were loaded.
         c.lost = lost;
         c.undecodable = ev.tracer.undecodable;
+        c.skipped = ev.tracer.skipped();
     }
 }
 
