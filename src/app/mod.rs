@@ -212,6 +212,7 @@ pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Out
                 &args,
                 cx.format,
                 cx.tty,
+                &cx.spec,
                 cx.source.into(),
                 &cx.filter,
                 out,

@@ -130,7 +130,7 @@ impl crate::model::Consumer for ListenerScan {
 /// Tells the programs who owns the listeners that exist already (one dump
 /// of LISTEN sockets per namespace and one walk of /proc/*/fd, as `-p`
 /// does), so connections they accept are credited to their process.
-fn seed_listeners(tracer: &mut Tracer, spec: &SourceSpec, err: &mut dyn Write) -> Result<()> {
+pub(crate) fn seed_listeners(tracer: &mut Tracer, spec: &SourceSpec, err: &mut dyn Write) -> Result<()> {
     let mut places: Vec<(NetnsChoice, std::path::PathBuf)> = match &spec.netns {
         NetnsChoice::Current => vec![(NetnsChoice::Current, "/proc/self/ns/net".into())],
         NetnsChoice::One(ns) => vec![(NetnsChoice::One(ns.clone()), ns.path.clone())],
@@ -174,7 +174,7 @@ fn seed_listeners(tracer: &mut Tracer, spec: &SourceSpec, err: &mut dyn Write) -
 
 /// The flags and expression tw's other commands take, applied to the
 /// event's socket (its state aside).
-fn wanted(filter: &Filter, e: &Event) -> bool {
+pub(crate) fn wanted(filter: &Filter, e: &Event) -> bool {
     let mut s = Socket::new(e.family, TcpState::Established, e.local, e.peer);
     s.direction = e.direction;
     filter.family.is_none_or(|f| f == e.family)
