@@ -130,7 +130,11 @@ impl crate::model::Consumer for ListenerScan {
 /// Tells the programs who owns the listeners that exist already (one dump
 /// of LISTEN sockets per namespace and one walk of /proc/*/fd, as `-p`
 /// does), so connections they accept are credited to their process.
-pub(crate) fn seed_listeners(tracer: &mut Tracer, spec: &SourceSpec, err: &mut dyn Write) -> Result<()> {
+pub(crate) fn seed_listeners(
+    tracer: &mut Tracer,
+    spec: &SourceSpec,
+    err: &mut dyn Write,
+) -> Result<()> {
     let mut places: Vec<(NetnsChoice, std::path::PathBuf)> = match &spec.netns {
         NetnsChoice::Current => vec![(NetnsChoice::Current, "/proc/self/ns/net".into())],
         NetnsChoice::One(ns) => vec![(NetnsChoice::One(ns.clone()), ns.path.clone())],

@@ -116,7 +116,9 @@ pub fn start_events(
         return Ok((None, None));
     }
     let scope = match &spec.netns {
-        NetnsChoice::One(ns) => Scope::of(&ns.path).map_err(|e| anyhow!("--netns {}: {e}", ns.label)),
+        NetnsChoice::One(ns) => {
+            Scope::of(&ns.path).map_err(|e| anyhow!("--netns {}: {e}", ns.label))
+        }
         _ => Scope::of("/proc/self/ns/net".as_ref()).map_err(|e| anyhow!("watch: {e}")),
     }?;
     let mut tracer = match Tracer::start(scope) {
@@ -228,8 +230,8 @@ impl Sampling {
     /// need them.
     pub fn with_events(mut self, events: Option<Events>) -> Sampling {
         if events.is_some() {
-            self.watcher = std::mem::replace(&mut self.watcher, Watcher::new(0, StateSet::ALL))
-                .with_events();
+            self.watcher =
+                std::mem::replace(&mut self.watcher, Watcher::new(0, StateSet::ALL)).with_events();
         }
         self.events = events;
         self

@@ -21,12 +21,12 @@ pub use record::{
 use crate::analyze::aggregate::{Destination, TW_SLOTS};
 use crate::analyze::doctor::{self, Scan};
 use crate::analyze::inflow::RATE_SECS;
-use events::{EventCounts, Expiries, Interval, Projection};
 use crate::model::abi::TIME_WAIT_SECS;
-use crate::model::facts::Facts;
 use crate::model::event::{Event, EventKind};
+use crate::model::facts::Facts;
 use crate::model::ports::{port_capacity, PortRange, DEFAULT_PORT_RANGE};
 use crate::model::{Consumer, Direction, Flow, Socket, StateSet, TcpState};
+use events::{EventCounts, Expiries, Interval, Projection};
 
 /// TCP_TIMEWAIT_LEN in milliseconds.
 const TIME_WAIT_MS: i64 = TIME_WAIT_SECS as i64 * 1000;
@@ -550,7 +550,9 @@ impl Watcher {
             inbound: snap.inbound,
             outbound: snap.outbound,
             new: watched.then_some(snap.new),
-            inflow_per_s: interval_ms.filter(|_| watched).map(|ms| per_s(snap.new, ms)),
+            inflow_per_s: interval_ms
+                .filter(|_| watched)
+                .map(|ms| per_s(snap.new, ms)),
             rate_per_s: rate,
             rate_window_s: rate.map(|_| window_ms as f64 / 1000.0),
             forecast: rate.map(|r| (r * TIME_WAIT_SECS as f64).round() as u64),
@@ -1035,6 +1037,96 @@ pub(crate) mod tests {
         // At 0.4/s those 10 ports take 25 s, but 30 free up at 21 s: then
         // 40 free at 0.4/s, past 60 s: never.
         assert_eq!(exhaustion(100, 60, &late, 0.4), None);
+    }
+
+    /// An event toward 127.0.0.2:80 from 127.0.0.1:port by pid 42.
+    fn event(kind: EventKind, port: u16) -> Event {
+        Event {
+            ts_ns: 0,
+            netns: 1,
+            kind,
+            process: crate::model::event::Process {
+                pid: 42,
+                comm: "driver".into(),
+            },
+            family: Family::Inet,
+            local: Endpoint::new("127.0.0.1".parse().unwrap(), port),
+            peer: Endpoint::new("127.0.0.2".parse().unwrap(), 80),
+            direction: Some(Direction::Outbound),
+            substate: None,
+        }
+    }
+
+    #[test]
+    fn with_events_the_inflow_is_counted_and_projected_between_dumps() {
+        let mut w = Watcher::new(5, StateSet::ALL).with_events();
+        // The dump at 0 (read until 5 ms): 10 TIME_WAIT with 30 s left.
+        let base: Vec<Socket> = (0..10).map(|i| tw(40000 + i, 30_000)).collect();
+        let r = sample(&mut w, 0, 0, &base);
+        assert_eq!(r.dump_age_s, Some(0.0));
+        w.dump_ended(5);
+        // One entry the dump listed already (during its read), 20 after it,
+        // a connect() that found no port and one takeover.
+        w.event(&event(EventKind::TimeWait, 40000), 3);
+        for i in 0..20 {
+            w.event(
+                &event(EventKind::TimeWait, 40010 + i),
+                100 + i64::from(i) * 40,
+            );
+        }
+        w.event(&event(EventKind::ConnectFail, 0), 500);
+        w.event(&event(EventKind::TwReuse, 40003), 600);
+        let mut f = facts(0);
+        f.sockstat.tcp_tw = Some(29);
+        let r = w.project(1000, 1e9 + 1.0, &f).unwrap();
+        assert_eq!(r.inflow_from, Some(InflowFrom::Events));
+        assert_eq!(r.dump_age_s, Some(1.0));
+        let t = &r.time_wait;
+        assert_eq!((t.new, t.inflow_per_s), (Some(21), Some(21.0)));
+        assert_eq!((t.connect_failed, t.tw_reused), (Some(1), Some(1)));
+        assert_eq!((t.count, t.count_from), (29, Some(CountFrom::Sockstat)));
+        // 10 + 20 - 1 taken over, all outbound.
+        assert_eq!((t.outbound, t.inbound), (29, 0));
+        assert_eq!(t.left_5s_slots.iter().sum::<u64>(), 29);
+        let d = &r.destinations[0];
+        assert_eq!((d.time_wait, d.held, d.new), (29, 29, Some(21)));
+        assert_eq!((d.connect_failed, d.tw_reused), (Some(1), Some(1)));
+        assert_eq!(d.rate_per_s, Some(21.0));
+        let p = &r.processes.as_ref().unwrap()[0];
+        assert_eq!((p.pid, p.comm.as_str(), p.time_wait), (42, "driver", 21));
+        assert_eq!(r.states.time_wait, 29);
+        assert_eq!(r.total, 29);
+
+        // 40 s on, nothing new: the dump's 9 left expired (30 s, up to 5.1 s
+        // late), the 20 entered since stay.
+        f.sockstat.tcp_tw = Some(20);
+        let r = w.project(41_000, 1e9 + 41.0, &f).unwrap();
+        assert_eq!(r.time_wait.new, Some(0));
+        assert_eq!(r.destinations[0].time_wait, 20);
+        assert_eq!(r.dump_age_s, Some(41.0));
+        assert_eq!(r.time_wait.forecast, None, "the inflow stopped");
+        // Without sockstat the count is the projection's.
+        let r = w.project(42_000, 1e9 + 42.0, &facts(0)).unwrap();
+        assert_eq!(
+            (r.time_wait.count, r.time_wait.count_from),
+            (20, Some(CountFrom::Projection))
+        );
+    }
+
+    #[test]
+    fn without_events_records_say_the_inflow_is_from_timers_and_nothing_more() {
+        let mut w = Watcher::new(5, StateSet::ALL);
+        sample(&mut w, 0, 0, &[]);
+        assert!(w.project(1000, 1e9, &facts(0)).is_none());
+        let r = sample(&mut w, 1000, 0, &[tw(40000, 59_000)]);
+        assert_eq!(r.inflow_from, Some(InflowFrom::Timers));
+        assert_eq!(r.time_wait.new, Some(1));
+        assert_eq!((r.dump_age_s, r.processes.as_ref()), (None, None));
+        assert_eq!(r.time_wait.connect_failed, None);
+        let line = serde_json::to_string(&r).unwrap();
+        for absent in ["dump_age_s", "processes", "connect_failed", "count_from"] {
+            assert!(!line.contains(absent), "{line}");
+        }
     }
 
     #[test]
