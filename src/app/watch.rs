@@ -379,11 +379,11 @@ impl crate::tui::Feed for Sampling {
     }
 }
 
-/// `tw watch`: `format` as given (`None`: decide by `tty`).
+/// `tw watch`: `format` as given (`None`: decide by whether stdout is a
+/// terminal, `tty`).
 pub fn run(
     args: &WatchArgs,
-    format: Option<Format>,
-    tty: bool,
+    (format, tty): (Option<Format>, bool),
     spec: &SourceSpec,
     source: Arc<dyn Source>,
     filter: &Filter,
