@@ -437,14 +437,16 @@ impl Watcher {
         };
         let outbound = p.outbound.count(now_ms).min(count);
         let interval = std::mem::take(&mut ev.interval);
+        let known: std::collections::HashSet<&Destination> =
+            dumped.dests.iter().map(|x| &x.0).collect();
         let mut dests: Vec<DestSnapshot> = dumped
             .dests
             .iter()
-            .map(|&(d, other, preferred)| (d, other, preferred))
+            .copied()
             .chain(
                 p.dests
                     .keys()
-                    .filter(|d| !dumped.dests.iter().any(|x| x.0 == **d))
+                    .filter(|d| !known.contains(d))
                     .map(|d| (*d, 0, 0)),
             )
             .map(|(d, other, held_preferred)| {
