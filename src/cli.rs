@@ -591,7 +591,7 @@ pub struct WatchArgs {
     /// With events: seconds between full dumps of the table (states, ports
     /// held); between them TIME_WAIT comes from /proc/net/sockstat and the
     /// events. 0 dumps every interval. [default: auto: every interval while
-    /// a dump costs under 1% of a core, at most every 30 s]
+    /// a dump costs under 1% of a core, at least every 60 s]
     #[arg(long, value_name = "SECONDS", value_parser = parse_dump_every)]
     pub dump_every: Option<Duration>,
 

@@ -64,9 +64,11 @@ pub struct Options {
 /// Auto `--dump-every`: a dump's wall time x this is the time to the next,
 /// so dumps take about 1% of a core (a dump is CPU in the kernel and in tw).
 const AUTO_DUMP_FACTOR: u32 = 100;
-/// ... but at most this long apart, so states and the ports held in states
-/// other than TIME_WAIT are never older than half a TIME_WAIT's life.
-const AUTO_DUMP_MAX: Duration = Duration::from_secs(30);
+/// ... but at most this long apart: a TIME_WAIT's life, after which every
+/// TIME_WAIT the last dump saw has expired and what the projection holds is
+/// all events; the states and the ports held in other states are never
+/// older than that.
+const AUTO_DUMP_MAX: Duration = Duration::from_secs(60);
 /// The ring buffer (4 MiB) is drained at least this often while waiting for
 /// a beat, as `tw trace` does: 200 ms of 5,000 connections/s is about
 /// 360 KB.

@@ -176,9 +176,34 @@ impl Expiries {
         })
     }
 
-    /// Sockets held at `now_ms`.
+    /// Sockets held at `now_ms`, and per whole second left (0..=60), in one
+    /// pass: [`Expiries::count`] and [`Expiries::seconds_left`] together.
+    pub fn at(&self, now_ms: i64) -> (u64, [u64; 61]) {
+        let mut f = [0.0f64; 61];
+        let mut total = 0.0;
+        for (n, left) in self.held(now_ms) {
+            f[(left as usize).min(60)] += n;
+            total += n;
+        }
+        (total.round() as u64, f.map(|v| v.round() as u64))
+    }
+
+    /// Sockets held at `now_ms`. Called for every destination every
+    /// interval (thousands at a million sockets): whole entries are summed
+    /// as integers.
     pub fn count(&self, now_ms: i64) -> u64 {
-        self.held(now_ms).map(|(n, _)| n).sum::<f64>().round() as u64
+        let (mut whole, mut part) = (0u64, 0.0f64);
+        for (&(from, to), &n) in &self.0 {
+            if to <= now_ms {
+                continue;
+            }
+            if from >= now_ms {
+                whole += n;
+            } else {
+                part += n as f64 * (to - now_ms) as f64 / (to - from) as f64;
+            }
+        }
+        whole + part.round() as u64
     }
 
     /// Sockets held at `now_ms` per 5 s slot of time left (as
@@ -213,7 +238,17 @@ impl Expiries {
 pub struct Projection {
     pub all: Expiries,
     pub outbound: Expiries,
-    pub dests: HashMap<Destination, Expiries>,
+    pub dests: HashMap<Destination, DestProjection>,
+}
+
+/// One destination between dumps.
+#[derive(Debug, Default)]
+pub struct DestProjection {
+    pub time_wait: Expiries,
+    /// As the last dump saw them: ports held in other states, and held
+    /// ports of the parity connect() tries first.
+    pub other: u64,
+    pub held_preferred: u64,
 }
 
 impl Projection {
@@ -224,7 +259,7 @@ impl Projection {
                 self.all.entered(at_ms);
                 if let Some(d) = dest {
                     self.outbound.entered(at_ms);
-                    self.dests.entry(d).or_default().entered(at_ms);
+                    self.dests.entry(d).or_default().time_wait.entered(at_ms);
                 }
             }
             EventKind::TwReuse => {
@@ -232,7 +267,7 @@ impl Projection {
                 if let Some(d) = dest {
                     self.outbound.taken_over(at_ms);
                     if let Some(e) = self.dests.get_mut(&d) {
-                        e.taken_over(at_ms);
+                        e.time_wait.taken_over(at_ms);
                     }
                 }
             }
@@ -240,13 +275,14 @@ impl Projection {
         }
     }
 
-    /// Forgets what expired by `now_ms`, and destinations left with none.
+    /// Forgets what expired by `now_ms`, and destinations left holding
+    /// nothing.
     pub fn prune(&mut self, now_ms: i64) {
         self.all.prune(now_ms);
         self.outbound.prune(now_ms);
         self.dests.retain(|_, e| {
-            e.prune(now_ms);
-            !e.is_empty()
+            e.time_wait.prune(now_ms);
+            !e.time_wait.is_empty() || e.other > 0
         });
     }
 }
@@ -354,6 +390,8 @@ mod tests {
         assert_eq!((s[1], s[7], s.iter().sum::<u64>()), (100, 50, 150));
         let secs = e.seconds_left(5_000);
         assert_eq!((secs[7], secs[37]), (100, 50));
+        assert_eq!(e.at(5_000), (150, secs));
+        assert_eq!(e.at(12_548).0, mid);
     }
 
     #[test]
@@ -366,21 +404,27 @@ mod tests {
         let mut left = [0u64; 61];
         left[1] = 10;
         p.all = Expiries::from_dump(0, &left);
-        p.dests.insert(d, Expiries::from_dump(0, &left));
+        p.dests.insert(
+            d,
+            DestProjection {
+                time_wait: Expiries::from_dump(0, &left),
+                ..DestProjection::default()
+            },
+        );
         // 300 enter over the next second, toward d.
         for k in 0..300 {
             p.event(EventKind::TimeWait, k * 1000 / 300, Some(d));
         }
-        assert_eq!(p.dests[&d].count(1_000), 310);
+        assert_eq!(p.dests[&d].time_wait.count(1_000), 310);
         // Two are taken over: the oldest ones go.
         p.event(EventKind::TwReuse, 1_000, Some(d));
         p.event(EventKind::TwReuse, 1_000, Some(d));
-        assert_eq!(p.dests[&d].count(1_000), 308);
+        assert_eq!(p.dests[&d].time_wait.count(1_000), 308);
         assert_eq!(p.all.count(1_000), 308);
         // At 10 s the dump's other 8 are gone (1-2 s left, at most 6.1 s
         // with the wheel); the 300 new ones stay until 60 s: 50-55 s left.
-        assert_eq!(p.dests[&d].count(10_000), 300);
-        let s = p.dests[&d].slots(10_000);
+        assert_eq!(p.dests[&d].time_wait.count(10_000), 300);
+        let s = p.dests[&d].time_wait.slots(10_000);
         assert_eq!((s[9], s[10]), (0, 300), "{s:?}");
         // Past 65.1 s everything is gone, and pruning drops the destination.
         p.prune(66_000);

@@ -85,7 +85,14 @@ struct Sampler {
     /// outbound ones in the ephemeral range (for the events' projection).
     all_left: [u64; 61],
     out_left: [u64; 61],
+    /// With events: the tuple differences are not needed.
+    events: bool,
 }
+
+/// With events, a dump keeps the tuples of TIME_WAIT sockets that entered
+/// it this recently (ms before the dump began): only those can also be an
+/// event polled after the dump.
+const RECENT_MS: i64 = 2000;
 
 impl Sampler {
     fn entered(&self, s: &Socket) -> i64 {
@@ -119,13 +126,24 @@ impl Consumer for Sampler {
         if s.state != TcpState::TimeWait {
             return Flow::Continue(());
         }
-        let key = tuple_key(s);
         let entered = self.entered(s);
-        let new = self
-            .prev
-            .get(&key)
-            .is_none_or(|&before| entered > before + REENTRY_SLACK_MS);
-        self.cur.insert(key, entered);
+        let new = if self.events {
+            // The events count the inflow; the dump keeps only the tuples
+            // an event polled after it could also be (see Watcher::event),
+            // which saves a million hash inserts at a million sockets.
+            if entered >= self.now_ms - RECENT_MS {
+                self.cur.insert(tuple_key(s), entered);
+            }
+            false
+        } else {
+            let key = tuple_key(s);
+            let new = self
+                .prev
+                .get(&key)
+                .is_none_or(|&before| entered > before + REENTRY_SLACK_MS);
+            self.cur.insert(key, entered);
+            new
+        };
         self.new += u64::from(new);
         let secs = s.timewait_ms().map_or(0, |ms| ms / 1000).min(60) as usize;
         self.all_left[secs] += 1;
@@ -194,7 +212,10 @@ struct DestSnapshot {
     held_preferred: u64,
     time_wait: u64,
     new: u64,
-    left: [u64; 61],
+    /// TIME_WAIT by whole seconds left; `None` between dumps for a
+    /// destination with no inflow in the rate window, where only their sum
+    /// (`time_wait`) matters to the forecasts.
+    left: Option<Box<[u64; 61]>>,
     first_rate: f64,
     events: Option<EventCounts>,
 }
@@ -205,9 +226,6 @@ struct Dumped {
     at_ms: i64,
     total: u64,
     states: StateCounts,
-    /// Per destination: ports held in states other than TIME_WAIT, and
-    /// held of the first-choice parity.
-    dests: Vec<(Destination, u64, u64)>,
     range: PortRange,
 }
 
@@ -221,6 +239,8 @@ struct EventState {
     /// may be in it already.
     dump_start_ms: i64,
     dump_end_ms: i64,
+    /// When the projection last dropped what expired.
+    pruned_ms: i64,
 }
 
 /// Turns samples into [`Record`]s.
@@ -252,6 +272,7 @@ impl Watcher {
                 listened: HashMap::new(),
                 all_left: [0; 61],
                 out_left: [0; 61],
+                events: false,
             },
             last: None,
             start_ms: 0,
@@ -272,6 +293,7 @@ impl Watcher {
     /// The inflow comes from events ([`Watcher::event`]), exact, and
     /// [`Watcher::project`] can stand in for a dump.
     pub fn with_events(mut self) -> Watcher {
+        self.sampler.events = true;
         self.events = Some(EventState {
             range: DEFAULT_PORT_RANGE,
             interval: Interval::default(),
@@ -279,6 +301,7 @@ impl Watcher {
             dumped: None,
             dump_start_ms: i64::MIN,
             dump_end_ms: i64::MIN,
+            pruned_ms: 0,
         });
         self
     }
@@ -299,7 +322,7 @@ impl Watcher {
         // Up to the end of the last dump, the dump may have seen the socket
         // already: a TIME_WAIT it listed is counted, a takeover of one it
         // did not list happened before it read that bucket.
-        if at_ms <= ev.dump_end_ms && at_ms >= ev.dump_start_ms - 1000 {
+        if at_ms <= ev.dump_end_ms && at_ms >= ev.dump_start_ms - RECENT_MS / 2 {
             let listed = self
                 .sampler
                 .prev
@@ -373,7 +396,7 @@ impl Watcher {
                         held_preferred: u.held_preferred,
                         time_wait: tw.count,
                         new: tw.new,
-                        left: tw.left,
+                        left: Some(Box::new(tw.left)),
                         first_rate: u.inflow.recent_per_s(),
                         events: None,
                     }
@@ -388,7 +411,12 @@ impl Watcher {
                 dests: HashMap::new(),
             };
             for (d, tw) in &s.dests {
-                p.dests.insert(*d, Expiries::from_dump(now_ms, &tw.left));
+                p.dests.entry(*d).or_default().time_wait = Expiries::from_dump(now_ms, &tw.left);
+            }
+            for d in &snap.dests {
+                let e = p.dests.entry(d.d).or_default();
+                e.other = d.held.saturating_sub(d.time_wait);
+                e.held_preferred = d.held_preferred;
             }
             ev.projection = p;
             ev.range = snap.range;
@@ -398,11 +426,6 @@ impl Watcher {
                 at_ms: now_ms,
                 total: snap.total,
                 states: snap.states,
-                dests: snap
-                    .dests
-                    .iter()
-                    .map(|d| (d.d, d.held.saturating_sub(d.time_wait), d.held_preferred))
-                    .collect(),
                 range: snap.range,
             });
             std::mem::take(&mut ev.interval)
@@ -429,7 +452,11 @@ impl Watcher {
         let ev = self.events.as_mut()?;
         let dumped = ev.dumped.clone()?;
         let p = &mut ev.projection;
-        p.prune(now_ms);
+        // Pruning only frees memory (counts skip what expired): every 10 s.
+        if now_ms - ev.pruned_ms >= 10_000 {
+            p.prune(now_ms);
+            ev.pruned_ms = now_ms;
+        }
         let projected = p.all.count(now_ms);
         let (count, count_from) = match facts.sockstat.tcp_tw {
             Some(n) => (n.max(0) as u64, CountFrom::Sockstat),
@@ -437,28 +464,33 @@ impl Watcher {
         };
         let outbound = p.outbound.count(now_ms).min(count);
         let interval = std::mem::take(&mut ev.interval);
-        let known: std::collections::HashSet<&Destination> =
-            dumped.dests.iter().map(|x| &x.0).collect();
-        let mut dests: Vec<DestSnapshot> = dumped
+        // The histogram of time left only where there is inflow to forecast
+        // from; elsewhere the count is all the forecast needs.
+        let flowing: std::collections::HashSet<Destination> = interval
+            .by_dest
+            .iter()
+            .filter(|(_, e)| e.time_wait > 0)
+            .map(|(d, _)| *d)
+            .chain(self.window.iter().flat_map(|w| w.by_dest.keys().copied()))
+            .collect();
+        let flowing = |d: &Destination| !flowing.is_empty() && flowing.contains(d);
+        let mut dests: Vec<DestSnapshot> = p
             .dests
             .iter()
-            .copied()
-            .chain(
-                p.dests
-                    .keys()
-                    .filter(|d| !known.contains(d))
-                    .map(|d| (*d, 0, 0)),
-            )
-            .map(|(d, other, held_preferred)| {
-                let e = p.dests.get(&d);
-                let tw = e.map_or(0, |e| e.count(now_ms));
+            .map(|(d, e)| {
+                let (time_wait, left) = if flowing(d) {
+                    let (n, left) = e.time_wait.at(now_ms);
+                    (n, Some(Box::new(left)))
+                } else {
+                    (e.time_wait.count(now_ms), None)
+                };
                 DestSnapshot {
-                    d,
-                    held: other + tw,
-                    held_preferred,
-                    time_wait: tw,
+                    d: *d,
+                    held: e.other + time_wait,
+                    held_preferred: e.held_preferred,
+                    time_wait,
                     new: 0,
-                    left: e.map_or([0; 61], |e| e.seconds_left(now_ms)),
+                    left,
                     first_rate: 0.0,
                     events: None,
                 }
@@ -523,7 +555,12 @@ impl Watcher {
             self.window.push_back(Step {
                 ms,
                 new: snap.new,
-                by_dest: snap.dests.iter().map(|d| (d.d, d.new)).collect(),
+                by_dest: snap
+                    .dests
+                    .iter()
+                    .filter(|d| d.new > 0)
+                    .map(|d| (d.d, d.new))
+                    .collect(),
             });
             // Keep the newest steps that fit the window, at least one.
             while self.window.len() > 1
@@ -574,6 +611,16 @@ impl Watcher {
         let recycled_now = last
             .and_then(|l| delta(mark.kernel_recycled, l.kernel_recycled))
             .is_some_and(|n| n > 0);
+        // New TIME_WAIT per destination over the window, once (the
+        // destinations with none are most of them at a million sockets).
+        let mut in_window: HashMap<Destination, u64> = HashMap::new();
+        for w in &self.window {
+            for (d, n) in &w.by_dest {
+                *in_window.entry(*d).or_default() += n;
+            }
+        }
+        let empty_last = HashMap::new();
+        let last_step = self.window.back().map_or(&empty_last, |w| &w.by_dest);
         // TIME_WAIT the naive forecast counts but tcp_tw_reuse takes over.
         let mut reused_away = 0.0;
         let mut destinations: Vec<DestinationRecord> = snap
@@ -581,25 +628,27 @@ impl Watcher {
             .iter()
             .map(|u| {
                 let d = u.d;
+                let lookup = |m: &HashMap<Destination, u64>| {
+                    if m.is_empty() {
+                        0
+                    } else {
+                        m.get(&d).copied().unwrap_or(0)
+                    }
+                };
                 let rate = watched
-                    .then(|| {
-                        let n = self
-                            .window
-                            .iter()
-                            .filter_map(|w| w.by_dest.get(&d))
-                            .sum::<u64>();
-                        per_s(n, window_ms)
-                    })
+                    .then(|| per_s(lookup(&in_window), window_ms))
                     .or(first.then_some(u.first_rate));
                 let other = u.held.saturating_sub(u.time_wait);
                 let r = rate.unwrap_or(0.0);
+                let left = u.left.as_deref().copied().unwrap_or_else(|| {
+                    // No inflow: only the sum counts (exhaustion's `full now`).
+                    let mut l = [0; 61];
+                    l[60] = u.time_wait;
+                    l
+                });
                 // The inflow stopped: nothing more to forecast; what is held
                 // drains as the timers run out.
-                let stopped = watched
-                    && self
-                        .window
-                        .back()
-                        .is_some_and(|w| w.by_dest.get(&d).copied().unwrap_or(0) == 0);
+                let stopped = watched && lookup(last_step) == 0;
                 let naive = (r * TIME_WAIT_SECS as f64).round() as u64;
                 let (settles_at, exhausted_in_s) = if stopped {
                     (other, None)
@@ -616,12 +665,10 @@ impl Watcher {
                     let fills = other as f64 + r >= usable as f64;
                     (
                         other + naive.min(cap_tw),
-                        fills
-                            .then(|| exhaustion(usable, other, &u.left, r))
-                            .flatten(),
+                        fills.then(|| exhaustion(usable, other, &left, r)).flatten(),
                     )
                 } else {
-                    (other + naive, exhaustion(usable, other, &u.left, r))
+                    (other + naive, exhaustion(usable, other, &left, r))
                 };
                 DestinationRecord {
                     local: d.local.to_string(),
@@ -1062,8 +1109,10 @@ pub(crate) mod tests {
     #[test]
     fn with_events_the_inflow_is_counted_and_projected_between_dumps() {
         let mut w = Watcher::new(5, StateSet::ALL).with_events();
-        // The dump at 0 (read until 5 ms): 10 TIME_WAIT with 30 s left.
-        let base: Vec<Socket> = (0..10).map(|i| tw(40000 + i, 30_000)).collect();
+        // The dump at 0 (read until 5 ms): 9 TIME_WAIT with 30 s left, and
+        // one that entered it as the dump began.
+        let mut base: Vec<Socket> = (1..10).map(|i| tw(40000 + i, 30_000)).collect();
+        base.push(tw(40000, 60_000));
         let r = sample(&mut w, 0, 0, &base);
         assert_eq!(r.dump_age_s, Some(0.0));
         w.dump_ended(5);
@@ -1099,19 +1148,19 @@ pub(crate) mod tests {
         assert_eq!(r.states.time_wait, 29);
         assert_eq!(r.total, 29);
 
-        // 40 s on, nothing new: the dump's 9 left expired (30 s, up to 5.1 s
-        // late), the 20 entered since stay.
-        f.sockstat.tcp_tw = Some(20);
+        // 40 s on, nothing new: the dump's 8 older ones left expired (30 s,
+        // up to 5.1 s late); the one that entered at 0 and the 20 since stay.
+        f.sockstat.tcp_tw = Some(21);
         let r = w.project(41_000, 1e9 + 41.0, &f).unwrap();
         assert_eq!(r.time_wait.new, Some(0));
-        assert_eq!(r.destinations[0].time_wait, 20);
+        assert_eq!(r.destinations[0].time_wait, 21);
         assert_eq!(r.dump_age_s, Some(41.0));
         assert_eq!(r.time_wait.forecast, None, "the inflow stopped");
         // Without sockstat the count is the projection's.
         let r = w.project(42_000, 1e9 + 42.0, &facts(0)).unwrap();
         assert_eq!(
             (r.time_wait.count, r.time_wait.count_from),
-            (20, Some(CountFrom::Projection))
+            (21, Some(CountFrom::Projection))
         );
     }
 
