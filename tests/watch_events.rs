@@ -503,3 +503,80 @@ fn events_off_samples_every_interval_as_before() {
     let seen = sum(&recs, |r| r["time_wait"]["new"].as_u64().unwrap());
     assert!(within(seen, made, 2.0), "{seen} of {made}");
 }
+
+#[test]
+fn a_bad_events_or_dump_every_value_says_what_to_give() {
+    for (args, want) in [
+        (&["watch", "--events", "maybe"][..], "--events"),
+        (
+            &["watch", "--dump-every", "x"][..],
+            "expected seconds from 0",
+        ),
+        (&["watch", "--dump-every", "601"][..], "to 600"),
+    ] {
+        let o = run_bounded(Command::new(TW).args(args));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn with_a_filter_sockstat_cannot_honour_every_interval_is_a_full_dump() {
+    let ns = Netns::new("watchev-filter");
+    let wanted = Server::start(&ns, "127.0.0.1:5004", false);
+    let other = Server::start(&ns, "127.0.0.1:5005", false);
+    let mut watch = Watch::start(&[
+        "--netns",
+        ns.name(),
+        "--events",
+        "on",
+        "--dump-every",
+        "30",
+        "--dport",
+        "5004",
+        "--interval",
+        "1s",
+        "--count",
+        "5",
+    ]);
+    let first = watch.first();
+    let (ns_name, to_other) = (ns.name().to_string(), other.addr.to_string());
+    let noise = thread::spawn(move || {
+        run_bounded(
+            Command::new("ip")
+                .args(["netns", "exec", &ns_name])
+                .arg(driver_path())
+                .args(["close-first", &to_other, "100", "2"]),
+        )
+    });
+    let run = drive(&ns, &["close-first", &wanted.addr.to_string(), "100", "2"]);
+    assert!(noise.join().unwrap().status.success());
+    let (rest, err) = watch.finish(30);
+    assert!(err.is_empty(), "{err}");
+    let mut recs = vec![first];
+    recs.extend(rest);
+    for r in &recs {
+        // sockstat counts every TIME_WAIT of the namespace, so each sample dumps.
+        assert_eq!(r["dump_age_s"], 0.0, "{r}");
+        assert_eq!(r["time_wait"]["count_from"], "dump", "{r}");
+        for d in r["destinations"].as_array().unwrap() {
+            assert_eq!(d["peer"], wanted.addr.to_string().as_str(), "{d}");
+        }
+    }
+    // The events are filtered as the table is: only the wanted port's.
+    let entered = sum(&recs, |r| r["time_wait"]["new"].as_u64().unwrap());
+    let made = run.get("made");
+    assert!(
+        within(entered, made, 2.0),
+        "{entered} of {made} toward :5004"
+    );
+    let last = recs.last().unwrap();
+    let count = last["time_wait"]["count"].as_u64().unwrap();
+    assert!(
+        within(count, made, 2.0),
+        "count {count}, made {made} toward :5004"
+    );
+}

@@ -506,6 +506,33 @@ mod tests {
     }
 
     #[test]
+    fn sockstat_answers_only_for_the_whole_namespace() {
+        use crate::model::Family;
+        assert!(sockstat_answers(&Filter::default()));
+        let only_tw = Filter {
+            states: StateSet::of(&[TcpState::TimeWait]),
+            ..Filter::default()
+        };
+        assert!(sockstat_answers(&only_tw));
+        for f in [
+            Filter {
+                family: Some(Family::Inet6),
+                ..Filter::default()
+            },
+            Filter {
+                direction: Some(crate::model::Direction::Outbound),
+                ..Filter::default()
+            },
+            Filter {
+                states: StateSet::of(&[TcpState::Established]),
+                ..Filter::default()
+            },
+        ] {
+            assert!(!sockstat_answers(&f), "{f:?}");
+        }
+    }
+
+    #[test]
     fn modes_follow_the_terminal_unless_told() {
         assert_eq!(mode(None, true).unwrap(), Mode::Live);
         assert_eq!(mode(None, false).unwrap(), Mode::JsonLines);
