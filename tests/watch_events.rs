@@ -432,6 +432,8 @@ fn without_privilege_watch_says_why_in_one_line_and_counts_from_timers() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("tw: watch: no eBPF events ("), "{err}");
     assert!(err.contains("root") && err.contains("timer ages"), "{err}");
+    // One line as written, not a source line's indentation inside it.
+    assert!(!err.contains("  "), "{err}");
     let recs: Vec<Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -455,6 +457,7 @@ fn without_privilege_watch_says_why_in_one_line_and_counts_from_timers() {
         "{err}"
     );
     assert!(err.contains("--events auto or off"), "{err}");
+    assert!(!err.contains("  "), "{err}");
     assert!(o.stdout.is_empty());
 }
 

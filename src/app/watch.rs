@@ -126,13 +126,15 @@ pub fn start_events(
     let mut tracer = match Tracer::start(scope) {
         Ok(t) => t,
         Err(why) if choice == EventsChoice::On => bail!(
-            "watch --events on: eBPF is unavailable: {why}; run tw as root on a kernel with              BTF, or use --events auto or off to watch from samples"
+            "watch --events on: eBPF is unavailable: {why}; run tw as root on a kernel with \
+             BTF, or use --events auto or off to watch from samples"
         ),
         Err(why) => {
             return Ok((
                 None,
                 Some(format!(
-                    "watch: no eBPF events ({why}); the inflow comes from timer ages and samples                      (--events off to not try)"
+                    "watch: no eBPF events ({why}); the inflow comes from timer ages and samples \
+                     (--events off to not try)"
                 )),
             ))
         }
