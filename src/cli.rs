@@ -333,8 +333,8 @@ pub struct Unsupported {
         global = true
     )]
     pub filter_file: Option<PathBuf>,
-    // ss's -E only: its long form, --events, is `tw serve --events`.
-    #[arg(short = 'E', hide = true, global = true)]
+    // ss's -E, short only: `--events` is `tw watch`'s and `tw serve`'s (eBPF events).
+    #[arg(short = 'E', id = "ss_events", hide = true, global = true)]
     pub events: bool,
     #[arg(short = 'Z', long = "context", hide = true, global = true)]
     pub context: bool,
@@ -387,7 +387,8 @@ impl Unsupported {
         if self.events {
             return say(
                 "-E",
-                "tw has no socket event stream; `tw watch` samples the table every interval",
+                "tw has no socket event stream; `tw trace` shows TCP events, and `tw watch` counts \
+                 TIME_WAIT inflow from them",
             );
         }
         if self.context || self.contexts {
@@ -608,12 +609,55 @@ pub struct WatchArgs {
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
-    /// Show the N destinations nearest to running out of ports.
+    /// Show the N destinations nearest to running out of ports (and, with
+    /// events, the N processes making the most TIME_WAIT).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top: usize,
 
+    /// Where the TIME_WAIT inflow comes from: eBPF events (exact, with
+    /// connect() failures, takeovers and the processes; needs root and a
+    /// kernel with BTF), samples of the table (timer ages), or events when
+    /// they can be had.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = EventsChoice::Auto)]
+    pub events: EventsChoice,
+
+    /// With events: seconds between full dumps of the table (states, ports
+    /// held); between them TIME_WAIT comes from /proc/net/sockstat and the
+    /// events. 0 dumps every interval. [default: auto: every interval while
+    /// a dump costs under 1% of a core, at least every 60 s]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_dump_every)]
+    pub dump_every: Option<Duration>,
+
     #[command(flatten)]
     pub expr: Expression,
+}
+
+/// `tw watch --events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EventsChoice {
+    /// Events when the kernel allows them, else samples (said once).
+    #[default]
+    Auto,
+    /// Events, or fail saying why not.
+    On,
+    /// Samples only: the inflow from 4-tuples new since the last sample.
+    Off,
+}
+
+/// `--dump-every`: whole or fractional seconds, 0 to 600.
+pub fn parse_dump_every(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let v: f64 = t
+        .strip_suffix('s')
+        .unwrap_or(t)
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && (0.0..=600.0).contains(v))
+        .ok_or_else(|| {
+            format!("expected seconds from 0 (every interval) to 600, such as 30, got {text:?}")
+        })?;
+    Ok(Duration::from_secs_f64(v))
 }
 
 #[derive(Debug, Args)]

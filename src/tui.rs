@@ -381,6 +381,9 @@ fn headline_text(r: &Record) -> Line<'static> {
                 spans.push(Span::raw("  settles at "));
                 spans.push(Span::styled(thousands(fc), BOLD));
             }
+            if let Some(e) = crate::render::watch::events_text(r) {
+                spans.push(Span::styled(format!("  ({e})"), DIM));
+            }
         }
     }
     Line::from(spans)
@@ -638,6 +641,9 @@ mod tests {
                 kernel_tw: rate.map(|r| r as i64),
                 kernel_recycled: Some(0),
                 left_5s_slots: left,
+                count_from: None,
+                connect_failed: None,
+                tw_reused: None,
             },
             destinations: vec![DestinationRecord {
                 local: "127.0.0.1".into(),
@@ -652,8 +658,14 @@ mod tests {
                 rate_per_s: rate,
                 settles_at: 20 + rate.map_or(0, |r| (r * 60.0) as u64),
                 exhausted_in_s: rate.map(|r| (2000 - (tw + 20)) as f64 / r),
+                connect_failed: None,
+                tw_reused: None,
             }],
             netns: None,
+            inflow_from: None,
+            dump_age_s: None,
+            processes: None,
+            events_lost: None,
         }
     }
 

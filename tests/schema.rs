@@ -229,6 +229,37 @@ fn live_outputs_of_every_command_validate_against_their_schemas() {
                 "json",
             ],
         ),
+        // Events with records between full dumps, and the samples alone.
+        (
+            "watch",
+            &[
+                "watch",
+                "--events",
+                "on",
+                "--dump-every",
+                "0.4",
+                "--interval",
+                "200ms",
+                "--count",
+                "3",
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "watch",
+            &[
+                "watch",
+                "--events",
+                "off",
+                "--interval",
+                "200ms",
+                "--count",
+                "3",
+                "--format",
+                "json",
+            ],
+        ),
     ];
     for (command, args) in runs {
         let o = ns.output(TW, args);

@@ -461,7 +461,11 @@ fn a_stale_reset_mark_never_hides_a_later_time_wait() {
     assert_eq!(run.get("made"), 200);
     assert_eq!(count(&records, run.pid, "rst_sent"), 200);
     assert_eq!(count(&records, run.pid, "close_first"), 200);
-    assert_eq!(count(&records, run.pid, "time_wait"), 200);
+    // One short at most: about 1 TIME_WAIT in 10,000 goes unseen by either state program
+    // under parallel load, reset mark or not (BENCHMARKS.md, "TIME_WAIT counted against what
+    // the kernel made"); the stale mark hid one after every reset at the same address.
+    let tw = count(&records, run.pid, "time_wait");
+    assert!((199..=200).contains(&tw), "{tw} TIME_WAIT of 200");
 }
 
 #[test]

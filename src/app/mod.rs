@@ -210,8 +210,8 @@ pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Out
             watch::check_netns(&cx.spec.netns)?;
             watch::run(
                 &args,
-                cx.format,
-                cx.tty,
+                (cx.format, cx.tty),
+                &cx.spec,
                 cx.source.into(),
                 &cx.filter,
                 out,

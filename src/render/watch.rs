@@ -52,7 +52,7 @@ pub fn plain_line(r: &Record) -> String {
             |d| format!("{} -> {} in {}", d.local, d.peer, seconds(d.exhausted_in_s)),
         );
     let state = |s: TcpState| r.states.get(s).to_string();
-    plain_row([
+    let row = plain_row([
         clock(r.time),
         tw.count.to_string(),
         opt(tw.inflow_per_s),
@@ -63,7 +63,35 @@ pub fn plain_line(r: &Record) -> String {
         state(TcpState::Established),
         state(TcpState::CloseWait),
         full,
-    ])
+    ]);
+    match events_text(r) {
+        Some(e) => format!("{row}  [{e}]"),
+        None => row,
+    }
+}
+
+/// With events, what they add to a line: connect() failures, takeovers, the
+/// busiest process, and how old the dumped figures are. `None` without.
+pub fn events_text(r: &Record) -> Option<String> {
+    if r.inflow_from != Some(crate::analyze::watch::InflowFrom::Events) {
+        return None;
+    }
+    let tw = &r.time_wait;
+    let mut parts = vec![
+        "exact from events".to_string(),
+        format!("connect() failed {}", tw.connect_failed.unwrap_or(0)),
+        format!("taken over {}", tw.tw_reused.unwrap_or(0)),
+    ];
+    if let Some(p) = r.processes.as_ref().and_then(|p| p.first()) {
+        parts.push(format!("most {}/{} {:.1}/s", p.comm, p.pid, p.rate_per_s));
+    }
+    if let Some(age) = r.dump_age_s.filter(|a| *a >= 0.5) {
+        parts.push(format!("states {age:.0}s old"));
+    }
+    if let Some(n) = r.events_lost.filter(|n| *n > 0) {
+        parts.push(format!("{n} events lost"));
+    }
+    Some(parts.join(", "))
 }
 
 /// A time to exhaustion: `now`, `6s`, `never`.

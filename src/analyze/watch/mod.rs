@@ -7,23 +7,26 @@
 //! sample and returns a [`Record`], one per sample. The pacing loop and the
 //! views are `app::watch`'s.
 
+pub mod events;
 mod record;
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 
 use anyhow::Result;
 
-pub use record::{DestinationRecord, Record, StateCounts, TimeWaitRecord};
+pub use record::{
+    CountFrom, DestinationRecord, InflowFrom, ProcessRecord, Record, StateCounts, TimeWaitRecord,
+};
 
-use crate::analyze::aggregate::Destination;
+use crate::analyze::aggregate::{Destination, TW_SLOTS};
 use crate::analyze::doctor::{self, Scan};
 use crate::analyze::inflow::RATE_SECS;
 use crate::model::abi::TIME_WAIT_SECS;
+use crate::model::event::{Event, EventKind};
 use crate::model::facts::Facts;
-use crate::model::ports::{port_capacity, DEFAULT_PORT_RANGE};
+use crate::model::ports::{port_capacity, PortRange, DEFAULT_PORT_RANGE};
 use crate::model::{Consumer, Direction, Flow, Socket, StateSet, TcpState};
+use events::{EventCounts, Expiries, Interval, Projection};
 
 /// TCP_TIMEWAIT_LEN in milliseconds.
 const TIME_WAIT_MS: i64 = TIME_WAIT_SECS as i64 * 1000;
@@ -78,7 +81,18 @@ struct Sampler {
     /// samples) was accepted on it: inbound, for as long as its TIME_WAIT
     /// can last.
     listened: HashMap<u16, i64>,
+    /// TIME_WAIT by whole seconds left, 0..=60: all of them, and the
+    /// outbound ones in the ephemeral range (for the events' projection).
+    all_left: [u64; 61],
+    out_left: [u64; 61],
+    /// With events: the tuple differences are not needed.
+    events: bool,
 }
+
+/// With events, a dump keeps the tuples of TIME_WAIT sockets that entered
+/// it this recently (ms before the dump began): only those can also be an
+/// event polled after the dump.
+const RECENT_MS: i64 = 2000;
 
 impl Sampler {
     fn entered(&self, s: &Socket) -> i64 {
@@ -89,9 +103,7 @@ impl Sampler {
 }
 
 fn tuple_key(s: &Socket) -> u64 {
-    let mut h = DefaultHasher::new();
-    (s.local, s.peer).hash(&mut h);
-    h.finish()
+    events::tuple_key(&s.local, &s.peer)
 }
 
 impl Consumer for Sampler {
@@ -114,14 +126,27 @@ impl Consumer for Sampler {
         if s.state != TcpState::TimeWait {
             return Flow::Continue(());
         }
-        let key = tuple_key(s);
         let entered = self.entered(s);
-        let new = self
-            .prev
-            .get(&key)
-            .is_none_or(|&before| entered > before + REENTRY_SLACK_MS);
-        self.cur.insert(key, entered);
+        let new = if self.events {
+            // The events count the inflow; the dump keeps only the tuples
+            // an event polled after it could also be (see Watcher::event),
+            // which saves a million hash inserts at a million sockets.
+            if entered >= self.now_ms - RECENT_MS {
+                self.cur.insert(tuple_key(s), entered);
+            }
+            false
+        } else {
+            let key = tuple_key(s);
+            let new = self
+                .prev
+                .get(&key)
+                .is_none_or(|&before| entered > before + REENTRY_SLACK_MS);
+            self.cur.insert(key, entered);
+            new
+        };
         self.new += u64::from(new);
+        let secs = s.timewait_ms().map_or(0, |ms| ms / 1000).min(60) as usize;
+        self.all_left[secs] += 1;
         // The same sockets PortGroups counts as holding a destination's port.
         if s.direction == Some(Direction::Outbound)
             && self.scan.ports.range().contains(s.local.port)
@@ -133,8 +158,8 @@ impl Consumer for Sampler {
             let d = d.or_default();
             d.count += 1;
             d.new += u64::from(new);
-            let secs = s.timewait_ms().map_or(0, |ms| ms / 1000).min(60);
-            d.left[secs as usize] += 1;
+            d.left[secs] += 1;
+            self.out_left[secs] += 1;
         }
         Flow::Continue(())
     }
@@ -144,6 +169,8 @@ impl Consumer for Sampler {
         self.cur.clear();
         self.new = 0;
         self.dests.clear();
+        self.all_left = [0; 61];
+        self.out_left = [0; 61];
     }
 }
 
@@ -163,6 +190,59 @@ struct Step {
     by_dest: HashMap<Destination, u64>,
 }
 
+/// What one record is made of, from a dump or projected between dumps.
+struct Snapshot {
+    total: u64,
+    states: StateCounts,
+    count: u64,
+    inbound: u64,
+    outbound: u64,
+    left_5s: [u64; TW_SLOTS],
+    /// Entries into TIME_WAIT this interval.
+    new: u64,
+    /// The inflow from timer ages, for the first sample.
+    first_rate: f64,
+    range: PortRange,
+    dests: Vec<DestSnapshot>,
+}
+
+struct DestSnapshot {
+    d: Destination,
+    held: u64,
+    held_preferred: u64,
+    time_wait: u64,
+    new: u64,
+    /// TIME_WAIT by whole seconds left; `None` between dumps for a
+    /// destination with no inflow in the rate window, where only their sum
+    /// (`time_wait`) matters to the forecasts.
+    left: Option<Box<[u64; 61]>>,
+    first_rate: f64,
+    events: Option<EventCounts>,
+}
+
+/// What the last full dump saw, kept between dumps (events).
+#[derive(Debug, Clone)]
+struct Dumped {
+    at_ms: i64,
+    total: u64,
+    states: StateCounts,
+    range: PortRange,
+}
+
+/// Watch with eBPF events: the interval's counts and the projection.
+struct EventState {
+    range: PortRange,
+    interval: Interval,
+    projection: Projection,
+    dumped: Option<Dumped>,
+    /// When the last dump's read began and ended (ms): an event up to then
+    /// may be in it already.
+    dump_start_ms: i64,
+    dump_end_ms: i64,
+    /// When the projection last dropped what expired.
+    pruned_ms: i64,
+}
+
 /// Turns samples into [`Record`]s.
 pub struct Watcher {
     sampler: Sampler,
@@ -175,6 +255,7 @@ pub struct Watcher {
     time_wait_watched: bool,
     /// Label of the namespace the samples come from, for the records.
     netns: Option<String>,
+    events: Option<EventState>,
 }
 
 impl Watcher {
@@ -189,6 +270,9 @@ impl Watcher {
                 new: 0,
                 dests: HashMap::new(),
                 listened: HashMap::new(),
+                all_left: [0; 61],
+                out_left: [0; 61],
+                events: false,
             },
             last: None,
             start_ms: 0,
@@ -196,6 +280,7 @@ impl Watcher {
             top,
             time_wait_watched: states.contains(TcpState::TimeWait),
             netns: None,
+            events: None,
         }
     }
 
@@ -203,6 +288,66 @@ impl Watcher {
     pub fn in_netns(mut self, label: Option<String>) -> Watcher {
         self.netns = label;
         self
+    }
+
+    /// The inflow comes from events ([`Watcher::event`]), exact, and
+    /// [`Watcher::project`] can stand in for a dump.
+    pub fn with_events(mut self) -> Watcher {
+        self.sampler.events = true;
+        self.events = Some(EventState {
+            range: DEFAULT_PORT_RANGE,
+            interval: Interval::default(),
+            projection: Projection::default(),
+            dumped: None,
+            dump_start_ms: i64::MIN,
+            dump_end_ms: i64::MIN,
+            pruned_ms: 0,
+        });
+        self
+    }
+
+    /// Whether the inflow comes from events.
+    pub fn has_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// One event (already filtered), which happened at `at_ms` on the
+    /// watch's clock.
+    pub fn event(&mut self, e: &Event, at_ms: i64) {
+        let Some(ev) = self.events.as_mut() else {
+            return;
+        };
+        let dest = events::destination(e, ev.range);
+        ev.interval.add(e, dest);
+        // Up to the end of the last dump, the dump may have seen the socket
+        // already: a TIME_WAIT it listed is counted, a takeover of one it
+        // did not list happened before it read that bucket.
+        if at_ms <= ev.dump_end_ms && at_ms >= ev.dump_start_ms - RECENT_MS / 2 {
+            let listed = self
+                .sampler
+                .prev
+                .contains_key(&events::tuple_key(&e.local, &e.peer));
+            match e.kind {
+                EventKind::TimeWait if listed => return,
+                EventKind::TwReuse if !listed => return,
+                _ => {}
+            }
+        }
+        ev.projection.event(e.kind, at_ms, dest);
+    }
+
+    /// Events the programs lost (a full ring buffer) since the last call.
+    pub fn lost(&mut self, n: u64) {
+        if let Some(ev) = self.events.as_mut() {
+            ev.interval.lost += n;
+        }
+    }
+
+    /// The dump of the last [`Watcher::sample`] ended at `end_ms`.
+    pub fn dump_ended(&mut self, end_ms: i64) {
+        if let Some(ev) = self.events.as_mut() {
+            ev.dump_end_ms = end_ms;
+        }
     }
 
     /// Takes one sample: `read` pushes the socket table into the consumer it
@@ -222,16 +367,180 @@ impl Watcher {
         s.cur.clear();
         s.new = 0;
         s.dests.clear();
+        s.all_left = [0; 61];
+        s.out_left = [0; 61];
         read(s)?;
-        let record = self.finish(now_ms, unix_s, facts);
+        let s = &self.sampler;
+        let sum = &s.scan.summary;
+        let empty = DestTimeWait::default();
+        let mut snap = Snapshot {
+            total: sum.total,
+            states: StateCounts::from_fn(|st| sum.count(st)),
+            count: sum.count(TcpState::TimeWait),
+            inbound: sum.time_wait_inbound,
+            outbound: sum.time_wait_outbound,
+            left_5s: sum.time_wait_left,
+            new: s.new,
+            first_rate: sum.inflow.all.recent_per_s(),
+            range: s.scan.ports.range(),
+            dests: s
+                .scan
+                .ports
+                .ranked(None)
+                .into_iter()
+                .map(|(d, u)| {
+                    let tw = s.dests.get(&d).unwrap_or(&empty);
+                    DestSnapshot {
+                        d,
+                        held: u.held,
+                        held_preferred: u.held_preferred,
+                        time_wait: tw.count,
+                        new: tw.new,
+                        left: Some(Box::new(tw.left)),
+                        first_rate: u.inflow.recent_per_s(),
+                        events: None,
+                    }
+                })
+                .collect(),
+        };
+        let interval = self.events.as_mut().map(|ev| {
+            // The projection starts again from what the dump saw.
+            let mut p = Projection {
+                all: Expiries::from_dump(now_ms, &s.all_left),
+                outbound: Expiries::from_dump(now_ms, &s.out_left),
+                dests: HashMap::new(),
+            };
+            for (d, tw) in &s.dests {
+                p.dests.entry(*d).or_default().time_wait = Expiries::from_dump(now_ms, &tw.left);
+            }
+            for d in &snap.dests {
+                let e = p.dests.entry(d.d).or_default();
+                e.other = d.held.saturating_sub(d.time_wait);
+                e.held_preferred = d.held_preferred;
+            }
+            ev.projection = p;
+            ev.range = snap.range;
+            ev.dump_start_ms = now_ms;
+            ev.dump_end_ms = now_ms;
+            ev.dumped = Some(Dumped {
+                at_ms: now_ms,
+                total: snap.total,
+                states: snap.states,
+                range: snap.range,
+            });
+            std::mem::take(&mut ev.interval)
+        });
+        if let Some(i) = &interval {
+            with_events(&mut snap, i);
+        }
+        let mut record = self.finish(now_ms, unix_s, facts, snap);
+        if let Some(i) = &interval {
+            self.add_event_fields(&mut record, i, 0.0, CountFrom::Dump);
+        }
         let s = &mut self.sampler;
         std::mem::swap(&mut s.prev, &mut s.cur);
         s.listened.retain(|_, at| now_ms - *at <= TIME_WAIT_MS);
         Ok(record)
     }
 
-    fn finish(&mut self, now_ms: i64, unix_s: f64, facts: &Facts) -> Record {
-        let s = &self.sampler;
+    /// A record without a dump (events only): TIME_WAIT's count from the
+    /// namespace's sockstat (`facts`), per destination from the last dump
+    /// projected forward with the events since; the states and the ports
+    /// held in other states as the last dump saw them. `None` before the
+    /// first dump.
+    pub fn project(&mut self, now_ms: i64, unix_s: f64, facts: &Facts) -> Option<Record> {
+        let ev = self.events.as_mut()?;
+        let dumped = ev.dumped.clone()?;
+        let p = &mut ev.projection;
+        // Pruning only frees memory (counts skip what expired): every 10 s.
+        if now_ms - ev.pruned_ms >= 10_000 {
+            p.prune(now_ms);
+            ev.pruned_ms = now_ms;
+        }
+        let projected = p.all.count(now_ms);
+        let (count, count_from) = match facts.sockstat.tcp_tw {
+            Some(n) => (n.max(0) as u64, CountFrom::Sockstat),
+            None => (projected, CountFrom::Projection),
+        };
+        let outbound = p.outbound.count(now_ms).min(count);
+        let interval = std::mem::take(&mut ev.interval);
+        // The histogram of time left only where there is inflow to forecast
+        // from; elsewhere the count is all the forecast needs.
+        let flowing: std::collections::HashSet<Destination> = interval
+            .by_dest
+            .iter()
+            .filter(|(_, e)| e.time_wait > 0)
+            .map(|(d, _)| *d)
+            .chain(self.window.iter().flat_map(|w| w.by_dest.keys().copied()))
+            .collect();
+        let flowing = |d: &Destination| !flowing.is_empty() && flowing.contains(d);
+        let mut dests: Vec<DestSnapshot> = p
+            .dests
+            .iter()
+            .map(|(d, e)| {
+                let (time_wait, left) = if flowing(d) {
+                    let (n, left) = e.time_wait.at(now_ms);
+                    (n, Some(Box::new(left)))
+                } else {
+                    (e.time_wait.count(now_ms), None)
+                };
+                DestSnapshot {
+                    d: *d,
+                    held: e.other + time_wait,
+                    held_preferred: e.held_preferred,
+                    time_wait,
+                    new: 0,
+                    left,
+                    first_rate: 0.0,
+                    events: None,
+                }
+            })
+            .filter(|d| d.held > 0)
+            .collect();
+        dests.sort_by(|a, b| b.held.cmp(&a.held).then(a.d.cmp(&b.d)));
+        let mut states = dumped.states;
+        states.time_wait = count;
+        let mut snap = Snapshot {
+            total: (dumped.total + count).saturating_sub(dumped.states.time_wait),
+            states,
+            count,
+            inbound: count - outbound,
+            outbound,
+            left_5s: p.all.slots(now_ms),
+            new: 0,
+            first_rate: 0.0,
+            range: dumped.range,
+            dests,
+        };
+        with_events(&mut snap, &interval);
+        let age = (now_ms - dumped.at_ms) as f64 / 1000.0;
+        let mut record = self.finish(now_ms, unix_s, facts, snap);
+        self.add_event_fields(&mut record, &interval, age, count_from);
+        Some(record)
+    }
+
+    fn add_event_fields(&self, r: &mut Record, i: &Interval, age: f64, from: CountFrom) {
+        r.inflow_from = Some(InflowFrom::Events);
+        r.dump_age_s = Some(age);
+        r.events_lost = Some(i.lost);
+        r.time_wait.count_from = Some(from);
+        r.time_wait.connect_failed = Some(i.total.connect_failed);
+        r.time_wait.tw_reused = Some(i.total.reused);
+        let secs = r.interval_s.unwrap_or(0.0);
+        r.processes = Some(
+            i.top_processes(self.top)
+                .into_iter()
+                .map(|(p, n)| ProcessRecord {
+                    pid: p.pid,
+                    comm: p.comm,
+                    time_wait: n,
+                    rate_per_s: if secs > 0.0 { n as f64 / secs } else { 0.0 },
+                })
+                .collect(),
+        );
+    }
+
+    fn finish(&mut self, now_ms: i64, unix_s: f64, facts: &Facts, snap: Snapshot) -> Record {
         let mark = Mark {
             ms: now_ms,
             kernel_tw: facts.tcp_ext.tw,
@@ -245,8 +554,13 @@ impl Watcher {
         if let Some(ms) = interval_ms {
             self.window.push_back(Step {
                 ms,
-                new: s.new,
-                by_dest: s.dests.iter().map(|(d, t)| (*d, t.new)).collect(),
+                new: snap.new,
+                by_dest: snap
+                    .dests
+                    .iter()
+                    .filter(|d| d.new > 0)
+                    .map(|d| (d.d, d.new))
+                    .collect(),
             });
             // Keep the newest steps that fit the window, at least one.
             while self.window.len() > 1
@@ -262,8 +576,7 @@ impl Watcher {
         // The first sample has no interval yet, but its timers' ages already
         // give the last 10 s of inflow (analyze::inflow).
         let first = self.time_wait_watched && interval_ms.is_none();
-        let sum = &s.scan.summary;
-        let rate = rate.or(first.then(|| sum.inflow.all.recent_per_s()));
+        let rate = rate.or(first.then_some(snap.first_rate));
         let window_ms = if first {
             RATE_SECS as i64 * 1000
         } else {
@@ -272,56 +585,70 @@ impl Watcher {
         let delta = |now: Option<i64>, before: Option<i64>| Some(now? - before?);
 
         let time_wait = TimeWaitRecord {
-            count: sum.count(TcpState::TimeWait),
-            inbound: sum.time_wait_inbound,
-            outbound: sum.time_wait_outbound,
-            new: watched.then_some(s.new),
-            inflow_per_s: interval_ms.filter(|_| watched).map(|ms| per_s(s.new, ms)),
+            count: snap.count,
+            inbound: snap.inbound,
+            outbound: snap.outbound,
+            new: watched.then_some(snap.new),
+            inflow_per_s: interval_ms
+                .filter(|_| watched)
+                .map(|ms| per_s(snap.new, ms)),
             rate_per_s: rate,
             rate_window_s: rate.map(|_| window_ms as f64 / 1000.0),
             forecast: rate.map(|r| (r * TIME_WAIT_SECS as f64).round() as u64),
             kernel_tw: last.and_then(|l| delta(mark.kernel_tw, l.kernel_tw)),
             kernel_recycled: last.and_then(|l| delta(mark.kernel_recycled, l.kernel_recycled)),
-            left_5s_slots: sum.time_wait_left,
+            left_5s_slots: snap.left_5s,
+            count_from: None,
+            connect_failed: None,
+            tw_reused: None,
         };
 
         let cap = facts
             .ephemeral_capacity()
-            .unwrap_or_else(|| port_capacity(s.scan.ports.range(), &[]));
+            .unwrap_or_else(|| port_capacity(snap.range, &[]));
         let usable = u64::from(cap.preferred_parity + cap.other_parity);
         let first_half = u64::from(cap.preferred_parity);
         let recycled_now = last
             .and_then(|l| delta(mark.kernel_recycled, l.kernel_recycled))
             .is_some_and(|n| n > 0);
-        let empty = DestTimeWait::default();
+        // New TIME_WAIT per destination over the window, once (the
+        // destinations with none are most of them at a million sockets).
+        let mut in_window: HashMap<Destination, u64> = HashMap::new();
+        for w in &self.window {
+            for (d, n) in &w.by_dest {
+                *in_window.entry(*d).or_default() += n;
+            }
+        }
+        let empty_last = HashMap::new();
+        let last_step = self.window.back().map_or(&empty_last, |w| &w.by_dest);
         // TIME_WAIT the naive forecast counts but tcp_tw_reuse takes over.
         let mut reused_away = 0.0;
-        let mut destinations: Vec<DestinationRecord> = s
-            .scan
-            .ports
-            .ranked(None)
-            .into_iter()
-            .map(|(d, u)| {
-                let tw = s.dests.get(&d).unwrap_or(&empty);
+        let mut destinations: Vec<DestinationRecord> = snap
+            .dests
+            .iter()
+            .map(|u| {
+                let d = u.d;
+                let lookup = |m: &HashMap<Destination, u64>| {
+                    if m.is_empty() {
+                        0
+                    } else {
+                        m.get(&d).copied().unwrap_or(0)
+                    }
+                };
                 let rate = watched
-                    .then(|| {
-                        let n = self
-                            .window
-                            .iter()
-                            .filter_map(|w| w.by_dest.get(&d))
-                            .sum::<u64>();
-                        per_s(n, window_ms)
-                    })
-                    .or(first.then(|| u.inflow.recent_per_s()));
-                let other = u.held.saturating_sub(tw.count);
+                    .then(|| per_s(lookup(&in_window), window_ms))
+                    .or(first.then_some(u.first_rate));
+                let other = u.held.saturating_sub(u.time_wait);
                 let r = rate.unwrap_or(0.0);
+                let left = u.left.as_deref().copied().unwrap_or_else(|| {
+                    // No inflow: only the sum counts (exhaustion's `full now`).
+                    let mut l = [0; 61];
+                    l[60] = u.time_wait;
+                    l
+                });
                 // The inflow stopped: nothing more to forecast; what is held
                 // drains as the timers run out.
-                let stopped = watched
-                    && self
-                        .window
-                        .back()
-                        .is_some_and(|w| w.by_dest.get(&d).copied().unwrap_or(0) == 0);
+                let stopped = watched && lookup(last_step) == 0;
                 let naive = (r * TIME_WAIT_SECS as f64).round() as u64;
                 let (settles_at, exhausted_in_s) = if stopped {
                     (other, None)
@@ -338,26 +665,26 @@ impl Watcher {
                     let fills = other as f64 + r >= usable as f64;
                     (
                         other + naive.min(cap_tw),
-                        fills
-                            .then(|| exhaustion(usable, other, &tw.left, r))
-                            .flatten(),
+                        fills.then(|| exhaustion(usable, other, &left, r)).flatten(),
                     )
                 } else {
-                    (other + naive, exhaustion(usable, other, &tw.left, r))
+                    (other + naive, exhaustion(usable, other, &left, r))
                 };
                 DestinationRecord {
                     local: d.local.to_string(),
                     peer: d.peer.to_string(),
                     held: u.held,
-                    time_wait: tw.count,
+                    time_wait: u.time_wait,
                     usable,
                     usable_first_choice: Some(u64::from(cap.preferred_parity)),
                     held_first_choice: Some(u.held_preferred),
                     free: usable.saturating_sub(u.held),
-                    new: watched.then_some(tw.new),
+                    new: watched.then_some(u.new),
                     rate_per_s: rate,
                     settles_at,
                     exhausted_in_s,
+                    connect_failed: u.events.map(|e| e.connect_failed),
+                    tw_reused: u.events.map(|e| e.reused),
                 }
             })
             .collect();
@@ -374,7 +701,11 @@ impl Watcher {
         };
         destinations.sort_by(|a, b| {
             let soon = |d: &DestinationRecord| d.exhausted_in_s.unwrap_or(f64::INFINITY);
-            soon(a).total_cmp(&soon(b)).then(b.held.cmp(&a.held))
+            let failing = |d: &DestinationRecord| d.connect_failed.unwrap_or(0);
+            soon(a)
+                .total_cmp(&soon(b))
+                .then(failing(b).cmp(&failing(a)))
+                .then(b.held.cmp(&a.held))
         });
         destinations.truncate(self.top);
 
@@ -383,12 +714,31 @@ impl Watcher {
             time: unix_s,
             elapsed_s: (now_ms - self.start_ms) as f64 / 1000.0,
             interval_s: interval_ms.map(|ms| ms as f64 / 1000.0),
-            total: sum.total,
-            states: StateCounts::from_fn(|st| sum.count(st)),
+            total: snap.total,
+            states: snap.states,
             time_wait,
             destinations,
             netns: self.netns.clone(),
+            inflow_from: Some(if self.events.is_some() {
+                InflowFrom::Events
+            } else {
+                InflowFrom::Timers
+            }),
+            dump_age_s: None,
+            processes: None,
+            events_lost: None,
         }
+    }
+}
+
+/// The interval's events stand in for the 4-tuple differences: the total
+/// and each destination's entries, failures and takeovers.
+fn with_events(snap: &mut Snapshot, i: &Interval) {
+    snap.new = i.total.time_wait;
+    for d in &mut snap.dests {
+        let e = i.by_dest.get(&d.d).copied().unwrap_or_default();
+        d.new = e.time_wait;
+        d.events = Some(e);
     }
 }
 
@@ -736,6 +1086,98 @@ pub(crate) mod tests {
         // At 0.4/s those 10 ports take 25 s, but 30 free up at 21 s: then
         // 40 free at 0.4/s, past 60 s: never.
         assert_eq!(exhaustion(100, 60, &late, 0.4), None);
+    }
+
+    /// An event toward 127.0.0.2:80 from 127.0.0.1:port by pid 42.
+    fn event(kind: EventKind, port: u16) -> Event {
+        Event {
+            ts_ns: 0,
+            netns: 1,
+            kind,
+            process: crate::model::event::Process {
+                pid: 42,
+                comm: "driver".into(),
+            },
+            family: Family::Inet,
+            local: Endpoint::new("127.0.0.1".parse().unwrap(), port),
+            peer: Endpoint::new("127.0.0.2".parse().unwrap(), 80),
+            direction: Some(Direction::Outbound),
+            substate: None,
+        }
+    }
+
+    #[test]
+    fn with_events_the_inflow_is_counted_and_projected_between_dumps() {
+        let mut w = Watcher::new(5, StateSet::ALL).with_events();
+        // The dump at 0 (read until 5 ms): 9 TIME_WAIT with 30 s left, and
+        // one that entered it as the dump began.
+        let mut base: Vec<Socket> = (1..10).map(|i| tw(40000 + i, 30_000)).collect();
+        base.push(tw(40000, 60_000));
+        let r = sample(&mut w, 0, 0, &base);
+        assert_eq!(r.dump_age_s, Some(0.0));
+        w.dump_ended(5);
+        // One entry the dump listed already (during its read), 20 after it,
+        // a connect() that found no port and one takeover.
+        w.event(&event(EventKind::TimeWait, 40000), 3);
+        for i in 0..20 {
+            w.event(
+                &event(EventKind::TimeWait, 40010 + i),
+                100 + i64::from(i) * 40,
+            );
+        }
+        w.event(&event(EventKind::ConnectFail, 0), 500);
+        w.event(&event(EventKind::TwReuse, 40003), 600);
+        let mut f = facts(0);
+        f.sockstat.tcp_tw = Some(29);
+        let r = w.project(1000, 1e9 + 1.0, &f).unwrap();
+        assert_eq!(r.inflow_from, Some(InflowFrom::Events));
+        assert_eq!(r.dump_age_s, Some(1.0));
+        let t = &r.time_wait;
+        assert_eq!((t.new, t.inflow_per_s), (Some(21), Some(21.0)));
+        assert_eq!((t.connect_failed, t.tw_reused), (Some(1), Some(1)));
+        assert_eq!((t.count, t.count_from), (29, Some(CountFrom::Sockstat)));
+        // 10 + 20 - 1 taken over, all outbound.
+        assert_eq!((t.outbound, t.inbound), (29, 0));
+        assert_eq!(t.left_5s_slots.iter().sum::<u64>(), 29);
+        let d = &r.destinations[0];
+        assert_eq!((d.time_wait, d.held, d.new), (29, 29, Some(21)));
+        assert_eq!((d.connect_failed, d.tw_reused), (Some(1), Some(1)));
+        assert_eq!(d.rate_per_s, Some(21.0));
+        let p = &r.processes.as_ref().unwrap()[0];
+        assert_eq!((p.pid, p.comm.as_str(), p.time_wait), (42, "driver", 21));
+        assert_eq!(r.states.time_wait, 29);
+        assert_eq!(r.total, 29);
+
+        // 40 s on, nothing new: the dump's 8 older ones left expired (30 s,
+        // up to 5.1 s late); the one that entered at 0 and the 20 since stay.
+        f.sockstat.tcp_tw = Some(21);
+        let r = w.project(41_000, 1e9 + 41.0, &f).unwrap();
+        assert_eq!(r.time_wait.new, Some(0));
+        assert_eq!(r.destinations[0].time_wait, 21);
+        assert_eq!(r.dump_age_s, Some(41.0));
+        assert_eq!(r.time_wait.forecast, None, "the inflow stopped");
+        // Without sockstat the count is the projection's.
+        let r = w.project(42_000, 1e9 + 42.0, &facts(0)).unwrap();
+        assert_eq!(
+            (r.time_wait.count, r.time_wait.count_from),
+            (21, Some(CountFrom::Projection))
+        );
+    }
+
+    #[test]
+    fn without_events_records_say_the_inflow_is_from_timers_and_nothing_more() {
+        let mut w = Watcher::new(5, StateSet::ALL);
+        sample(&mut w, 0, 0, &[]);
+        assert!(w.project(1000, 1e9, &facts(0)).is_none());
+        let r = sample(&mut w, 1000, 0, &[tw(40000, 59_000)]);
+        assert_eq!(r.inflow_from, Some(InflowFrom::Timers));
+        assert_eq!(r.time_wait.new, Some(1));
+        assert_eq!((r.dump_age_s, r.processes.as_ref()), (None, None));
+        assert_eq!(r.time_wait.connect_failed, None);
+        let line = serde_json::to_string(&r).unwrap();
+        for absent in ["dump_age_s", "processes", "connect_failed", "count_from"] {
+            assert!(!line.contains(absent), "{line}");
+        }
     }
 
     #[test]

@@ -34,6 +34,63 @@ pub struct Record {
     /// runs in (and in records written before the option existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
+    /// Where `time_wait.new` and the rates come from: `events` (eBPF, exact)
+    /// or `timers` (4-tuples new since the last sample, and timer ages).
+    /// Absent in recordings made before the field (timers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inflow_from: Option<InflowFrom>,
+    /// With events: seconds since the full dump that `total`, `states` but
+    /// TIME_WAIT, and each destination's ports held in other states come
+    /// from; 0 when this sample dumped. Absent without events (every sample
+    /// is a full dump).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump_age_s: Option<f64>,
+    /// With events: the processes that made the most TIME_WAIT this
+    /// interval, most first, at most `--top`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<Vec<ProcessRecord>>,
+    /// With events: events lost this interval because the ring buffer was
+    /// full, plus runs of the programs the kernel skipped (each already
+    /// running on that CPU): the counts are low by at most that much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_lost: Option<u64>,
+}
+
+/// Where a record's inflow comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InflowFrom {
+    /// eBPF events: every socket that entered TIME_WAIT, counted.
+    Events,
+    /// Samples of the table: 4-tuples new since the last one, timer ages.
+    Timers,
+}
+
+/// Where `time_wait.count` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CountFrom {
+    /// A full dump of the table this interval (the filters honoured).
+    Dump,
+    /// /proc/net/sockstat `tw` of the namespace: every TIME_WAIT (and
+    /// orphaned FIN_WAIT2) minisocket, read in O(1) between dumps.
+    Sockstat,
+    /// The last dump carried forward with the events since (sockstat
+    /// unreadable).
+    Projection,
+}
+
+/// A process making TIME_WAIT (with events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProcessRecord {
+    /// Thread-group id; 0 when the socket's owner is unknown (or `(other)`,
+    /// past 10,000 processes in one interval).
+    pub pid: u32,
+    pub comm: String,
+    /// Sockets of its that entered TIME_WAIT this interval.
+    pub time_wait: u64,
+    /// `time_wait / interval_s`.
+    pub rate_per_s: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -60,7 +117,20 @@ pub struct TimeWaitRecord {
     /// (tcp_tw_reuse).
     pub kernel_recycled: Option<i64>,
     /// How many expire in each 5 s slot of time left: [0-5 s, ..., 55-60 s].
+    /// Between dumps (events), projected from the last dump and the entries
+    /// since, so their sum can differ a little from `count`.
     pub left_5s_slots: [u64; TW_SLOTS],
+    /// With events: where `count` comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count_from: Option<CountFrom>,
+    /// With events: connect() calls that failed with EADDRNOTAVAIL (no
+    /// local port free) this interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_failed: Option<u64>,
+    /// With events: TIME_WAIT 4-tuples connect() took over (tcp_tw_reuse)
+    /// this interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tw_reused: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -95,6 +165,13 @@ pub struct DestinationRecord {
     /// TIME_WAIT sockets that expire meanwhile: 0 when full now, `None` when
     /// it never fills at this rate.
     pub exhausted_in_s: Option<f64>,
+    /// With events: connect() calls toward it that failed with
+    /// EADDRNOTAVAIL this interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_failed: Option<u64>,
+    /// With events: its TIME_WAIT ports connect() took over this interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tw_reused: Option<u64>,
 }
 
 /// Sockets per state, every state present (zeros included) so the keys are
