@@ -6,13 +6,15 @@
 use std::io::{self, Write};
 
 use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::cells::Annotation;
 use super::{fit, Format, Style};
 use crate::analyze::internals::{Row, Stats};
 use crate::model::decimal;
-use crate::model::internals::{SkMem, TcpInfo, Wants, SKMEM_KEYS, SKMEM_NAMES};
+use crate::model::internals::{SkMem, TcpInfo, Wants, SKMEM_NAMES};
+use crate::model::schema::SchemaVersion;
 
 const INFO_HEADERS: [&str; 15] = [
     "CC",
@@ -314,41 +316,105 @@ fn table(
     writeln!(out, "{t}")
 }
 
-#[derive(Serialize)]
+/// One `tw ls -i` / `-m` row: the listing's row (`tw schema ls`) plus
+/// congestion control, tcp_info and socket memory.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct RowJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     netns: Option<&'a str>,
+    /// In every row, so each stands on its own.
+    schema_version: SchemaVersion,
+    /// netstat's spelling.
+    #[schemars(extend("enum" = ["ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+        "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"]))]
     state: &'static str,
+    #[schemars(extend("enum" = ["inet", "inet6"]))]
     family: &'static str,
+    /// in (accepted), out (made by connect()), null when unknown.
+    #[schemars(extend("enum" = ["in", "out", null]))]
     direction: Option<&'static str>,
     local: String,
     peer: String,
     timer: Option<TimerJson>,
+    retrans: u8,
     recv_q: u32,
-    send_q: u32,
+    /// null for a listener read from /proc, whose backlog is not there.
+    send_q: Option<u32>,
     uid: u32,
     inode: u64,
+    /// Always `tcp`: tcp_info and skmem are read for TCP only.
+    #[schemars(extend("const" = "tcp"))]
+    protocol: &'static str,
+    /// With `-i`: the congestion control's name, null when none was sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     congestion: Option<Option<String>>,
+    /// With `-i`: null for sockets without it (TIME_WAIT, request sockets,
+    /// /proc, captures).
     #[serde(skip_serializing_if = "Option::is_none")]
     tcp_info: Option<Option<InfoJson>>,
+    /// With `-m`: null as tcp_info is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    skmem: Option<Option<serde_json::Map<String, serde_json::Value>>>,
+    skmem: Option<Option<SkMemJson>>,
+    /// With `-p`: the owners as `command(pid),...`.
     #[serde(skip_serializing_if = "Option::is_none")]
     processes: Option<String>,
 }
 
 /// The timer as in every other listing's JSON.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct TimerJson {
+    #[schemars(extend("enum" = ["retransmit", "keepalive", "timewait", "probe0"]))]
     kind: &'static str,
     ms: u32,
+}
+
+/// `struct sk_meminfo`'s values (include/uapi/linux/sock_diag.h, SK_MEMINFO_*),
+/// in bytes; a key beyond what an older kernel sent is absent.
+#[derive(Serialize, JsonSchema, Default)]
+#[schemars(deny_unknown_fields)]
+struct SkMemJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rmem_alloc: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rcvbuf: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wmem_alloc: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sndbuf: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fwd_alloc: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wmem_queued: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    optmem: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backlog: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drops: Option<u32>,
+}
+
+fn skmem_json(m: &SkMem) -> SkMemJson {
+    let v = |i: usize| m.sent().get(i).copied();
+    SkMemJson {
+        rmem_alloc: v(0),
+        rcvbuf: v(1),
+        wmem_alloc: v(2),
+        sndbuf: v(3),
+        fwd_alloc: v(4),
+        wmem_queued: v(5),
+        optmem: v(6),
+        backlog: v(7),
+        drops: v(8),
+    }
 }
 
 /// tcp_info in JSON: times in milliseconds (fractions kept), rates in bits
 /// per second, counts and bytes as the kernel gives them; `null` for a field
 /// the kernel's struct does not reach.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct InfoJson {
     rtt_ms: Option<f64>,
     rttvar_ms: Option<f64>,
@@ -408,48 +474,62 @@ fn info_json(i: &TcpInfo) -> InfoJson {
     }
 }
 
+/// One row's JSON object.
+fn row_json<'a>(r: &Row, wants: Wants, a: &'a Annotation) -> RowJson<'a> {
+    let s = &r.socket;
+    let x = r.extras.as_deref();
+    RowJson {
+        netns: a.netns(s),
+        schema_version: SchemaVersion,
+        state: s.state_name(),
+        family: s.family.name(),
+        direction: s.direction.map(|d| d.name()),
+        local: s.local.to_string(),
+        peer: s.peer.to_string(),
+        timer: s.timer.map(|t| TimerJson {
+            kind: t.kind.name(),
+            ms: t.ms,
+        }),
+        retrans: s.retrans,
+        recv_q: s.recv_q,
+        send_q: s.send_q_known(),
+        uid: s.uid,
+        inode: s.inode,
+        protocol: s.proto.name(),
+        congestion: wants
+            .info
+            .then(|| x.and_then(|x| x.cong).map(|c| c.as_str().to_string())),
+        tcp_info: wants
+            .info
+            .then(|| x.and_then(|x| x.info.as_ref()).map(info_json)),
+        skmem: wants
+            .memory
+            .then(|| x.and_then(|x| x.memory.as_ref()).map(skmem_json)),
+        processes: a.procs.map(|p| p.label(s.inode)),
+    }
+}
+
 fn json(rows: &[Row], wants: Wants, a: &Annotation, out: &mut dyn Write) -> io::Result<()> {
-    let v: Vec<RowJson> = rows
-        .iter()
-        .map(|r| {
-            let s = &r.socket;
-            let x = r.extras.as_deref();
-            RowJson {
-                netns: a.netns(s),
-                state: s.state_name(),
-                family: s.family.name(),
-                direction: s.direction.map(|d| d.name()),
-                local: s.local.to_string(),
-                peer: s.peer.to_string(),
-                timer: s.timer.map(|t| TimerJson {
-                    kind: t.kind.name(),
-                    ms: t.ms,
-                }),
-                recv_q: s.recv_q,
-                send_q: s.send_q,
-                uid: s.uid,
-                inode: s.inode,
-                congestion: wants
-                    .info
-                    .then(|| x.and_then(|x| x.cong).map(|c| c.as_str().to_string())),
-                tcp_info: wants
-                    .info
-                    .then(|| x.and_then(|x| x.info.as_ref()).map(info_json)),
-                skmem: wants.memory.then(|| {
-                    x.and_then(|x| x.memory).map(|m| {
-                        m.sent()
-                            .iter()
-                            .enumerate()
-                            .map(|(i, v)| (SKMEM_KEYS[i].to_string(), (*v).into()))
-                            .collect()
-                    })
-                }),
-                processes: a.procs.map(|p| p.label(s.inode)),
-            }
-        })
-        .collect();
+    let v: Vec<RowJson> = rows.iter().map(|r| row_json(r, wants, a)).collect();
     serde_json::to_writer_pretty(&mut *out, &v).map_err(io::Error::other)?;
     writeln!(out)
+}
+
+/// The JSON Schema of `tw ls -i` / `-m --format json`: an array of rows.
+pub fn schema() -> schemars::Schema {
+    let mut s = schemars::schema_for!(Vec<RowJson<'static>>);
+    s.insert("title".into(), "tw ls -i / -m --format json".into());
+    s
+}
+
+/// The JSON Schema of `tw count --by KEY --stats --format json`.
+pub fn stats_schema() -> schemars::Schema {
+    let mut s = schemars::schema_for!(StatsDoc<'static>);
+    s.insert(
+        "title".into(),
+        "tw count --by KEY --stats --format json".into(),
+    );
+    s
 }
 
 /// `tw count --by KEY --stats`: one line per group.
@@ -532,20 +612,29 @@ pub fn render_stats(
                     bytes_received: s.bytes_received,
                 })
                 .collect();
-            let doc = StatsDoc { by, groups: v };
+            let doc = StatsDoc {
+                schema_version: SchemaVersion,
+                by,
+                groups: v,
+            };
             serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
             writeln!(out)
         }
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct StatsDoc<'a> {
+    schema_version: SchemaVersion,
+    /// The grouping key: raddr, dest or lport.
     by: &'a str,
     groups: Vec<StatsJson<'a>>,
 }
 
-#[derive(Serialize)]
+/// One group's health over its connections' tcp_info.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct StatsJson<'a> {
     key: &'a str,
     connections: u64,
@@ -581,5 +670,23 @@ mod tests {
         assert_eq!(skmem_text(&m), "r0,rb131072,t0,tb2626560,f0,w0,o0,bl0,d0");
         let short = SkMem { len: 2, ..m };
         assert_eq!(skmem_text(&short), "r0,rb131072");
+    }
+
+    #[test]
+    fn skmem_json_keys_are_the_models_in_order() {
+        let m = SkMem {
+            vars: [1, 2, 3, 4, 5, 6, 7, 8, 9],
+            len: 9,
+        };
+        let v = serde_json::to_value(skmem_json(&m)).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let mut want = crate::model::internals::SKMEM_KEYS.to_vec();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        for (i, k) in crate::model::internals::SKMEM_KEYS.iter().enumerate() {
+            assert_eq!(v[k], i + 1, "{k}");
+        }
+        let short = serde_json::to_value(skmem_json(&SkMem { len: 2, ..m })).unwrap();
+        assert_eq!(short, serde_json::json!({"rmem_alloc": 1, "rcvbuf": 2}));
     }
 }

@@ -25,9 +25,10 @@ use crate::model::{Socket, StateSet};
 struct SocketJson {
     /// In every row, so each line of a listing stands on its own.
     schema_version: SchemaVersion,
-    /// netstat's spelling.
+    /// netstat's spelling; a UDP socket with no peer is UNCONN, as ss
+    /// writes it.
     #[schemars(extend("enum" = ["ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-        "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"]))]
+        "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "UNCONN"]))]
     state: &'static str,
     #[schemars(extend("enum" = ["inet", "inet6"]))]
     family: &'static str,
@@ -44,6 +45,7 @@ struct SocketJson {
     uid: u32,
     inode: u64,
     /// `tcp`, or `udp` with `-u`.
+    #[schemars(extend("enum" = ["tcp", "udp"]))]
     protocol: &'static str,
 }
 

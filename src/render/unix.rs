@@ -4,9 +4,11 @@
 use std::io::{self, Write};
 
 use comfy_table::{presets, Cell, ContentArrangement, Table};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{fit, Format, Style};
+use crate::model::schema::SchemaVersion;
 use crate::model::unix::UnixSocket;
 use crate::source::owners::Procs;
 
@@ -90,6 +92,7 @@ pub fn render(
             let v: Vec<UnixJson> = socks
                 .iter()
                 .map(|s| UnixJson {
+                    schema_version: SchemaVersion,
                     protocol: "unix",
                     r#type: s.kind.name(),
                     state: s.state_name(),
@@ -109,16 +112,36 @@ pub fn render(
 
 /// One UNIX socket in JSON; `null` where the source had nothing (/proc
 /// has no queues or peers) or there is nothing (an unbound socket's path).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct UnixJson<'a> {
+    /// In every row, so each stands on its own.
+    schema_version: SchemaVersion,
+    #[schemars(extend("const" = "unix"))]
     protocol: &'static str,
+    /// ss's Netid: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET.
+    #[schemars(extend("enum" = ["u_str", "u_dgr", "u_seq", "u_???"]))]
     r#type: &'static str,
+    /// ss's spelling; UNCONN: not connected.
+    #[schemars(extend("enum" = ["LISTEN", "ESTABLISHED", "UNCONN", "SYN_SENT", "SYN_RECV",
+        "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK", "CLOSING"]))]
     state: &'static str,
+    /// null from /proc/net/unix, which has no queues.
     recv_q: Option<u32>,
     send_q: Option<u32>,
+    /// The bound path, `@name` in the abstract namespace, null unbound.
     path: Option<&'a str>,
     inode: u64,
+    /// The peer's inode; null when none or unknown (/proc).
     peer: Option<u64>,
+    /// With `-p`: the owners as `command(pid),...`.
     #[serde(skip_serializing_if = "Option::is_none")]
     processes: Option<String>,
+}
+
+/// The JSON Schema of `tw ls -x --format json`: an array of rows.
+pub fn schema() -> schemars::Schema {
+    let mut s = schemars::schema_for!(Vec<UnixJson<'static>>);
+    s.insert("title".into(), "tw ls -x --format json".into());
+    s
 }
