@@ -11,17 +11,14 @@ use crate::analyze::internals::{self, CollectExtras};
 use crate::cli::{LsArgs, SortKey};
 use crate::model::internals::Wants;
 use crate::model::Socket;
-use crate::render::{self, Format, Report};
+use crate::render::{self, Report};
 use crate::source::owners::Procs;
 
 pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) -> Result<Outcome> {
     let p = cx.filter.protocols;
-    if p.tcp && p.udp && cx.format() != Format::Json {
-        bail!(
-            "-t with -u: a table or plain listing has no protocol column yet; list one at a \
-             time (tw -tan, then tw -uan) or use --format json, which names each row's protocol"
-        );
-    }
+    // Several protocols: a NETID column, as ss prints it (JSON rows name
+    // their protocol in every case).
+    let netid = p.tcp && p.udp;
     if p.udp && (args.show.info || args.show.memory) {
         bail!("-u with -i or -m: tcp_info and socket memory are read for TCP sockets only; use -t");
     }
@@ -53,7 +50,8 @@ pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) ->
     match render::listing_rows(format).filter(|_| args.sort.is_none()) {
         // Nothing to sort: rows go out as the reader delivers them.
         Some(rows) => {
-            let mut stream = render::Stream::new(rows, out, procs.as_ref(), args.limit);
+            let mut stream =
+                render::Stream::new(rows, out, procs.as_ref(), args.limit).with_netid(netid);
             let read = cx.read(&mut stream);
             stream.check()?;
             read?;
@@ -70,6 +68,7 @@ pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) ->
             let notes = render::Annotation {
                 namespaces: &info.namespaces,
                 procs: procs.as_ref(),
+                netid,
             };
             let report = if notes.is_bare() {
                 Report::Sockets(&socks)
@@ -109,6 +108,7 @@ fn with_extras(
     let notes = render::Annotation {
         namespaces: &info.namespaces,
         procs,
+        ..render::Annotation::NONE
     };
     render::internals::render(cx.format(), &rows, wants, &notes, out, &cx.style)?;
     Ok(Outcome::Ok)
