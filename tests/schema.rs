@@ -365,6 +365,9 @@ fn live_ls_internals_unix_udp_and_stats_validate_against_their_schemas() {
         ("ls-unix", &["-p", "ls", "-xa", "--format", "json"]),
         ("ls", &["-ua", "--format", "json"]),
         ("ls", &["-tua", "--format", "json"]),
+        // UNIX, UDP and TCP rows in one listing: each is one of ls's rows.
+        ("ls", &["-tuxa", "--format", "json"]),
+        ("ls", &["-p", "-tuxa", "--format", "json"]),
         (
             "count-stats",
             &["count", "--by", "raddr", "--stats", "--format", "json"],

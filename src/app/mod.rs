@@ -148,15 +148,16 @@ pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Out
     }
     let processes = cli.global.processes;
     if ss_mode.unix {
+        let run = if ss_mode.inet { unix::mixed } else { unix::run };
         let outcome = if ss_mode.no_header {
-            unix::run(
+            run(
                 &mut cx,
                 &cli.command,
                 processes,
                 &mut crate::render::NoHeader::new(out),
             )?
         } else {
-            unix::run(&mut cx, &cli.command, processes, out)?
+            run(&mut cx, &cli.command, processes, out)?
         };
         out.flush()?;
         return Ok(outcome);

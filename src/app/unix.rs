@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{bail, Result};
 
 use super::{Ctx, Outcome};
-use crate::analyze::aggregate::GroupBy;
+use crate::analyze::aggregate::{Collect, GroupBy};
 use crate::cli::Command;
 use crate::model::unix::UnixSocket;
 use crate::render::{self, Report};
@@ -34,28 +34,7 @@ pub fn run(
     if cx.filter.direction.is_some() {
         bail!("-x with --direction: UNIX sockets have no direction; leave --direction out");
     }
-    let socks = {
-        let _inside = match &cx.spec.netns {
-            NetnsChoice::Current => None,
-            NetnsChoice::One(ns) => Some(netns::enter(ns)?),
-            NetnsChoice::All => {
-                bail!("-x with --all-netns: read one namespace at a time (--netns NAME)")
-            }
-        };
-        let (socks, from) = unix::read(
-            cx.filter.states,
-            cx.spec.kind == SourceKind::Proc,
-            cx.spec.kind == SourceKind::Netlink,
-        )?;
-        if from == unix::UnixSource::Proc {
-            writeln!(
-                cx.err,
-                "tw: -x: read from /proc/net/unix, which has no peers or queues (shown as -); \
-                 unix_diag (sock_diag) has them"
-            )?;
-        }
-        socks
-    };
+    let socks = read(cx)?;
     match command {
         Some(Command::Count(a)) => count(cx, &socks, a.by, a.fail_above, out),
         Some(Command::Ls(a)) => {
@@ -76,6 +55,83 @@ pub fn run(
         }
         Some(_) => bail!("-x goes with a listing or a count: `tw -xa`, `tw ls -x`, `tw count -x`"),
     }
+}
+
+/// The UNIX sockets in the states asked, in this namespace or `--netns`'s.
+fn read(cx: &mut Ctx) -> Result<Vec<UnixSocket>> {
+    let _inside = match &cx.spec.netns {
+        NetnsChoice::Current => None,
+        NetnsChoice::One(ns) => Some(netns::enter(ns)?),
+        NetnsChoice::All => {
+            bail!("-x with --all-netns: read one namespace at a time (--netns NAME)")
+        }
+    };
+    let (socks, from) = unix::read(
+        cx.filter.states,
+        cx.spec.kind == SourceKind::Proc,
+        cx.spec.kind == SourceKind::Netlink,
+    )?;
+    if from == unix::UnixSource::Proc {
+        writeln!(
+            cx.err,
+            "tw: -x: read from /proc/net/unix, which has no peers or queues (shown as -); \
+             unix_diag (sock_diag) has them"
+        )?;
+    }
+    Ok(socks)
+}
+
+/// `-x` with `-t` and/or `-u` (`tw -tuxan`): one listing with ss's Netid
+/// column, the UNIX sockets first as ss lists them (misc/ss.c, main: unix,
+/// then udp, then tcp), read whole and then written.
+pub fn mixed(
+    cx: &mut Ctx,
+    command: &Option<Command>,
+    processes: bool,
+    out: &mut dyn Write,
+) -> Result<Outcome> {
+    let Some(Command::Ls(a)) = command else {
+        bail!(
+            "-x with -t or -u goes with a listing (tw -tuxan, tw ls -tux); count one kind at \
+             a time: tw count -x, tw count -tu"
+        );
+    };
+    if !cx.source.is_live() {
+        bail!("-x: captures hold TCP tables only; read UNIX sockets live (leave out --from/--proc-root)");
+    }
+    if cx.filter.expr.is_some() {
+        bail!(
+            "-x with -t or -u: a filter means addresses and ports for TCP and UDP but paths \
+             for UNIX sockets; filter one kind at a time (tw -xa src PATH, tw -tua dport = :53)"
+        );
+    }
+    if cx.filter.family.is_some() || cx.filter.direction.is_some() {
+        bail!("-x with -4, -6 or --direction: UNIX sockets have neither; list them apart (tw -xa)");
+    }
+    if a.show.info || a.show.memory {
+        bail!("-x with -i or -m: tcp_info and socket memory are TCP's; use tw ls -ti");
+    }
+    if a.sort.is_some() {
+        bail!("-x with --sort: UNIX sockets are listed in the kernel's order; leave --sort out");
+    }
+    let unix_socks = read(cx)?;
+    let procs = processes.then(Procs::scan).transpose()?;
+    let mut c = Collect::new(None, None);
+    cx.read(&mut c)?;
+    let inet = c.finish();
+    let limit = a.limit.unwrap_or(usize::MAX);
+    let shown_unix = &unix_socks[..limit.min(unix_socks.len())];
+    let left = limit - shown_unix.len();
+    let shown_inet = &inet[..left.min(inet.len())];
+    render::unix::render_mixed(
+        cx.format(),
+        shown_unix,
+        shown_inet,
+        procs.as_ref(),
+        out,
+        &cx.style,
+    )?;
+    Ok(Outcome::Ok)
 }
 
 fn count(

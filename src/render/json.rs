@@ -322,28 +322,43 @@ impl Rows for ListingRows {
     fn row(&mut self, s: &Socket, a: &Annotation, out: &mut Vec<u8>) -> io::Result<()> {
         out.extend_from_slice(if self.written == 0 { b"\n" } else { b",\n" });
         self.written += 1;
-        if a.is_bare() {
-            return Ok(serde_json::to_writer(out, &SocketJson::from(s))?);
-        }
-        let row = AnnotatedJson {
-            netns: a.netns(s),
-            socket: SocketJson::from(s),
-            processes: a.procs.map(|p| {
-                p.owners(s.inode)
-                    .iter()
-                    .map(|o| OwnerJson {
-                        pid: o.pid,
-                        command: &o.command,
-                    })
-                    .collect()
-            }),
-        };
-        Ok(serde_json::to_writer(out, &row)?)
+        socket_object(s, a, out)
     }
 
     fn tail(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\n]\n");
     }
+}
+
+/// One socket's object in a listing, as `tw schema ls` describes it.
+pub(super) fn socket_object(s: &Socket, a: &Annotation, out: &mut Vec<u8>) -> io::Result<()> {
+    if a.namespaces.is_empty() && a.procs.is_none() {
+        return Ok(serde_json::to_writer(out, &SocketJson::from(s))?);
+    }
+    let row = AnnotatedJson {
+        netns: a.netns(s),
+        socket: SocketJson::from(s),
+        processes: a.procs.map(|p| {
+            p.owners(s.inode)
+                .iter()
+                .map(|o| OwnerJson {
+                    pid: o.pid,
+                    command: &o.command,
+                })
+                .collect()
+        }),
+    };
+    Ok(serde_json::to_writer(out, &row)?)
+}
+
+/// A row of `tw ls`: a TCP or UDP socket, or, in a listing with `-x`
+/// (`tw -tuxan`), a UNIX socket (`protocol` `unix`).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum LsRow<'a> {
+    Inet(AnnotatedJson<'a>),
+    Unix(super::unix::UnixJson<'a>),
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -424,7 +439,7 @@ pub enum Document {
 pub fn schema(doc: Document) -> schemars::Schema {
     let mut s = match doc {
         // The annotated row: a bare one is the same less netns/processes.
-        Document::Ls => schemars::schema_for!(Vec<AnnotatedJson<'static>>),
+        Document::Ls => schemars::schema_for!(Vec<LsRow<'static>>),
         Document::Count => schemars::schema_for!(CountJson<'static>),
         Document::Summary => schemars::schema_for!(SummaryJson),
         Document::Ports => schemars::schema_for!(PortsJson),

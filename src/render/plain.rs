@@ -285,7 +285,11 @@ TIME_WAIT  127.0.0.1:5      127.0.0.2:80  2.0s        0       0    0      0
             crate::render::cells::SOCKET_NUMERIC
         );
         assert_eq!(
-            (LISTING_HEADERS[0], LISTING_HEADERS[1], LISTING_HEADERS[LAST]),
+            (
+                LISTING_HEADERS[0],
+                LISTING_HEADERS[1],
+                LISTING_HEADERS[LAST]
+            ),
             ("NETNS", "NETID", "PROCESS")
         );
         assert!(!LISTING_NUMERIC[0] && !LISTING_NUMERIC[1] && !LISTING_NUMERIC[LAST]);
