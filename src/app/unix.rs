@@ -1,6 +1,7 @@
 //! `-x`: UNIX sockets, listed (`tw -xa`, `tw ls -x`) or counted
 //! (`tw count -x [--by state]`), in this namespace or `--netns`.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::{bail, Result};
@@ -9,6 +10,8 @@ use super::{Ctx, Outcome};
 use crate::analyze::aggregate::{Collect, GroupBy};
 use crate::cli::Command;
 use crate::model::unix::UnixSocket;
+use crate::model::StateSet;
+use crate::query::expr::{Expr, Side};
 use crate::render::{self, Report};
 use crate::source::owners::Procs;
 use crate::source::{netns, unix, NetnsChoice, SourceKind};
@@ -22,10 +25,10 @@ pub fn run(
     if !cx.source.is_live() {
         bail!("-x: captures hold TCP tables only; read UNIX sockets live (leave out --from/--proc-root)");
     }
-    if cx.filter.expr.is_some() {
+    if cx.filter.expr.as_ref().is_some_and(Expr::has_inet) {
         bail!(
-            "-x: the address and port filters (src, dst, sport, dport) are TCP's and UDP's; \
-             UNIX sockets take states only (-a, -l, state NAME)"
+            "-x: --src, --dst, --sport and --dport are addresses and ports, which UNIX sockets \
+             have not; filter on paths: tw -xa src '/run/*.sock', dst PATH"
         );
     }
     if cx.filter.family.is_some() {
@@ -34,7 +37,7 @@ pub fn run(
     if cx.filter.direction.is_some() {
         bail!("-x with --direction: UNIX sockets have no direction; leave --direction out");
     }
-    let socks = read(cx)?;
+    let socks = filtered(cx)?;
     match command {
         Some(Command::Count(a)) => count(cx, &socks, a.by, a.fail_above, out),
         Some(Command::Ls(a)) => {
@@ -57,8 +60,44 @@ pub fn run(
     }
 }
 
-/// The UNIX sockets in the states asked, in this namespace or `--netns`'s.
-fn read(cx: &mut Ctx) -> Result<Vec<UnixSocket>> {
+/// The UNIX sockets that pass the filter: the states asked and the `src` /
+/// `dst` path patterns. A `dst` pattern looks at the peer's path, found by
+/// its inode among every socket of the namespace (so every state is read),
+/// as ss's unix_list_print does; ss's unix_diag reader (6.x) never fills in
+/// the peer's name, so there `dst PATH` matches no socket.
+fn filtered(cx: &mut Ctx) -> Result<Vec<UnixSocket>> {
+    let Some(e) = cx.filter.expr.clone() else {
+        return read(cx, cx.filter.states);
+    };
+    let states = cx.filter.states;
+    let all = if e.has_path(Some(Side::Dst)) {
+        read(cx, StateSet::ALL)?
+    } else {
+        read(cx, states)?
+    };
+    let paths: HashMap<u64, &str> = if e.has_path(Some(Side::Dst)) {
+        all.iter()
+            .filter_map(|s| Some((s.inode, s.path.as_deref()?)))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let keep: Vec<bool> = all
+        .iter()
+        .map(|s| {
+            let peer = paths.get(&s.peer).copied();
+            states.contains(s.state) && e.matches_unix(s.path.as_deref(), peer)
+        })
+        .collect();
+    Ok(all
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(s, k)| k.then_some(s))
+        .collect())
+}
+
+/// The UNIX sockets in `states`, in this namespace or `--netns`'s.
+fn read(cx: &mut Ctx, states: StateSet) -> Result<Vec<UnixSocket>> {
     let _inside = match &cx.spec.netns {
         NetnsChoice::Current => None,
         NetnsChoice::One(ns) => Some(netns::enter(ns)?),
@@ -67,7 +106,7 @@ fn read(cx: &mut Ctx) -> Result<Vec<UnixSocket>> {
         }
     };
     let (socks, from) = unix::read(
-        cx.filter.states,
+        states,
         cx.spec.kind == SourceKind::Proc,
         cx.spec.kind == SourceKind::Netlink,
     )?;
@@ -114,7 +153,7 @@ pub fn mixed(
     if a.sort.is_some() {
         bail!("-x with --sort: UNIX sockets are listed in the kernel's order; leave --sort out");
     }
-    let unix_socks = read(cx)?;
+    let unix_socks = read(cx, cx.filter.states)?;
     let procs = processes.then(Procs::scan).transpose()?;
     let mut c = Collect::new(None, None);
     cx.read(&mut c)?;
