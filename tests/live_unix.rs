@@ -245,3 +245,50 @@ fn path_filters_select_what_ss_selects() {
         assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     }
 }
+
+#[test]
+#[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
+fn unix_process_names_with_control_characters_are_escaped() {
+    // Regression: `tw -xap` wrote an owner's command name as it is, and
+    // anyone may name a process ESC[31m (prctl(PR_SET_NAME)).
+    let ns = Netns::new("ssrest-ucomm");
+    let script = "import ctypes,socket,sys,time\n\
+        ctypes.CDLL(None).prctl(15, b'\\x1b[31mevil', 0, 0, 0)\n\
+        a, b = socket.socketpair()\n\
+        print('ready', flush=True)\n\
+        sys.stdin.read(1)\n";
+    let mut child = ns
+        .cmd("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            // Closing stdin ends it; kill it by its PID if it lingers.
+            drop(self.0.stdin.take());
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "ready\n");
+    let _child = Kill(child);
+    for format in ["plain", "table"] {
+        let out = ns.output(
+            env!("CARGO_BIN_EXE_tw"),
+            &["-xap", "--format", format, "--color", "never"],
+        );
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains('\x1b'), "{format}: {text:?}");
+        assert!(text.contains("\\x1b[31mevil"), "{format}: {text}");
+    }
+}

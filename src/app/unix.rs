@@ -10,7 +10,7 @@ use super::{Ctx, Outcome};
 use crate::analyze::aggregate::{Collect, GroupBy};
 use crate::cli::Command;
 use crate::model::unix::UnixSocket;
-use crate::model::StateSet;
+use crate::model::{Flow, StateSet};
 use crate::query::expr::{Expr, Side};
 use crate::render::{self, Report};
 use crate::source::owners::Procs;
@@ -37,9 +37,8 @@ pub fn run(
     if cx.filter.direction.is_some() {
         bail!("-x with --direction: UNIX sockets have no direction; leave --direction out");
     }
-    let socks = filtered(cx)?;
     match command {
-        Some(Command::Count(a)) => count(cx, &socks, a.by, a.fail_above, out),
+        Some(Command::Count(a)) => count(cx, a.by, a.fail_above, out),
         Some(Command::Ls(a)) => {
             if a.show.info || a.show.memory {
                 bail!("-x with -i or -m: tcp_info and socket memory are TCP's; leave them out");
@@ -48,15 +47,53 @@ pub fn run(
                 bail!("-x with --sort: UNIX sockets are listed in the kernel's order; leave --sort out");
             }
             let procs = processes.then(Procs::scan).transpose()?;
-            let shown = &socks[..a.limit.unwrap_or(usize::MAX).min(socks.len())];
-            render::unix::render(cx.format(), shown, procs.as_ref(), out, &cx.style)?;
-            Ok(Outcome::Ok)
+            list(cx, a.limit, procs.as_ref(), out)
         }
-        None => {
-            render::unix::render(cx.format(), &socks, None, out, &cx.style)?;
-            Ok(Outcome::Ok)
-        }
+        None => list(cx, None, None, out),
         Some(_) => bail!("-x goes with a listing or a count: `tw -xa`, `tw ls -x`, `tw count -x`"),
+    }
+}
+
+/// The listing, written as the sockets are read (a table: once all are).
+fn list(
+    cx: &mut Ctx,
+    limit: Option<usize>,
+    procs: Option<&Procs>,
+    out: &mut dyn Write,
+) -> Result<Outcome> {
+    let mut l = render::unix::UnixListing::new(cx.format(), out, procs, limit, cx.style);
+    let read = each(cx, &mut |s| l.push(s));
+    l.check()?;
+    read?;
+    l.finish()?;
+    Ok(Outcome::Ok)
+}
+
+/// Every socket that passes the filter, to `sink` as it is read, in the
+/// kernel's order; none is held unless a `dst` pattern needs the peers'
+/// paths (see [`filtered`]).
+fn each(cx: &mut Ctx, sink: &mut dyn FnMut(&UnixSocket) -> Flow) -> Result<()> {
+    match cx.filter.expr.clone() {
+        Some(e) if e.has_path(Some(Side::Dst)) => {
+            for s in filtered(cx)? {
+                if sink(&s).is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        e => {
+            let states = cx.filter.states;
+            read_each(cx, states, &mut |s| {
+                if e.as_ref()
+                    .is_none_or(|e| e.matches_unix(s.path.as_deref(), None))
+                {
+                    sink(s)
+                } else {
+                    Flow::Continue(())
+                }
+            })
+        }
     }
 }
 
@@ -98,18 +135,35 @@ fn filtered(cx: &mut Ctx) -> Result<Vec<UnixSocket>> {
 
 /// The UNIX sockets in `states`, in this namespace or `--netns`'s.
 fn read(cx: &mut Ctx, states: StateSet) -> Result<Vec<UnixSocket>> {
-    let _inside = match &cx.spec.netns {
-        NetnsChoice::Current => None,
-        NetnsChoice::One(ns) => Some(netns::enter(ns)?),
-        NetnsChoice::All => {
-            bail!("-x with --all-netns: read one namespace at a time (--netns NAME)")
-        }
+    let mut v = Vec::new();
+    read_each(cx, states, &mut |s| {
+        v.push(s.clone());
+        Flow::Continue(())
+    })?;
+    Ok(v)
+}
+
+/// The same, each socket to `sink` as it is decoded.
+fn read_each(
+    cx: &mut Ctx,
+    states: StateSet,
+    sink: &mut dyn FnMut(&UnixSocket) -> Flow,
+) -> Result<()> {
+    let from = {
+        let _inside = match &cx.spec.netns {
+            NetnsChoice::Current => None,
+            NetnsChoice::One(ns) => Some(netns::enter(ns)?),
+            NetnsChoice::All => {
+                bail!("-x with --all-netns: read one namespace at a time (--netns NAME)")
+            }
+        };
+        unix::read_each(
+            states,
+            cx.spec.kind == SourceKind::Proc,
+            cx.spec.kind == SourceKind::Netlink,
+            sink,
+        )?
     };
-    let (socks, from) = unix::read(
-        states,
-        cx.spec.kind == SourceKind::Proc,
-        cx.spec.kind == SourceKind::Netlink,
-    )?;
     if from == unix::UnixSource::Proc {
         writeln!(
             cx.err,
@@ -117,7 +171,7 @@ fn read(cx: &mut Ctx, states: StateSet) -> Result<Vec<UnixSocket>> {
              unix_diag (sock_diag) has them"
         )?;
     }
-    Ok(socks)
+    Ok(())
 }
 
 /// `-x` with `-t` and/or `-u` (`tw -tuxan`): one listing with ss's Netid
@@ -173,36 +227,39 @@ pub fn mixed(
     Ok(Outcome::Ok)
 }
 
+/// `count -x [--by state]`, counted as the sockets are read.
 fn count(
     cx: &mut Ctx,
-    socks: &[UnixSocket],
     by: Option<GroupBy>,
     fail_above: Option<u64>,
     out: &mut dyn Write,
 ) -> Result<Outcome> {
-    let total = socks.len() as u64;
-    match by {
-        None => render::render(cx.format(), &Report::Count(total), out, &cx.style)?,
-        Some(GroupBy::State) => {
-            let mut groups: Vec<(String, u64)> = Vec::new();
-            for s in socks {
-                match groups.iter_mut().find(|(k, _)| k == s.state_name()) {
-                    Some((_, n)) => *n += 1,
-                    None => groups.push((s.state_name().to_string(), 1)),
-                }
-            }
-            groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            let report = Report::Groups {
-                by: "state",
-                total,
-                groups: &groups,
-            };
-            render::render(cx.format(), &report, out, &cx.style)?;
-        }
-        Some(other) => bail!(
+    if let Some(other) = by.filter(|b| *b != GroupBy::State) {
+        bail!(
             "-x with --by {}: UNIX sockets group by state only (--by state)",
             other.name()
-        ),
+        );
+    }
+    let mut total = 0u64;
+    let mut groups: Vec<(String, u64)> = Vec::new();
+    each(cx, &mut |s| {
+        total += 1;
+        match groups.iter_mut().find(|(k, _)| k == s.state_name()) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((s.state_name().to_string(), 1)),
+        }
+        Flow::Continue(())
+    })?;
+    if by.is_none() {
+        render::render(cx.format(), &Report::Count(total), out, &cx.style)?;
+    } else {
+        groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let report = Report::Groups {
+            by: "state",
+            total,
+            groups: &groups,
+        };
+        render::render(cx.format(), &report, out, &cx.style)?;
     }
     Ok(if fail_above.is_some_and(|n| total > n) {
         Outcome::CheckTripped

@@ -27,7 +27,7 @@ pub const HOLD: usize = 4096;
 
 /// Output is handed on in whole rows of about this many bytes, each time
 /// flushed, so that stdout ends at a row's end whatever happens later.
-const CHUNK: usize = 64 * 1024;
+pub const CHUNK: usize = 64 * 1024;
 
 /// Writes a listing of rows held in full: every row measured, then written.
 pub fn write_held(

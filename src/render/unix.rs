@@ -8,9 +8,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::cells::{printable, socket_row, Annotation};
+use super::listing::{CHUNK, HOLD};
 use super::{fit, json, Format, Style};
 use crate::model::schema::SchemaVersion;
 use crate::model::unix::UnixSocket;
+use crate::model::Flow;
 use crate::model::Socket;
 use crate::source::owners::Procs;
 
@@ -37,11 +39,13 @@ fn cells(s: &UnixSocket, procs: Option<&Procs>) -> Vec<String> {
         },
     ];
     if let Some(p) = procs {
-        c.push(p.label(s.inode));
+        // Command names are anyone's to choose (prctl(PR_SET_NAME)).
+        c.push(printable(&p.label(s.inode)).into_owned());
     }
     c
 }
 
+/// A UNIX listing held whole, then written.
 pub fn render(
     format: Format,
     socks: &[UnixSocket],
@@ -49,53 +53,201 @@ pub fn render(
     out: &mut dyn Write,
     style: &Style,
 ) -> io::Result<()> {
-    let n = if procs.is_some() { 8 } else { 7 };
-    let headers = &HEADERS[..n];
-    let rows: Vec<Vec<String>> = socks.iter().map(|s| cells(s, procs)).collect();
-    match format {
-        Format::Plain => {
-            let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-            for r in &rows {
-                for (w, c) in widths.iter_mut().zip(r) {
+    let mut l = UnixListing::new(format, out, procs, None, *style);
+    l.hold = usize::MAX;
+    for s in socks {
+        let _ = l.push(s);
+    }
+    l.finish()
+}
+
+/// A UNIX listing written as the reader delivers it, none of it held past
+/// the first [`HOLD`] rows (which size the plain columns; a wider cell
+/// later widens its column from its line on), so memory stays flat at any
+/// number of sockets. A table is sized on every row and holds them all.
+pub struct UnixListing<'a> {
+    format: Format,
+    out: &'a mut dyn Write,
+    procs: Option<&'a Procs>,
+    style: Style,
+    held: Vec<UnixSocket>,
+    hold: usize,
+    limit: usize,
+    taken: usize,
+    streaming: bool,
+    buf: Vec<u8>,
+    failed: Option<io::Error>,
+    widths: Vec<usize>,
+    written: usize,
+}
+
+impl<'a> UnixListing<'a> {
+    pub fn new(
+        format: Format,
+        out: &'a mut dyn Write,
+        procs: Option<&'a Procs>,
+        limit: Option<usize>,
+        style: Style,
+    ) -> UnixListing<'a> {
+        UnixListing {
+            format,
+            out,
+            procs,
+            style,
+            held: Vec::new(),
+            hold: if format == Format::Table {
+                usize::MAX
+            } else {
+                HOLD
+            },
+            limit: limit.unwrap_or(usize::MAX),
+            taken: 0,
+            streaming: false,
+            buf: Vec::with_capacity(CHUNK + 1024),
+            failed: None,
+            widths: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// The same with another number of rows held, for tests.
+    #[cfg(test)]
+    fn holding(mut self, n: usize) -> Self {
+        self.hold = n;
+        self
+    }
+
+    fn headers(&self) -> &'static [&'static str] {
+        &HEADERS[..if self.procs.is_some() { 8 } else { 7 }]
+    }
+
+    /// Takes one socket; `Break` once the limit is reached or a write failed.
+    pub fn push(&mut self, s: &UnixSocket) -> Flow {
+        if self.failed.is_some() || self.taken >= self.limit {
+            return Flow::Break(());
+        }
+        self.taken += 1;
+        let wrote = if self.streaming {
+            self.write(s)
+        } else if self.held.len() < self.hold {
+            self.held.push(s.clone());
+            Ok(())
+        } else {
+            self.begin().and_then(|()| self.write(s))
+        };
+        if let Err(e) = wrote {
+            self.failed = Some(e);
+        }
+        if self.failed.is_none() && self.taken < self.limit {
+            Flow::Continue(())
+        } else {
+            Flow::Break(())
+        }
+    }
+
+    /// What stopped the listing while the read went on, if anything did.
+    pub fn check(&mut self) -> io::Result<()> {
+        self.failed.take().map_or(Ok(()), Err)
+    }
+
+    /// Ends the listing once the read is whole.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.check()?;
+        if self.format == Format::Table {
+            return table(&self.held, self.procs, self.out, &self.style);
+        }
+        if !self.streaming {
+            self.begin()?;
+        }
+        if self.format == Format::Json {
+            self.buf.extend_from_slice(b"\n]\n");
+        }
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
+
+    /// The head and the held rows, the plain columns sized on them.
+    fn begin(&mut self) -> io::Result<()> {
+        self.streaming = true;
+        let held = std::mem::take(&mut self.held);
+        if self.format == Format::Json {
+            self.buf.push(b'[');
+        } else {
+            let headers = self.headers();
+            self.widths = headers.iter().map(|h| h.len()).collect();
+            for s in &held {
+                for (w, c) in self.widths.iter_mut().zip(cells(s, self.procs)) {
                     *w = (*w).max(c.chars().count());
                 }
             }
-            let mut text = String::new();
             let head: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-            for r in std::iter::once(&head).chain(&rows) {
-                for (i, c) in r.iter().enumerate() {
-                    if i > 0 {
-                        text.push_str("  ");
-                    }
-                    text.push_str(c);
-                    if i + 1 < r.len() {
-                        text.extend(std::iter::repeat_n(' ', widths[i] - c.chars().count()));
-                    }
-                }
-                text.push('\n');
-            }
-            out.write_all(text.as_bytes())
+            line(&mut self.buf, &head, &self.widths);
         }
-        Format::Table => {
-            let shown = fit::keep(headers, &rows, style.width);
-            let mut t = Table::new();
-            t.load_style(presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Disabled)
-                .set_header(fit::pick(headers, &shown).into_iter().map(Cell::new));
-            if !style.color {
-                t.force_no_tty();
-            }
-            for r in &rows {
-                t.add_row(fit::pick(r, &shown).into_iter().map(Cell::new));
-            }
-            writeln!(out, "{t}")
+        for s in &held {
+            self.write(s)?;
         }
-        Format::Json => {
-            let v: Vec<UnixJson> = socks.iter().map(|s| json_row(s, procs)).collect();
-            serde_json::to_writer_pretty(&mut *out, &v).map_err(io::Error::other)?;
-            writeln!(out)
+        Ok(())
+    }
+
+    fn write(&mut self, s: &UnixSocket) -> io::Result<()> {
+        if self.format == Format::Json {
+            self.buf
+                .extend_from_slice(if self.written == 0 { b"\n" } else { b",\n" });
+            self.written += 1;
+            serde_json::to_writer(&mut self.buf, &json_row(s, self.procs))?;
+        } else {
+            let c = cells(s, self.procs);
+            for (w, c) in self.widths.iter_mut().zip(&c) {
+                *w = (*w).max(c.chars().count());
+            }
+            line(&mut self.buf, &c, &self.widths);
+        }
+        if self.buf.len() >= CHUNK {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// One plain line: cells padded to `widths`, two spaces apart, the last
+/// unpadded.
+fn line(buf: &mut Vec<u8>, cells: &[String], widths: &[usize]) {
+    for (i, c) in cells.iter().enumerate() {
+        if i > 0 {
+            buf.extend_from_slice(b"  ");
+        }
+        buf.extend_from_slice(c.as_bytes());
+        if i + 1 < cells.len() {
+            let pad = widths[i].saturating_sub(c.chars().count());
+            buf.resize(buf.len() + pad, b' ');
         }
     }
+    buf.push(b'\n');
+}
+
+fn table(
+    socks: &[UnixSocket],
+    procs: Option<&Procs>,
+    out: &mut dyn Write,
+    style: &Style,
+) -> io::Result<()> {
+    let headers = &HEADERS[..if procs.is_some() { 8 } else { 7 }];
+    let rows: Vec<Vec<String>> = socks.iter().map(|s| cells(s, procs)).collect();
+    let shown = fit::keep(headers, &rows, style.width);
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(fit::pick(headers, &shown).into_iter().map(Cell::new));
+    if !style.color {
+        t.force_no_tty();
+    }
+    for r in &rows {
+        t.add_row(fit::pick(r, &shown).into_iter().map(Cell::new));
+    }
+    writeln!(out, "{t}")
 }
 
 /// One UNIX socket in JSON; `null` where the source had nothing (/proc
@@ -282,4 +434,72 @@ pub fn schema() -> schemars::Schema {
     let mut s = schemars::schema_for!(Vec<UnixJson<'static>>);
     s.insert("title".into(), "tw ls -x --format json".into());
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::unix::UnixKind;
+    use crate::model::TcpState;
+
+    fn socks(n: u64) -> Vec<UnixSocket> {
+        (0..n)
+            .map(|i| UnixSocket {
+                kind: [UnixKind::Stream, UnixKind::Dgram][(i % 2) as usize],
+                state: [TcpState::Established, TcpState::Listen][(i % 2) as usize],
+                inode: 1000 + i * 997,
+                peer: if i % 3 == 0 { 0 } else { 2000 + i },
+                path: (i % 4 != 0).then(|| format!("/run/{}.sock", "x".repeat(i as usize % 9))),
+                recv_q: Some(i as u32),
+                send_q: None,
+            })
+            .collect()
+    }
+
+    fn streamed(format: Format, s: &[UnixSocket], hold: usize, limit: Option<usize>) -> String {
+        let mut out = Vec::new();
+        let mut l = UnixListing::new(format, &mut out, None, limit, Style::default()).holding(hold);
+        for x in s {
+            if l.push(x).is_break() {
+                break;
+            }
+        }
+        l.finish().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn held(format: Format, s: &[UnixSocket]) -> String {
+        let mut out = Vec::new();
+        render(format, s, None, &mut out, &Style::default()).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_streamed_unix_listing_is_the_held_one() {
+        let all = socks(50);
+        let fields = |t: &str| -> Vec<String> {
+            t.lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect()
+        };
+        for format in [Format::Plain, Format::Json] {
+            for n in [0, 1, 7, 50] {
+                let want = held(format, &all[..n]);
+                assert_eq!(streamed(format, &all[..n], HOLD, None), want);
+                let got = streamed(format, &all[..n], 2, None);
+                assert_eq!(fields(&got), fields(&want), "{format:?} {n}");
+            }
+        }
+        assert_eq!(
+            held(Format::Plain, &[]),
+            "NETID  STATE  RECV-Q  SEND-Q  PATH  INODE  PEER\n"
+        );
+        assert_eq!(held(Format::Json, &[]), "[\n]\n");
+        let v: serde_json::Value = serde_json::from_str(&held(Format::Json, &all[..4])).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 4);
+        assert_eq!(v[1]["path"], "/run/x.sock");
+        assert!(v[0]["path"].is_null() && v[0]["peer"].is_null() && v[0]["send_q"].is_null());
+        // A limit ends the read.
+        assert_eq!(streamed(Format::Plain, &all, 1, Some(5)).lines().count(), 6);
+    }
 }
