@@ -248,13 +248,14 @@ fn path_filters_select_what_ss_selects() {
 
 #[test]
 #[ignore = "live: needs root, namespaces and the tools scripts/test installs; scripts/test runs it"]
-fn unix_process_names_with_control_characters_are_escaped() {
-    // Regression: `tw -xap` wrote an owner's command name as it is, and
-    // anyone may name a process ESC[31m (prctl(PR_SET_NAME)).
+fn process_names_with_control_characters_are_escaped_in_x_and_i_listings() {
+    // Regression: `tw -xap` and `tw ls -i -p` wrote an owner's command name
+    // as it is, and anyone may name a process ESC[31m (prctl(PR_SET_NAME)).
     let ns = Netns::new("ssrest-ucomm");
     let script = "import ctypes,socket,sys,time\n\
         ctypes.CDLL(None).prctl(15, b'\\x1b[31mevil', 0, 0, 0)\n\
         a, b = socket.socketpair()\n\
+        l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
         print('ready', flush=True)\n\
         sys.stdin.read(1)\n";
     let mut child = ns
@@ -281,14 +282,20 @@ fn unix_process_names_with_control_characters_are_escaped() {
     .unwrap();
     assert_eq!(line, "ready\n");
     let _child = Kill(child);
-    for format in ["plain", "table"] {
+    for (format, listing) in [
+        ("plain", "-xap"),
+        ("table", "-xap"),
+        ("plain", "-tlip"),
+        ("table", "-tlip"),
+        ("plain", "-tuxap"),
+    ] {
         let out = ns.output(
             env!("CARGO_BIN_EXE_tw"),
-            &["-xap", "--format", format, "--color", "never"],
+            &[listing, "--format", format, "--color", "never"],
         );
         assert!(out.status.success(), "{out:?}");
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(!text.contains('\x1b'), "{format}: {text:?}");
-        assert!(text.contains("\\x1b[31mevil"), "{format}: {text}");
+        assert!(!text.contains('\x1b'), "{listing} {format}: {text:?}");
+        assert!(text.contains("\\x1b[31mevil"), "{listing} {format}: {text}");
     }
 }

@@ -190,8 +190,9 @@ pub fn push_cells(r: &Row, wants: Wants, a: &Annotation, t: &mut Vec<u8>, ends: 
         }
         end(t);
     }
-    if let Some(p) = a.procs {
-        t.extend_from_slice(p.label(s.inode).as_bytes());
+    if let Some(o) = a.owner_text(s) {
+        // Escaped: command names are anyone's to choose (prctl(PR_SET_NAME)).
+        t.extend_from_slice(o.as_bytes());
         end(t);
     }
 }
