@@ -729,7 +729,13 @@ pub struct SchemaArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SchemaCommand {
     Ls,
+    /// `tw ls -i` / `-m`: rows with tcp_info and socket memory.
+    LsInternals,
+    /// `tw ls -x`: UNIX sockets.
+    LsUnix,
     Count,
+    /// `tw count --by KEY --stats`.
+    CountStats,
     Summary,
     Ports,
     Doctor,

@@ -209,7 +209,10 @@ fn generate_writes_a_man_page_per_command_and_three_completions() {
     want.extend(["tw.bash", "_tw", "tw.fish"].map(String::from));
     let schemas = [
         "ls",
+        "ls-internals",
+        "ls-unix",
         "count",
+        "count-stats",
         "summary",
         "ports",
         "doctor",

@@ -122,6 +122,59 @@ const CASES: &[(&str, &[&str])] = &[
         "ls.json",
         &["--from", "fixtures/proc", "ls", "--format", "json"],
     ),
+    // ls -i / -m from the ss -D capture, which has no tcp_info or skmem
+    // (ss -tan asks for none): the columns and JSON fields, `-`/null, and
+    // the one line on stderr. Streamed (plain, JSON) and held (table).
+    (
+        "ls-internals.plain",
+        &[
+            "--from",
+            "fixtures/netlink/tcp.dump",
+            "ls",
+            "-i",
+            "-m",
+            "--format",
+            "plain",
+        ],
+    ),
+    (
+        "ls-internals.json",
+        &[
+            "--from",
+            "fixtures/netlink/tcp.dump",
+            "ls",
+            "-i",
+            "-m",
+            "--format",
+            "json",
+        ],
+    ),
+    (
+        "ls-internals-sorted.table",
+        &[
+            "--from",
+            "fixtures/netlink/tcp.dump",
+            "ls",
+            "-m",
+            "--sort",
+            "peer",
+            "--format",
+            "table",
+        ],
+    ),
+    (
+        "count-stats.json",
+        &[
+            "--from",
+            "fixtures/netlink/tcp.dump",
+            "count",
+            "--by",
+            "raddr",
+            "--stats",
+            "--format",
+            "json",
+        ],
+    ),
     (
         "ls-sorted-limited.plain",
         &[

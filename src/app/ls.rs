@@ -11,17 +11,15 @@ use crate::analyze::internals::{self, CollectExtras};
 use crate::cli::{LsArgs, SortKey};
 use crate::model::internals::Wants;
 use crate::model::Socket;
+use crate::render::internals::ExtrasStream;
 use crate::render::{self, Format, Report};
 use crate::source::owners::Procs;
 
 pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) -> Result<Outcome> {
     let p = cx.filter.protocols;
-    if p.tcp && p.udp && cx.format() != Format::Json {
-        bail!(
-            "-t with -u: a table or plain listing has no protocol column yet; list one at a \
-             time (tw -tan, then tw -uan) or use --format json, which names each row's protocol"
-        );
-    }
+    // Several protocols: a NETID column, as ss prints it (JSON rows name
+    // their protocol in every case).
+    let netid = p.tcp && p.udp;
     if p.udp && (args.show.info || args.show.memory) {
         bail!("-u with -i or -m: tcp_info and socket memory are read for TCP sockets only; use -t");
     }
@@ -53,7 +51,8 @@ pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) ->
     match render::listing_rows(format).filter(|_| args.sort.is_none()) {
         // Nothing to sort: rows go out as the reader delivers them.
         Some(rows) => {
-            let mut stream = render::Stream::new(rows, out, procs.as_ref(), args.limit);
+            let mut stream =
+                render::Stream::new(rows, out, procs.as_ref(), args.limit).with_netid(netid);
             let read = cx.read(&mut stream);
             stream.check()?;
             read?;
@@ -70,6 +69,7 @@ pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) ->
             let notes = render::Annotation {
                 namespaces: &info.namespaces,
                 procs: procs.as_ref(),
+                netid,
             };
             let report = if notes.is_bare() {
                 Report::Sockets(&socks)
@@ -85,8 +85,8 @@ pub fn run(cx: &mut Ctx, args: &LsArgs, processes: bool, out: &mut dyn Write) ->
     Ok(Outcome::Ok)
 }
 
-/// `tw ls -i` / `-m`: the rows held with their tcp_info and socket memory
-/// (asked of the kernel only here), then written.
+/// `tw ls -i` / `-m`: the rows with their tcp_info and socket memory (asked
+/// of the kernel only here), streamed unless sorted or a table.
 fn with_extras(
     cx: &mut Ctx,
     args: &LsArgs,
@@ -94,21 +94,39 @@ fn with_extras(
     procs: Option<&Procs>,
     out: &mut dyn Write,
 ) -> Result<Outcome> {
+    let note_none = |err: &mut dyn Write| {
+        let flag = if wants.info { "-i" } else { "-m" };
+        writeln!(
+            err,
+            "tw: {flag}: this source (/proc/net/tcp or a capture) has no tcp_info or socket \
+             memory: rtt, cwnd, ssthresh, retransmits, bytes, rates, lost, unacked, limited \
+             times, congestion control and skmem show as -; the sock_diag source has them"
+        )
+    };
+    let format = cx.format();
+    if args.sort.is_none() && format != Format::Table {
+        // Nothing to sort: rows go out as the reader delivers them.
+        let mut stream = ExtrasStream::new(format, wants, out, procs, args.limit);
+        let read = cx.read(&mut stream);
+        stream.check()?;
+        read?;
+        if stream.none_given() {
+            note_none(cx.err)?;
+        }
+        stream.finish()?;
+        return Ok(Outcome::Ok);
+    }
+    // Sorted, or a table (sized on every row): every row is held.
     let mut c = CollectExtras::new(wants, args.sort.map(order), args.limit);
     let info = cx.read(&mut c)?;
     let rows = c.finish();
     if internals::none_given(&rows) {
-        let flag = if wants.info { "-i" } else { "-m" };
-        writeln!(
-            cx.err,
-            "tw: {flag}: this source (/proc/net/tcp or a capture) has no tcp_info or socket \
-             memory: rtt, cwnd, ssthresh, retransmits, bytes, rates, lost, unacked, limited \
-             times, congestion control and skmem show as -; the sock_diag source has them"
-        )?;
+        note_none(cx.err)?;
     }
     let notes = render::Annotation {
         namespaces: &info.namespaces,
         procs,
+        ..render::Annotation::NONE
     };
     render::internals::render(cx.format(), &rows, wants, &notes, out, &cx.style)?;
     Ok(Outcome::Ok)

@@ -148,15 +148,16 @@ pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Out
     }
     let processes = cli.global.processes;
     if ss_mode.unix {
+        let run = if ss_mode.inet { unix::mixed } else { unix::run };
         let outcome = if ss_mode.no_header {
-            unix::run(
+            run(
                 &mut cx,
                 &cli.command,
                 processes,
                 &mut crate::render::NoHeader::new(out),
             )?
         } else {
-            unix::run(&mut cx, &cli.command, processes, out)?
+            run(&mut cx, &cli.command, processes, out)?
         };
         out.flush()?;
         return Ok(outcome);
@@ -261,7 +262,14 @@ fn expression_words(cmd: &Option<Command>) -> &[String] {
 /// the same expression language.
 fn build_filter(g: &Global, words: &[String], ss: &ss::SsMode) -> Result<Filter> {
     let ss_states = ss.states;
-    let parsed = expr::parse(words, &service_port).map_err(|e| anyhow!("{e}"))?;
+    // UNIX sockets alone: src and dst are paths (ss's parse_hostcond does
+    // the same when the only family asked is AF_UNIX).
+    let parsed = if ss.unix && !ss.inet {
+        expr::parse_unix(words)
+    } else {
+        expr::parse(words, &service_port)
+    }
+    .map_err(|e| anyhow!("{e}"))?;
     let states = match (parsed.states, g.state.is_empty()) {
         (Some(_), false) => {
             bail!("--state and `state`/`exclude` words both give states: use one or the other")

@@ -13,9 +13,12 @@ use crate::cli::SchemaCommand;
 use crate::render::json::{self, Document};
 
 /// Every command with a schema, as `tw schema` names it.
-pub const ALL: [SchemaCommand; 9] = [
+pub const ALL: [SchemaCommand; 12] = [
     SchemaCommand::Ls,
+    SchemaCommand::LsInternals,
+    SchemaCommand::LsUnix,
     SchemaCommand::Count,
+    SchemaCommand::CountStats,
     SchemaCommand::Summary,
     SchemaCommand::Ports,
     SchemaCommand::Doctor,
@@ -28,7 +31,10 @@ pub const ALL: [SchemaCommand; 9] = [
 pub fn schema(cmd: SchemaCommand) -> schemars::Schema {
     let doc = match cmd {
         SchemaCommand::Ls => Document::Ls,
+        SchemaCommand::LsInternals => return crate::render::internals::schema(),
+        SchemaCommand::LsUnix => return crate::render::unix::schema(),
         SchemaCommand::Count => Document::Count,
+        SchemaCommand::CountStats => return crate::render::internals::stats_schema(),
         SchemaCommand::Summary => Document::Summary,
         SchemaCommand::Ports => Document::Ports,
         SchemaCommand::Doctor => Document::Doctor,
@@ -59,7 +65,10 @@ pub fn schema(cmd: SchemaCommand) -> schemars::Schema {
 pub fn name(cmd: SchemaCommand) -> &'static str {
     match cmd {
         SchemaCommand::Ls => "ls",
+        SchemaCommand::LsInternals => "ls-internals",
+        SchemaCommand::LsUnix => "ls-unix",
         SchemaCommand::Count => "count",
+        SchemaCommand::CountStats => "count-stats",
         SchemaCommand::Summary => "summary",
         SchemaCommand::Ports => "ports",
         SchemaCommand::Doctor => "doctor",

@@ -18,8 +18,10 @@ pub struct SsMode {
     pub no_header: bool,
     /// `-t`, `-u`: TCP unless `-u` alone.
     pub protocols: Protocols,
-    /// `-x`: UNIX sockets, read and shown on their own.
+    /// `-x`: UNIX sockets.
     pub unix: bool,
+    /// `-t` or `-u` given: with `-x`, one listing of every protocol asked.
+    pub inet: bool,
 }
 
 /// ss's default set without `-a` or `-l` (misc/ss.c, SS_CONN): every state
@@ -65,9 +67,6 @@ pub fn resolve(cli: &mut Cli) -> Result<SsMode> {
                  (or -t, -u, -x)"
             ),
         }
-    }
-    if g.unix && (g.tcp || g.udp) {
-        bail!("-x with -t or -u: UNIX sockets are listed on their own: tw -xa, then tw -tuan");
     }
     let protocol = g.tcp || g.udp || g.unix;
     let listing_flags = protocol
@@ -140,6 +139,7 @@ pub fn resolve(cli: &mut Cli) -> Result<SsMode> {
             udp: g.udp,
         },
         unix: g.unix,
+        inet: g.tcp || g.udp,
     })
 }
 
@@ -243,6 +243,18 @@ mod tests {
     }
 
     #[test]
+    fn unix_with_tcp_or_udp_is_one_listing_of_each() {
+        let (_, m) = resolved(&["tw", "-xta"]).unwrap();
+        assert!(m.unix && m.inet && m.protocols.tcp && !m.protocols.udp);
+        let (_, m) = resolved(&["tw", "-tuxan"]).unwrap();
+        assert!(m.unix && m.inet && m.protocols.tcp && m.protocols.udp);
+        let (_, m) = resolved(&["tw", "-xa"]).unwrap();
+        assert!(m.unix && !m.inet);
+        let (_, m) = resolved(&["tw", "-A", "all"]).unwrap();
+        assert!(m.unix && m.inet && m.protocols.udp);
+    }
+
+    #[test]
     fn flags_without_a_meaning_for_tw_say_so_in_one_line() {
         for (args, flag) in [
             (&["tw", "-tanr"][..], "-r"),
@@ -256,7 +268,6 @@ mod tests {
             (&["tw", "-M"], "-M"),
             (&["tw", "-tO"], "-O"),
             (&["tw", "-f", "link"], "-f link"),
-            (&["tw", "-xta"], "-x"),
             (&["tw", "-A", "raw"], "-A raw"),
             (&["tw", "ls", "-s"], "-s"),
             (&["tw", "lss"], "lss"),

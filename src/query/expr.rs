@@ -41,6 +41,12 @@ pub enum Expr {
         net: Option<Cidr>,
         port: Option<u16>,
     },
+    /// `-x`: `src PATTERN` matches a UNIX socket's path, `dst PATTERN` its
+    /// peer's, as shell globs (fnmatch(3), case folded as ss does).
+    Path {
+        side: Side,
+        glob: String,
+    },
     Not(Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
@@ -94,9 +100,52 @@ impl Expr {
                 let e = end(s, *side);
                 port.is_none_or(|p| p == e.port) && net.is_none_or(|n| n.contains(e.addr))
             }
+            // A TCP or UDP socket has no path (and `parse_unix` alone
+            // writes this condition).
+            Expr::Path { .. } => false,
             Expr::Not(a) => !a.matches(s),
             Expr::And(a, b) => a.matches(s) && b.matches(s),
             Expr::Or(a, b) => a.matches(s) || b.matches(s),
+        }
+    }
+
+    /// Whether a UNIX socket bound to `path` (`None`: unbound) whose peer
+    /// is bound to `peer_path` matches. As ss's unix_match (misc/ss.c): an
+    /// unbound end is the empty string, so `dst *` matches every socket.
+    /// Address and port conditions never match a UNIX socket.
+    pub fn matches_unix(&self, path: Option<&str>, peer_path: Option<&str>) -> bool {
+        match self {
+            Expr::Path { side, glob } => {
+                let text = match side {
+                    Side::Src => path,
+                    Side::Dst => peer_path,
+                };
+                glob_match(glob.as_bytes(), text.unwrap_or("").as_bytes())
+            }
+            Expr::Port { .. } | Expr::Host { .. } => false,
+            Expr::Not(a) => !a.matches_unix(path, peer_path),
+            Expr::And(a, b) => a.matches_unix(path, peer_path) && b.matches_unix(path, peer_path),
+            Expr::Or(a, b) => a.matches_unix(path, peer_path) || b.matches_unix(path, peer_path),
+        }
+    }
+
+    /// Whether any condition is on a path (`side`: on that end only).
+    pub fn has_path(&self, side: Option<Side>) -> bool {
+        match self {
+            Expr::Path { side: s, .. } => side.is_none_or(|w| w == *s),
+            Expr::Port { .. } | Expr::Host { .. } => false,
+            Expr::Not(a) => a.has_path(side),
+            Expr::And(a, b) | Expr::Or(a, b) => a.has_path(side) || b.has_path(side),
+        }
+    }
+
+    /// Whether any condition is on an address or a port.
+    pub fn has_inet(&self) -> bool {
+        match self {
+            Expr::Port { .. } | Expr::Host { .. } => true,
+            Expr::Path { .. } => false,
+            Expr::Not(a) => a.has_inet(),
+            Expr::And(a, b) | Expr::Or(a, b) => a.has_inet() || b.has_inet(),
         }
     }
 
@@ -118,6 +167,89 @@ impl Expr {
                 (a.0.or(b.0), a.1.or(b.1))
             }
             _ => (None, None),
+        }
+    }
+}
+
+/// fnmatch(3) with no flags but FNM_CASEFOLD, as current ss matches
+/// UNIX paths: `*` any run of bytes, `/` included; `?` any one byte;
+/// `[a-z]`, `[!x]` / `[^x]` a set; `\` takes the next byte as it is.
+/// Iterative, with one backtrack point per `*`, so no pattern is
+/// exponential.
+pub fn glob_match(pat: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    // Where to resume after the last `*`: (pattern after it, text taken).
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        let step = match pat.get(p) {
+            Some(b'*') => {
+                star = Some((p + 1, t));
+                p += 1;
+                continue;
+            }
+            Some(b'?') => Some(p + 1),
+            Some(b'[') => match class(pat, p, text[t]) {
+                Some((true, next)) => Some(next),
+                Some((false, _)) => None,
+                // No closing `]`: a literal `[`.
+                None => (text[t] == b'[').then_some(p + 1),
+            },
+            Some(b'\\') if p + 1 < pat.len() => {
+                fold(pat[p + 1]).eq(&fold(text[t])).then_some(p + 2)
+            }
+            Some(&c) => (fold(c) == fold(text[t])).then_some(p + 1),
+            None => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                p = next;
+                t += 1;
+            }
+            (None, Some((sp, st))) => {
+                p = sp;
+                t = st + 1;
+                star = Some((sp, st + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    pat[p..].iter().all(|c| *c == b'*')
+}
+
+fn fold(c: u8) -> u8 {
+    c.to_ascii_lowercase()
+}
+
+/// The bracket expression at `pat[at]` (`[`) against `c`: whether it
+/// matches and where the pattern goes on; `None` when it has no `]`.
+fn class(pat: &[u8], at: usize, c: u8) -> Option<(bool, usize)> {
+    let mut i = at + 1;
+    let negate = matches!(pat.get(i), Some(b'!' | b'^'));
+    if negate {
+        i += 1;
+    }
+    let mut hit = false;
+    let mut first = true;
+    loop {
+        let lo = *pat.get(i)?;
+        if lo == b']' && !first {
+            return Some((hit != negate, i + 1));
+        }
+        first = false;
+        let lo = if lo == b'\\' {
+            i += 1;
+            *pat.get(i)?
+        } else {
+            lo
+        };
+        if pat.get(i + 1) == Some(&b'-') && pat.get(i + 2).is_some_and(|h| *h != b']') {
+            let hi = pat[i + 2];
+            let (c, lo, hi) = (fold(c), fold(lo), fold(hi));
+            hit |= lo <= c && c <= hi;
+            i += 3;
+        } else {
+            hit |= fold(lo) == fold(c);
+            i += 1;
         }
     }
 }
@@ -194,6 +326,8 @@ struct Parser<'a> {
     depth: usize,
     /// Conditions so far.
     conditions: usize,
+    /// `-x`: src and dst take a path pattern, and there are no ports.
+    unix: bool,
 }
 
 /// Deepest nesting of parentheses and `not`s. The parser, the matcher and
@@ -212,6 +346,21 @@ pub fn parse<S: AsRef<str>>(
     words: &[S],
     service: &dyn Fn(&str) -> Option<u16>,
 ) -> Result<Parsed, String> {
+    parse_mode(words, service, false)
+}
+
+/// Parses a filter for UNIX sockets (`-x`): `src PATTERN` and `dst
+/// PATTERN` (a path or a glob, `unix:` prefix allowed, as ss's
+/// parse_hostcond) with states, `not`, `and`, `or` and parentheses.
+pub fn parse_unix<S: AsRef<str>>(words: &[S]) -> Result<Parsed, String> {
+    parse_mode(words, &|_| None, true)
+}
+
+fn parse_mode<S: AsRef<str>>(
+    words: &[S],
+    service: &dyn Fn(&str) -> Option<u16>,
+    unix: bool,
+) -> Result<Parsed, String> {
     let src = words
         .iter()
         .map(|w| w.as_ref())
@@ -224,6 +373,7 @@ pub fn parse<S: AsRef<str>>(
         service,
         depth: 0,
         conditions: 0,
+        unix,
     };
     let states = p.states()?;
     let expr = if p.peek().is_some() {
@@ -360,6 +510,20 @@ impl Parser<'_> {
                     &t,
                     &format!("more than {MAX_CONDITIONS} conditions; use a shorter expression"),
                 )),
+            "src" | "dst" if self.unix => {
+                let side = if word == "src" { Side::Src } else { Side::Dst };
+                if self.peek_is(&["=", "==", "eq"]) {
+                    self.next();
+                }
+                let p = self.expect_word("expected a path or a pattern (/run/*.sock, @name)")?;
+                let glob = p.text.strip_prefix("unix:").unwrap_or(&p.text).to_string();
+                self.conditions += 1;
+                Ok(Expr::Path { side, glob })
+            }
+            "sport" | "dport" if self.unix => Err(self.error_at(
+                &t,
+                "UNIX sockets have no ports; filter on src PATH or dst PATH",
+            )),
             "src" | "dst" => {
                 let side = if word == "src" { Side::Src } else { Side::Dst };
                 if self.peek_is(&["=", "==", "eq"]) {
@@ -581,6 +745,59 @@ pub(crate) mod tests {
         ("src 0.0.0.0/0", &[0, 1, 2, 3, 5, 7]),
         ("src ::/0", &[4, 5, 6]),
     ];
+
+    #[test]
+    fn globs_match_as_fnmatch_with_casefold() {
+        let m = |p: &str, t: &str| glob_match(p.as_bytes(), t.as_bytes());
+        assert!(m("/run/a.sock", "/run/a.sock"));
+        assert!(!m("/run/a.sock", "/run/a.socket"));
+        assert!(
+            m("/run/*", "/run/x/y.sock"),
+            "* crosses /, as without FNM_PATHNAME"
+        );
+        assert!(m("*", ""), "an unbound socket is the empty string");
+        assert!(!m("?", ""));
+        assert!(m("/RUN/*.SOCK", "/run/dbus.sock"), "case folded");
+        assert!(m("@tw-[a-c]?", "@tw-b1"));
+        assert!(!m("@tw-[!a-c]?", "@tw-b1"));
+        assert!(m("@tw-[^a-c]?", "@tw-z1"));
+        assert!(m("[]]", "]"));
+        assert!(m("a\\*", "a*"));
+        assert!(!m("a\\*", "ab"));
+        assert!(m("[", "["), "an unclosed [ is itself");
+        assert!(m("*a*b*c*", "xxaxxbxxcxx"));
+        assert!(!m("*a*b*c*d", "xxaxxbxxcxx"));
+        // Many stars against a long miss: linear, not exponential.
+        let text = "a".repeat(4000);
+        assert!(!m(&format!("{}b", "*a".repeat(50)), &text));
+    }
+
+    #[test]
+    fn unix_filters_take_paths_and_refuse_ports() {
+        let e = parse_unix(&["src", "unix:/run/*.sock", "or", "not", "dst", "@x"])
+            .unwrap()
+            .expr
+            .unwrap();
+        assert!(e.has_path(Some(Side::Dst)) && !e.has_inet());
+        assert!(e.matches_unix(Some("/run/a.sock"), None));
+        assert!(!e.matches_unix(Some("/tmp/a.sock"), Some("@x")));
+        assert!(e.matches_unix(None, Some("@y")));
+        let p = parse_unix(&["state", "listening", "src", "=", "/a"]).unwrap();
+        assert!(p.states.is_some());
+        assert_eq!(
+            p.expr,
+            Some(Expr::Path {
+                side: Side::Src,
+                glob: "/a".into()
+            })
+        );
+        let err = parse_unix(&["dport", "=", ":80"]).unwrap_err();
+        assert!(err.contains("no ports"), "{err}");
+        assert!(parse_unix(&["src"]).is_err());
+        // A path condition never holds for a TCP socket.
+        let path = parse_unix(&["src", "*"]).unwrap().expr.unwrap();
+        assert!(samples().iter().all(|s| !path.matches(s)));
+    }
 
     #[test]
     fn expressions_select_what_ss_would() {

@@ -20,6 +20,9 @@ pub struct Annotation<'a> {
     pub namespaces: &'a [String],
     /// Owners of sockets; `None`: no PROCESS column.
     pub procs: Option<&'a Procs>,
+    /// A NETID column (`tcp`, `udp`), as ss prints when a listing has more
+    /// than one protocol.
+    pub netid: bool,
 }
 
 impl Annotation<'_> {
@@ -27,11 +30,17 @@ impl Annotation<'_> {
     pub const NONE: Annotation<'static> = Annotation {
         namespaces: &[],
         procs: None,
+        netid: false,
     };
 
     /// Whether rows carry anything beyond the socket's own columns.
     pub fn is_bare(&self) -> bool {
-        self.namespaces.is_empty() && self.procs.is_none()
+        self.namespaces.is_empty() && self.procs.is_none() && !self.netid
+    }
+
+    /// The NETID cell, ss's name for the protocol, when there is a column.
+    pub fn netid_text(&self, s: &Socket) -> Option<&'static str> {
+        self.netid.then(|| s.proto.name())
     }
 
     /// The NETNS cell for a terminal ([`printable`]); JSON takes [`Self::netns`].

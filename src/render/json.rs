@@ -25,9 +25,10 @@ use crate::model::{Socket, StateSet};
 struct SocketJson {
     /// In every row, so each line of a listing stands on its own.
     schema_version: SchemaVersion,
-    /// netstat's spelling.
+    /// netstat's spelling; a UDP socket with no peer is UNCONN, as ss
+    /// writes it.
     #[schemars(extend("enum" = ["ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-        "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"]))]
+        "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "UNCONN"]))]
     state: &'static str,
     #[schemars(extend("enum" = ["inet", "inet6"]))]
     family: &'static str,
@@ -44,6 +45,7 @@ struct SocketJson {
     uid: u32,
     inode: u64,
     /// `tcp`, or `udp` with `-u`.
+    #[schemars(extend("enum" = ["tcp", "udp"]))]
     protocol: &'static str,
 }
 
@@ -320,28 +322,43 @@ impl Rows for ListingRows {
     fn row(&mut self, s: &Socket, a: &Annotation, out: &mut Vec<u8>) -> io::Result<()> {
         out.extend_from_slice(if self.written == 0 { b"\n" } else { b",\n" });
         self.written += 1;
-        if a.is_bare() {
-            return Ok(serde_json::to_writer(out, &SocketJson::from(s))?);
-        }
-        let row = AnnotatedJson {
-            netns: a.netns(s),
-            socket: SocketJson::from(s),
-            processes: a.procs.map(|p| {
-                p.owners(s.inode)
-                    .iter()
-                    .map(|o| OwnerJson {
-                        pid: o.pid,
-                        command: &o.command,
-                    })
-                    .collect()
-            }),
-        };
-        Ok(serde_json::to_writer(out, &row)?)
+        socket_object(s, a, out)
     }
 
     fn tail(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\n]\n");
     }
+}
+
+/// One socket's object in a listing, as `tw schema ls` describes it.
+pub(super) fn socket_object(s: &Socket, a: &Annotation, out: &mut Vec<u8>) -> io::Result<()> {
+    if a.namespaces.is_empty() && a.procs.is_none() {
+        return Ok(serde_json::to_writer(out, &SocketJson::from(s))?);
+    }
+    let row = AnnotatedJson {
+        netns: a.netns(s),
+        socket: SocketJson::from(s),
+        processes: a.procs.map(|p| {
+            p.owners(s.inode)
+                .iter()
+                .map(|o| OwnerJson {
+                    pid: o.pid,
+                    command: &o.command,
+                })
+                .collect()
+        }),
+    };
+    Ok(serde_json::to_writer(out, &row)?)
+}
+
+/// A row of `tw ls`: a TCP or UDP socket, or, in a listing with `-x`
+/// (`tw -tuxan`), a UNIX socket (`protocol` `unix`).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum LsRow<'a> {
+    Inet(AnnotatedJson<'a>),
+    Unix(super::unix::UnixJson<'a>),
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -422,7 +439,7 @@ pub enum Document {
 pub fn schema(doc: Document) -> schemars::Schema {
     let mut s = match doc {
         // The annotated row: a bare one is the same less netns/processes.
-        Document::Ls => schemars::schema_for!(Vec<AnnotatedJson<'static>>),
+        Document::Ls => schemars::schema_for!(Vec<LsRow<'static>>),
         Document::Count => schemars::schema_for!(CountJson<'static>),
         Document::Summary => schemars::schema_for!(SummaryJson),
         Document::Ports => schemars::schema_for!(PortsJson),

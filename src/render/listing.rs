@@ -27,7 +27,7 @@ pub const HOLD: usize = 4096;
 
 /// Output is handed on in whole rows of about this many bytes, each time
 /// flushed, so that stdout ends at a row's end whatever happens later.
-const CHUNK: usize = 64 * 1024;
+pub const CHUNK: usize = 64 * 1024;
 
 /// Writes a listing of rows held in full: every row measured, then written.
 pub fn write_held(
@@ -86,6 +86,7 @@ pub struct Stream<'a> {
     out: &'a mut dyn Write,
     namespaces: Vec<String>,
     procs: Option<&'a Procs>,
+    netid: bool,
     held: Vec<Socket>,
     hold: usize,
     limit: usize,
@@ -111,6 +112,7 @@ impl<'a> Stream<'a> {
             out,
             namespaces: Vec::new(),
             procs,
+            netid: false,
             held: Vec::new(),
             hold: HOLD,
             limit: limit.unwrap_or(usize::MAX),
@@ -119,6 +121,12 @@ impl<'a> Stream<'a> {
             buf: Vec::with_capacity(CHUNK + 1024),
             failed: None,
         }
+    }
+
+    /// With a NETID column (`-t -u`: more than one protocol).
+    pub fn with_netid(mut self, netid: bool) -> Self {
+        self.netid = netid;
+        self
     }
 
     /// The same with another number of rows held, for tests.
@@ -154,6 +162,7 @@ impl<'a> Stream<'a> {
         let a = Annotation {
             namespaces: &self.namespaces,
             procs: self.procs,
+            netid: self.netid,
         };
         lead(
             &mut *self.rows,
@@ -181,6 +190,7 @@ impl<'a> Stream<'a> {
         let a = Annotation {
             namespaces: &self.namespaces,
             procs: self.procs,
+            netid: self.netid,
         };
         self.rows.row(s, &a, &mut self.buf)?;
         if self.buf.len() >= CHUNK {
@@ -285,7 +295,9 @@ mod tests {
         limit: Option<usize>,
     ) -> String {
         let mut out = Vec::new();
-        let mut s = Stream::new(rows(), &mut out, a.procs, limit).holding(hold);
+        let mut s = Stream::new(rows(), &mut out, a.procs, limit)
+            .with_netid(a.netid)
+            .holding(hold);
         if !a.namespaces.is_empty() {
             s.namespaces(a.namespaces);
         }
@@ -325,14 +337,26 @@ mod tests {
             Annotation {
                 namespaces: &labels,
                 procs: None,
+                ..Annotation::NONE
             },
             Annotation {
                 namespaces: &[],
                 procs: Some(&owners),
+                ..Annotation::NONE
             },
             Annotation {
                 namespaces: &labels,
                 procs: Some(&owners),
+                ..Annotation::NONE
+            },
+            Annotation {
+                netid: true,
+                ..Annotation::NONE
+            },
+            Annotation {
+                namespaces: &labels,
+                procs: Some(&owners),
+                netid: true,
             },
         ];
         for (name, rows) in formats() {
@@ -357,6 +381,7 @@ mod tests {
         let a = Annotation {
             namespaces: &labels,
             procs: None,
+            ..Annotation::NONE
         };
         let [(_, plain), (_, json)] = formats();
         assert_eq!(
@@ -374,6 +399,7 @@ mod tests {
         let a = Annotation {
             namespaces: &labels,
             procs: None,
+            ..Annotation::NONE
         };
         for (name, rows) in formats() {
             let want = held(rows, &socks, &a);

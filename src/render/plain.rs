@@ -38,14 +38,18 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
 }
 
-/// Columns of a listing: NETNS (several namespaces), the socket's, PROCESS
-/// (`-p`).
-const LISTING_HEADERS: [&str; 10] = [
-    "NETNS", "STATE", "LOCAL", "PEER", "TIMER", "RECV-Q", "SEND-Q", "UID", "INODE", "PROCESS",
+/// Columns of a listing: NETNS (several namespaces), NETID (several
+/// protocols), the socket's, PROCESS (`-p`).
+const LISTING_HEADERS: [&str; 11] = [
+    "NETNS", "NETID", "STATE", "LOCAL", "PEER", "TIMER", "RECV-Q", "SEND-Q", "UID", "INODE",
+    "PROCESS",
 ];
-const LISTING_NUMERIC: [bool; 10] = [
-    false, false, false, false, false, true, true, true, true, false,
+const LISTING_NUMERIC: [bool; 11] = [
+    false, false, false, false, false, false, true, true, true, true, false,
 ];
+/// Where the socket's own columns begin in [`LISTING_HEADERS`].
+const FIRST: usize = 2;
+const LAST: usize = LISTING_HEADERS.len() - 1;
 
 /// `tw ls` as aligned columns, one row at a time, in buffers reused from row
 /// to row. Held, every row is measured before the first is written, so the
@@ -63,7 +67,7 @@ const LISTING_NUMERIC: [bool; 10] = [
 pub struct ListingRows {
     cells: SocketCells,
     /// Of every column in [`LISTING_HEADERS`]; only those shown are used.
-    widths: [usize; 10],
+    widths: [usize; 11],
 }
 
 impl Default for ListingRows {
@@ -81,24 +85,27 @@ impl ListingRows {
     fn widen(&mut self, s: &Socket, a: &Annotation) -> Option<String> {
         self.cells.fill(s);
         for i in 0..SOCKET_HEADERS.len() {
-            self.widths[i + 1] = self.widths[i + 1].max(self.cells.cell(i).len());
+            self.widths[i + FIRST] = self.widths[i + FIRST].max(self.cells.cell(i).len());
         }
         // Bytes, as the section renderer these rows once went through
         // measured them (padding counts characters).
         if let Some(ns) = a.netns_text(s) {
             self.widths[0] = self.widths[0].max(ns.len());
         }
+        if let Some(id) = a.netid_text(s) {
+            self.widths[1] = self.widths[1].max(id.len());
+        }
         let owner = a.owner_text(s);
         if let Some(o) = &owner {
-            self.widths[9] = self.widths[9].max(o.len());
+            self.widths[LAST] = self.widths[LAST].max(o.len());
         }
         owner
     }
 
     /// Appends the shown cells of one line (`None`: a column not shown).
-    fn push(&self, out: &mut Vec<u8>, cells: [Option<&[u8]>; 10]) {
-        let mut shown: [&[u8]; 10] = [&[]; 10];
-        let (mut widths, mut numeric) = ([0; 10], [false; 10]);
+    fn push(&self, out: &mut Vec<u8>, cells: [Option<&[u8]>; 11]) {
+        let mut shown: [&[u8]; 11] = [&[]; 11];
+        let (mut widths, mut numeric) = ([0; 11], [false; 11]);
         let mut n = 0;
         for (i, cell) in cells.into_iter().enumerate() {
             if let Some(cell) = cell {
@@ -125,7 +132,8 @@ impl Rows for ListingRows {
         let h = LISTING_HEADERS.map(|h| Some(h.as_bytes()));
         let mut cells = h;
         cells[0] = h[0].filter(|_| netns);
-        cells[9] = h[9].filter(|_| procs);
+        cells[1] = h[1].filter(|_| a.netid);
+        cells[LAST] = h[LAST].filter(|_| procs);
         self.push(out, cells);
     }
 
@@ -135,12 +143,18 @@ impl Rows for ListingRows {
         if a.is_bare() {
             // The common case, a million times over: the socket's columns alone.
             let cells = (0..SOCKET_HEADERS.len()).map(|i| c.cell(i));
-            push_row(out, cells, &self.widths[1..9], &LISTING_NUMERIC[1..9]);
+            push_row(
+                out,
+                cells,
+                &self.widths[FIRST..LAST],
+                &LISTING_NUMERIC[FIRST..LAST],
+            );
             return Ok(());
         }
         let netns = a.netns_text(s);
         let cells = [
             netns.as_deref().map(str::as_bytes),
+            a.netid_text(s).map(str::as_bytes),
             Some(c.cell(0)),
             Some(c.cell(1)),
             Some(c.cell(2)),
@@ -262,13 +276,23 @@ TIME_WAIT  127.0.0.1:5      127.0.0.2:80  2.0s        0       0    0      0
 
     #[test]
     fn listing_columns_are_the_socket_columns_between_netns_and_process() {
-        assert_eq!(LISTING_HEADERS[1..9], crate::render::cells::SOCKET_HEADERS);
-        assert_eq!(LISTING_NUMERIC[1..9], crate::render::cells::SOCKET_NUMERIC);
         assert_eq!(
-            (LISTING_HEADERS[0], LISTING_HEADERS[9]),
-            ("NETNS", "PROCESS")
+            LISTING_HEADERS[FIRST..LAST],
+            crate::render::cells::SOCKET_HEADERS
         );
-        assert!(!LISTING_NUMERIC[0] && !LISTING_NUMERIC[9]);
+        assert_eq!(
+            LISTING_NUMERIC[FIRST..LAST],
+            crate::render::cells::SOCKET_NUMERIC
+        );
+        assert_eq!(
+            (
+                LISTING_HEADERS[0],
+                LISTING_HEADERS[1],
+                LISTING_HEADERS[LAST]
+            ),
+            ("NETNS", "NETID", "PROCESS")
+        );
+        assert!(!LISTING_NUMERIC[0] && !LISTING_NUMERIC[1] && !LISTING_NUMERIC[LAST]);
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub fn annotated_section(socks: &[Socket], a: &Annotation) -> Section {
         headers.push("NETNS");
         numeric.push(false);
     }
+    if a.netid {
+        headers.push("NETID");
+        numeric.push(false);
+    }
     headers.extend(SOCKET_HEADERS);
     numeric.extend(SOCKET_NUMERIC);
     if a.procs.is_some() {
@@ -32,6 +36,7 @@ pub fn annotated_section(socks: &[Socket], a: &Annotation) -> Section {
             if let Some(ns) = a.netns_text(s) {
                 row.push(ns.into_owned());
             }
+            row.extend(a.netid_text(s).map(str::to_string));
             row.extend(socket_row(s));
             row.extend(a.owner_text(s));
             row

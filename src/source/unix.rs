@@ -34,22 +34,50 @@ pub fn read(
     proc_only: bool,
     netlink_only: bool,
 ) -> Result<(Vec<UnixSocket>, UnixSource)> {
+    let mut v = Vec::new();
+    let from = read_each(states, proc_only, netlink_only, &mut |s| {
+        v.push(s.clone());
+        Flow::Continue(())
+    })?;
+    Ok((v, from))
+}
+
+/// The same, each socket handed to `sink` as it is decoded, none held: a
+/// listing of 100,000 sockets streams. `sink` may end the read (`Break`).
+/// unix_diag refused before its first socket falls back to /proc/net/unix;
+/// after one it is an error, so no socket is handed over twice.
+pub fn read_each(
+    states: StateSet,
+    proc_only: bool,
+    netlink_only: bool,
+    sink: &mut dyn FnMut(&UnixSocket) -> Flow,
+) -> Result<UnixSource> {
     if !proc_only {
-        match dump(states) {
-            Ok(v) => return Ok((v, UnixSource::Netlink)),
+        let mut given = false;
+        let mut counted = |s: &UnixSocket| {
+            given = true;
+            sink(s)
+        };
+        match dump(states, &mut counted) {
+            Ok(()) => return Ok(UnixSource::Netlink),
+            Err(Refused(e)) if given => bail!("unix_diag: {e}"),
             Err(Refused(e)) if !netlink_only => {
                 let _ = e;
             }
             Err(Refused(e)) => bail!("unix_diag is not available: {e}; use --source proc"),
         }
     }
-    let text = std::fs::read_to_string("/proc/thread-self/net/unix")
+    let file = std::fs::File::open("/proc/thread-self/net/unix")
         .map_err(|e| anyhow!("reading /proc/net/unix: {e}"))?;
-    let v = parse_proc(&text).map_err(|e| anyhow!("/proc/net/unix: {e}"))?;
-    Ok((
-        v.into_iter().filter(|s| states.contains(s.state)).collect(),
-        UnixSource::Proc,
-    ))
+    each_proc_line(std::io::BufReader::new(file), &mut |s| {
+        if states.contains(s.state) {
+            sink(s)
+        } else {
+            Flow::Continue(())
+        }
+    })
+    .map_err(|e| anyhow!("/proc/net/unix: {e}"))?;
+    Ok(UnixSource::Proc)
 }
 
 struct Refused(String);
@@ -60,7 +88,7 @@ impl From<std::io::Error> for Refused {
     }
 }
 
-fn dump(states: StateSet) -> Result<Vec<UnixSocket>, Refused> {
+fn dump(states: StateSet, sink: &mut dyn FnMut(&UnixSocket) -> Flow) -> Result<(), Refused> {
     let mut sock = NlSocket::new(NETLINK_SOCK_DIAG)?;
     sock.bind_auto()?;
     let mut req = Vec::with_capacity(NLMSG_HDRLEN + 24);
@@ -76,7 +104,6 @@ fn dump(states: StateSet) -> Result<Vec<UnixSocket>, Refused> {
     req.extend_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN).to_ne_bytes());
     req.extend_from_slice(&[0xff; 8]);
     sock.send_to(&req, &SocketAddr::new(0, 0), 0)?;
-    let mut out = Vec::new();
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
         buf.clear();
@@ -90,8 +117,8 @@ fn dump(states: StateSet) -> Result<Vec<UnixSocket>, Refused> {
                 "the kernel closed the dump without NLMSG_DONE".into(),
             ));
         }
-        if decode(&buf[..n.min(buf.len())], &mut out).map_err(Refused)? {
-            return Ok(out);
+        if decode_each(&buf[..n.min(buf.len())], sink).map_err(Refused)? {
+            return Ok(());
         }
     }
 }
@@ -102,13 +129,27 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 
 /// Decodes one buffer of replies into `out`; true at NLMSG_DONE.
 pub fn decode(buf: &[u8], out: &mut Vec<UnixSocket>) -> Result<bool, String> {
+    decode_each(buf, &mut |s| {
+        out.push(s.clone());
+        Flow::Continue(())
+    })
+}
+
+/// Decodes one buffer of replies, each socket to `sink`; true at
+/// NLMSG_DONE or when `sink` ends the read.
+fn decode_each(buf: &[u8], sink: &mut dyn FnMut(&UnixSocket) -> Flow) -> Result<bool, String> {
+    let mut stopped = false;
     let p = frames(buf, &mut |kind, body| {
-        if kind == SOCK_DIAG_BY_FAMILY {
-            out.push(decode_msg(body)?);
+        if kind == SOCK_DIAG_BY_FAMILY && sink(&decode_msg(body)?).is_break() {
+            stopped = true;
+            return Ok(Flow::Break(()));
         }
         Ok(Flow::Continue(()))
     })
     .map_err(|e| e.to_string())?;
+    if stopped {
+        return Ok(true);
+    }
     if p.interrupted {
         return Err(
             "the socket table changed during the unix_diag dump (NLM_F_DUMP_INTR); \
@@ -191,53 +232,79 @@ pub fn path_text(p: &[u8]) -> String {
 /// __SO_ACCEPTCON (1 << 16) in Flags marks a listener.
 pub fn parse_proc(text: &str) -> Result<Vec<UnixSocket>, String> {
     let mut v = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 7 {
-            return Err(format!(
-                "line {}: {} fields, expected at least 7",
-                i + 1,
-                f.len()
-            ));
+    each_proc_line(text.as_bytes(), &mut |s| {
+        v.push(s.clone());
+        Flow::Continue(())
+    })?;
+    Ok(v)
+}
+
+/// /proc/net/unix a line at a time, each socket to `sink`.
+fn each_proc_line(
+    mut r: impl std::io::BufRead,
+    sink: &mut dyn FnMut(&UnixSocket) -> Flow,
+) -> Result<(), String> {
+    let mut line = String::new();
+    let mut i = 0;
+    loop {
+        line.clear();
+        if r.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            return Ok(());
         }
-        let hex = |s: &str| {
-            u32::from_str_radix(s, 16).map_err(|_| format!("line {}: {s:?} is not hex", i + 1))
-        };
-        let flags = hex(f[3])?;
-        let kind = u8::try_from(hex(f[4])?).unwrap_or(0);
-        let st = hex(f[5])?;
-        let inode: u64 = f[6]
-            .parse()
-            .map_err(|_| format!("line {}: inode {:?}", i + 1, f[6]))?;
-        // Inode 0: the server's half of a connection not yet accepted, in
-        // the listener's queue and with no file yet; unix_diag does not
-        // list it, so neither does this.
-        if inode == 0 {
+        i += 1;
+        if i == 1 {
             continue;
         }
-        let state = if flags & (1 << 16) != 0 {
-            TcpState::Listen
-        } else if st == 3 {
-            TcpState::Established
-        } else {
-            TcpState::Close
-        };
-        // The path is the rest of the line after the seventh field, spaces
-        // and all (the abstract namespace's NUL is written as '@' already).
-        let path = f
-            .get(7)
-            .map(|_| path_text(after_fields(line, 7).as_bytes()));
-        v.push(UnixSocket {
-            kind: UnixKind::from_sock_type(kind),
-            state,
-            inode,
-            peer: 0,
-            path,
-            recv_q: None,
-            send_q: None,
-        });
+        if let Some(s) = proc_line(line.trim_end_matches('\n'), i)? {
+            if sink(&s).is_break() {
+                return Ok(());
+            }
+        }
     }
-    Ok(v)
+}
+
+/// One line of /proc/net/unix (the `i`th); `None` for a socket unix_diag
+/// would not list.
+fn proc_line(line: &str, i: usize) -> Result<Option<UnixSocket>, String> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if f.len() < 7 {
+        return Err(format!("line {i}: {} fields, expected at least 7", f.len()));
+    }
+    let hex =
+        |s: &str| u32::from_str_radix(s, 16).map_err(|_| format!("line {i}: {s:?} is not hex"));
+    let flags = hex(f[3])?;
+    let kind = u8::try_from(hex(f[4])?).unwrap_or(0);
+    let st = hex(f[5])?;
+    let inode: u64 = f[6]
+        .parse()
+        .map_err(|_| format!("line {i}: inode {:?}", f[6]))?;
+    // Inode 0: the server's half of a connection not yet accepted, in
+    // the listener's queue and with no file yet; unix_diag does not
+    // list it, so neither does this.
+    if inode == 0 {
+        return Ok(None);
+    }
+    let state = if flags & (1 << 16) != 0 {
+        TcpState::Listen
+    } else if st == 3 {
+        TcpState::Established
+    } else {
+        TcpState::Close
+    };
+    // The path is the rest of the line after the seventh field, spaces
+    // and all (the abstract namespace's NUL is written as '@' already).
+    let path = f
+        .get(7)
+        .map(|_| path_text(after_fields(line, 7).as_bytes()));
+    Ok(Some(UnixSocket {
+        kind: UnixKind::from_sock_type(kind),
+        state,
+        inode,
+        peer: 0,
+        path,
+        recv_q: None,
+        send_q: None,
+    }))
 }
 
 /// `line` after its first `n` whitespace-separated fields, trimmed.

@@ -57,6 +57,8 @@ fn frag(e: &Expr) -> Option<Frag> {
             }
         }
         Expr::Host { side, net, port } => hostcond(*side, *net, *port),
+        // UNIX sockets' paths: never in an inet_diag request.
+        Expr::Path { .. } => return None,
         Expr::And(a, b) => {
             let (mut a, b) = (frag(a)?, frag(b)?);
             let shift = b.code.len();
