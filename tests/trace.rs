@@ -463,7 +463,7 @@ fn a_stale_reset_mark_never_hides_a_later_time_wait() {
     assert_eq!(count(&records, run.pid, "close_first"), 200);
     // One short at most: about 1 TIME_WAIT in 10,000 goes unseen by either state program
     // under parallel load, reset mark or not (BENCHMARKS.md, "TIME_WAIT counted against what
-    // the kernel made"); the stale mark hid one after every reset at the same address.
+    // the kernel made"), so this catches a stale mark that hides two or more.
     let tw = count(&records, run.pid, "time_wait");
     assert!((199..=200).contains(&tw), "{tw} TIME_WAIT of 200");
 }
