@@ -394,11 +394,13 @@ static __always_inline void state_done(const struct sock *sk, int old, int new)
 }
 
 /* The transitions tw_state_done ran for on this CPU lately, for
- * tw_state_again: a ring of (transition, when). */
-#define DONE_SLOTS 16
+ * tw_state_again. No clock: a vCPU the hypervisor stops between the two
+ * programs would make any age limit take a handled transition for a
+ * skipped one. An entry the skipped tw_state_again of a nested transition
+ * left behind is pushed out by later ones. */
+#define DONE_SLOTS 32
 struct done_ring {
 	__u64 sk[DONE_SLOTS];
-	__u64 at[DONE_SLOTS];
 	__u32 states[DONE_SLOTS];
 	__u32 next;
 	__u32 pad;
@@ -414,10 +416,6 @@ struct {
 /* A transition is the socket and its two states (a socket changes state
  * under its lock, so one socket never has two transitions in flight). */
 
-/* An entry older than this is stale: the tw_state_again that would have
- * taken it was skipped itself, and the transition was counted already. */
-#define DONE_STALE_NS 10000000ULL
-
 SEC("tp_btf/inet_sock_set_state")
 int tw_state_done(unsigned long long *ctx)
 {
@@ -432,7 +430,6 @@ int tw_state_done(unsigned long long *ctx)
 		__u32 i = r->next % DONE_SLOTS;
 		r->sk[i] = (__u64)sk;
 		r->states[i] = (__u32)old << 8 | (__u32)new;
-		r->at[i] = bpf_ktime_get_ns();
 		r->next = i + 1;
 	}
 	return 0;
@@ -457,10 +454,10 @@ int tw_state_again(unsigned long long *ctx)
 	struct done_ring *r = bpf_map_lookup_elem(&done, &zero);
 	if (!r)
 		return 0;
-	__u64 key = (__u64)sk, now = bpf_ktime_get_ns();
+	__u64 key = (__u64)sk;
 	__u32 states = (__u32)old << 8 | (__u32)new;
 	for (int i = 0; i < DONE_SLOTS; i++) {
-		if (r->sk[i] == key && r->states[i] == states && now - r->at[i] < DONE_STALE_NS) {
+		if (r->sk[i] == key && r->states[i] == states) {
 			r->sk[i] = 0;
 			return 0;
 		}
