@@ -301,14 +301,23 @@ fn parse_counter(word: &str) -> Result<i64> {
 
 /// The start of `s`, quoted, for error messages about files that may hold
 /// anything (never slices inside a character).
+/// A word from a file, quoted and escaped, cut to at most [`SNIPPET_MAX`]
+/// bytes of escaped text: the cut is made after escaping, since one control
+/// character escapes to up to 10 bytes (`\u{10ffff}`), and an error quotes two
+/// words.
 fn snippet(s: &str) -> String {
-    const MAX: usize = 40;
-    let head: String = s.chars().take(MAX).collect();
-    if s.chars().nth(MAX).is_some() {
-        format!("{head:?}...")
-    } else {
-        format!("{head:?}")
+    const SNIPPET_MAX: usize = 60;
+    let mut out = String::from("\"");
+    for (i, c) in s.chars().enumerate() {
+        let esc: String = c.escape_debug().collect();
+        if out.len() + esc.len() > SNIPPET_MAX || i >= 40 {
+            out.push_str("\"...");
+            return out;
+        }
+        out.push_str(&esc);
     }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -317,6 +326,24 @@ mod tests {
     use crate::model::facts::{Sockstat, TcpExt, TcpSnmp};
     use crate::model::ports::tests::cap;
     use std::path::PathBuf;
+
+    #[test]
+    fn a_counter_line_of_control_characters_stays_one_short_line_fuzz_proc_facts() {
+        // Found by CI's fuzz step (proc_facts): 40 control characters each
+        // escaped to 6 bytes made a 522-byte message.
+        let junk = "\u{1d}".repeat(300);
+        let text = format!("TcpExt: A\nTcpExt: {junk}\n");
+        let e = parse_file("net/netstat", &text).unwrap().unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.len() < 512, "{} bytes: {msg}", msg.len());
+        assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        assert!(msg.contains("\\u{1d}"), "{msg}");
+        assert_eq!(snippet("ab\"c"), "\"ab\\\"c\"");
+        assert_eq!(
+            snippet(&"x".repeat(41)),
+            format!("\"{}\"...", "x".repeat(40))
+        );
+    }
 
     fn r(lo: u16, hi: u16) -> PortRange {
         PortRange { lo, hi }
