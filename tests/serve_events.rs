@@ -12,16 +12,16 @@
 //! wedged in a read that never returns.
 
 mod common;
+#[path = "support/driver.rs"]
+mod driver;
 #[path = "support/scratch.rs"]
 mod scratch;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,95 +33,22 @@ const SERVE: &str = "127.0.0.1:9838";
 /// The time_wait events of the whole namespace.
 const NS_TIME_WAIT: &str = "tw_events_total{event=\"time_wait\"}";
 
-/// The driver, compiled once per test binary (as tests/trace.rs does).
-fn driver_path() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let tmp = dir.join(format!("serve_events_driver-{}", std::process::id()));
-        let out = dir.join("serve_events_driver");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/trace_driver.rs");
-        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-        let o = run_bounded(
-            Command::new(rustc)
-                .args(["--edition", "2021", "-O", "-o"])
-                .arg(&tmp)
-                .arg(&src),
-        );
-        assert!(
-            o.status.success(),
-            "building the driver: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        std::fs::rename(&tmp, &out).unwrap();
-        out
-    })
-}
-
-/// The process name the kernel gives the driver (comm: the file name, at
-/// most 15 bytes).
+/// The driver's file name; the kernel's process name for it is its first 15 bytes.
+const DRIVER: &str = "serve_events_driver";
 const DRIVER_COMM: &str = "serve_events_dr";
 
 /// Runs the driver in `ns` to completion (bounded); what it printed.
 fn drive(ns: &Netns, args: &[&str]) -> BTreeMap<String, f64> {
-    let mut cmd = ns.cmd(driver_path().to_str().unwrap());
-    cmd.args(args);
-    let out = run_bounded(&mut cmd);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "driver {args:?}: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
-        .collect()
+    driver::drive(DRIVER, ns, args).said
 }
 
-/// A TCP server on a thread inside `ns` that reads each connection to EOF
-/// and closes it, so the client closes first and keeps the TIME_WAIT.
-/// Stopped and joined on drop.
-struct Server {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
+/// A server that reads each connection to EOF and closes it, so the client closes first and
+/// keeps the TIME_WAIT.
+struct Server(#[allow(dead_code)] driver::Server);
 
 impl Server {
     fn start(ns: &Netns, addr: &str) -> Server {
-        let listener = ns.run(|| TcpListener::bind(addr).unwrap());
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !stopping.load(Ordering::SeqCst) && Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((mut s, _)) => {
-                        s.set_nonblocking(false).unwrap();
-                        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-                        let _ = s.read_to_end(&mut Vec::new());
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        thread::sleep(Duration::from_millis(1))
-                    }
-                    Err(e) => panic!("accept: {e}"),
-                }
-            }
-        });
-        Server {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        Server(driver::Server::start(ns, addr, false))
     }
 }
 

@@ -5,136 +5,26 @@
 //! before. Needs root, BTF, iproute2, setpriv and rustc (the driver).
 
 mod common;
+#[path = "support/driver.rs"]
+mod driver;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{run_bounded, Netns};
+use driver::{DriverRun, Server};
 use serde_json::Value;
 
 const TW: &str = env!("CARGO_BIN_EXE_tw");
 
-/// The driver, compiled once per test binary into cargo's scratch folder for tests, renamed into
-/// place so test binaries running at once never run a half-written one.
-fn driver_path() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let tmp = dir.join(format!("watch_driver-{}", std::process::id()));
-        let out = dir.join("watch_driver");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/trace_driver.rs");
-        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-        let o = run_bounded(
-            Command::new(rustc)
-                .args(["--edition", "2021", "-O", "-o"])
-                .arg(&tmp)
-                .arg(&src),
-        );
-        assert!(
-            o.status.success(),
-            "building the driver: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        std::fs::rename(&tmp, &out).unwrap();
-        out
-    })
-}
-
-/// What a driver run printed: its pid and its `key value` lines.
-struct DriverRun {
-    pid: u64,
-    said: BTreeMap<String, f64>,
-}
-
-impl DriverRun {
-    fn get(&self, k: &str) -> u64 {
-        *self
-            .said
-            .get(k)
-            .unwrap_or_else(|| panic!("driver printed no {k}")) as u64
-    }
-}
+/// The driver's file name, and so its process name.
+const DRIVER: &str = "watch_driver";
 
 fn drive(ns: &Netns, args: &[&str]) -> DriverRun {
-    let mut cmd = ns.cmd(driver_path().to_str().unwrap());
-    cmd.args(args);
-    let out = run_bounded(&mut cmd);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "driver {args:?}: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut said = BTreeMap::new();
-    for line in text.lines() {
-        if let Some((k, v)) = line.split_once(' ') {
-            said.insert(k.to_string(), v.parse().unwrap());
-        }
-    }
-    DriverRun {
-        pid: said["pid"] as u64,
-        said,
-    }
-}
-
-/// A TCP server on a thread inside `ns`: holds every connection (`hold`), or reads each to EOF
-/// and closes it, so the client closed first. Stopped and joined on drop.
-struct Server {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(ns: &Netns, addr: &str, hold: bool) -> Server {
-        let listener = ns.run(|| TcpListener::bind(addr).unwrap());
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = thread::spawn(move || {
-            let mut held = Vec::new();
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !stopping.load(Ordering::SeqCst) && Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((mut s, _)) => {
-                        s.set_nonblocking(false).unwrap();
-                        if hold {
-                            held.push(s);
-                        } else {
-                            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-                            let _ = s.read_to_end(&mut Vec::new());
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        thread::sleep(Duration::from_millis(1))
-                    }
-                    Err(e) => panic!("accept: {e}"),
-                }
-            }
-        });
-        Server {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    driver::drive(DRIVER, ns, args)
 }
 
 /// `tw watch ARGS --format json` in the background: `first` waits for its first record,
@@ -402,7 +292,7 @@ fn without_privilege_watch_says_why_in_one_line_and_counts_from_timers() {
     let dest = server.addr.to_string();
     let load = {
         let ns_name = ns.name().to_string();
-        let driver = driver_path().to_path_buf();
+        let driver = driver::driver_path(DRIVER).to_path_buf();
         thread::spawn(move || {
             thread::sleep(Duration::from_millis(500));
             run_bounded(
@@ -551,7 +441,7 @@ fn with_a_filter_sockstat_cannot_honour_every_interval_is_a_full_dump() {
         run_bounded(
             Command::new("ip")
                 .args(["netns", "exec", &ns_name])
-                .arg(driver_path())
+                .arg(driver::driver_path(DRIVER))
                 .args(["close-first", &to_other, "100", "2"]),
         )
     });
