@@ -393,11 +393,7 @@ impl Consumer for ExtrasStream<'_> {
     fn restart(&mut self) {
         if self.streaming {
             if self.failed.is_none() {
-                self.failed = Some(io::Error::other(
-                    "the socket table changed under the sock_diag dump (NLM_F_DUMP_INTR) after \
-                     this listing had begun to be written, and written rows cannot be taken \
-                     back; try again, or add --sort to hold the listing until a dump is read whole",
-                ));
+                self.failed = Some(super::listing::changed_after_writing());
             }
             return;
         }

@@ -29,6 +29,16 @@ pub const HOLD: usize = 4096;
 /// flushed, so that stdout ends at a row's end whatever happens later.
 pub const CHUNK: usize = 64 * 1024;
 
+/// Why a streamed listing stops when its dump restarts (NLM_F_DUMP_INTR)
+/// after rows were written: they cannot be taken back.
+pub(super) fn changed_after_writing() -> io::Error {
+    io::Error::other(
+        "the socket table changed under the sock_diag dump (NLM_F_DUMP_INTR) after this listing \
+         had begun to be written, and written rows cannot be taken back; try again, or add \
+         --sort to hold the listing until a dump is read whole",
+    )
+}
+
 /// Writes a listing of rows held in full: every row measured, then written.
 pub fn write_held(
     rows: &mut dyn Rows,
@@ -218,11 +228,7 @@ impl Consumer for Stream<'_> {
     fn restart(&mut self) {
         if self.streaming {
             if self.failed.is_none() {
-                self.failed = Some(io::Error::other(
-                    "the socket table changed under the sock_diag dump (NLM_F_DUMP_INTR) after \
-                     this listing had begun to be written, and written rows cannot be taken \
-                     back; try again, or add --sort to hold the listing until a dump is read whole",
-                ));
+                self.failed = Some(changed_after_writing());
             }
             return;
         }
