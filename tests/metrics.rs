@@ -7,11 +7,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::{Net, Netns, Population};
+use common::{assert_promtool_accepts, Net, Netns, Population};
 use serde_json::Value;
 
 const TW: &str = env!("CARGO_BIN_EXE_tw");
@@ -28,31 +27,6 @@ fn require_promtool() {
              (`apt-get install prometheus`, as scripts/test does): {other:?}"
         ),
     }
-}
-
-/// `promtool check metrics` on `text`: passes only with no lint problem.
-fn assert_promtool_accepts(text: &str) {
-    require_promtool();
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn promtool(args: &[&str]) -> Output {

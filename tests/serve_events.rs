@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{run_bounded, Daemon, Netns};
+use common::{assert_promtool_accepts, run_bounded, Daemon, Netns};
 use scratch::Scratch;
 
 const TW: &str = env!("CARGO_BIN_EXE_tw");
@@ -189,29 +189,6 @@ fn dest_time_wait(port: u16) -> String {
         "tw_destination_events_total{{peer_address=\"127.0.0.1\",peer_port=\"{port}\",\
          event=\"time_wait\"}}"
     )
-}
-
-fn assert_promtool_accepts(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian's prometheus package, as scripts/test installs)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Within 2% of `want` (and at least one event either way on small counts).
